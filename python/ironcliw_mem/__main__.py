@@ -1,0 +1,7 @@
+"""``python -m ironcliw_mem``: the same as the ``ironcliw-mem`` command."""
+
+import sys
+
+from ironcliw_mem.cli import main
+
+sys.exit(main())

@@ -1,0 +1,463 @@
+//! `ironcliw_mem.ByteCache`: the Python face of `crate::cache::LruTtlCache`.
+//!
+//! Keys are `str` (their cached Python hash is reused), values are `bytes` objects stored as they
+//! are, so a hit hands back the same object without copying the payload. One mutex guards the
+//! core; nothing inside it calls Python code: values leaving the cache are collected and released
+//! after the lock is dropped, and a user clock is read before the lock is taken.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ByteCache>()?;
+    m.add("ENTRY_OVERHEAD", ENTRY_OVERHEAD)?;
+    Ok(())
+}
+
+struct Key {
+    text: Py<PyString>,
+    utf8_len: usize,
+}
+
+impl Weighted for Key {
+    fn weight(&self) -> usize {
+        self.utf8_len
+    }
+}
+
+struct Value {
+    bytes: Py<PyBytes>,
+    len: usize,
+}
+
+impl Weighted for Value {
+    fn weight(&self) -> usize {
+        self.len
+    }
+}
+
+/// A borrowed view of a lookup key: its hash and UTF-8 contents.
+struct Probe<'a> {
+    ptr: *mut ffi::PyObject,
+    hash: u64,
+    utf8: &'a [u8],
+}
+
+impl Probe<'_> {
+    fn matches(&self, stored: &Key) -> bool {
+        if stored.text.as_ptr() == self.ptr {
+            return true;
+        }
+        stored.utf8_len == self.utf8.len() && utf8_of(stored.text.as_ptr()) == self.utf8
+    }
+}
+
+/// The UTF-8 bytes CPython keeps for a `str`; computed once and cached by the interpreter.
+fn utf8_of<'a>(text: *mut ffi::PyObject) -> &'a [u8] {
+    let mut size: ffi::Py_ssize_t = 0;
+    // SAFETY: `text` is a live exact `str` (checked at insert/lookup) and the thread is attached.
+    // The returned buffer lives as long as the string, which outlives every use here.
+    unsafe {
+        let data = ffi::PyUnicode_AsUTF8AndSize(text, &mut size);
+        if data.is_null() {
+            // Only lone surrogates fail to encode; such keys are rejected before they get here.
+            ffi::PyErr_Clear();
+            return &[];
+        }
+        std::slice::from_raw_parts(data.cast::<u8>(), size as usize)
+    }
+}
+
+/// The key as an exact `str`: a subclass is copied so that no user-defined `__hash__`, `__eq__`
+/// or `__del__` ever runs for a key the cache holds, and its hash matches the plain string's.
+fn exact_key<'py>(key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+    let text = key.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "ByteCache keys must be str, got {}",
+            type_name(key)
+        ))
+    })?;
+    if text.is_exact_instance_of::<PyString>() {
+        Ok(text.clone())
+    } else {
+        Ok(PyString::new(key.py(), text.to_str()?))
+    }
+}
+
+impl<'a> Probe<'a> {
+    fn new(text: &'a Bound<'_, PyString>) -> PyResult<Self> {
+        Ok(Probe {
+            ptr: text.as_ptr(),
+            hash: text.hash()? as u64,
+            utf8: text.to_str()?.as_bytes(),
+        })
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown>".to_owned())
+}
+
+/// Accepts `bytes` as is; copies any other buffer (bytearray, memoryview, numpy) into `bytes`.
+fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    let bytes = if value.is_exact_instance_of::<PyBytes>() {
+        value.cast::<PyBytes>()?.clone().unbind()
+    } else if value.is_instance_of::<PyString>()
+        // SAFETY: plain type query on a live object.
+        || unsafe { ffi::PyObject_CheckBuffer(value.as_ptr()) } == 0
+    {
+        return Err(PyTypeError::new_err(format!(
+            "ByteCache values must be bytes or a bytes-like buffer (bytearray, memoryview, \
+             numpy array), got {}",
+            type_name(value)
+        )));
+    } else {
+        // SAFETY: `value` exports a buffer; PyBytes_FromObject copies it (C order) into new bytes.
+        let copied = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromObject(value.as_ptr()))? };
+        copied.cast_into::<PyBytes>()?.unbind()
+    };
+    let len = bytes.bind(py).as_bytes().len();
+    Ok(Value { bytes, len })
+}
+
+const NANOS_PER_SECOND: f64 = 1e9;
+
+fn seconds_to_nanos(what: &str, seconds: f64) -> PyResult<Option<u64>> {
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be a positive number of seconds, math.inf or None, got {seconds}"
+        )));
+    }
+    if seconds.is_infinite() {
+        return Ok(None);
+    }
+    Ok(Some((seconds * NANOS_PER_SECOND).min(u64::MAX as f64) as u64))
+}
+
+fn budget(what: &str, value: i128) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a non-negative number of bytes, got {value}"
+        ))
+    })
+}
+
+fn monotonic_nanos() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Where the cache reads time from.
+enum Clock {
+    Monotonic,
+    /// A zero-argument callable returning seconds; for tests that step time by hand.
+    User(Py<PyAny>),
+}
+
+type Core = LruTtlCache<Key, Value>;
+
+/// Size-bounded LRU + TTL cache of bytes values with an exact byte budget.
+///
+/// `bytes` counts each entry as len(key as UTF-8) + len(value) + ENTRY_OVERHEAD and never
+/// exceeds `max_bytes` once a call returns.
+#[pyclass(frozen, module = "ironcliw_mem._native")]
+pub struct ByteCache {
+    core: Mutex<Core>,
+    clock: Clock,
+}
+
+impl ByteCache {
+    /// The time for an operation; a user clock is called here, before any lock is taken.
+    fn read_clock(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        match &self.clock {
+            Clock::Monotonic => Ok(None),
+            Clock::User(clock) => {
+                let seconds: f64 = clock.call0(py)?.extract(py)?;
+                if !seconds.is_finite() || seconds < 0.0 {
+                    return Err(PyValueError::new_err(format!(
+                        "the ByteCache clock must return finite non-negative seconds, got {seconds}"
+                    )));
+                }
+                Ok(Some((seconds * NANOS_PER_SECOND) as u64))
+            }
+        }
+    }
+
+    fn now(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.read_clock(py)?.unwrap_or_else(monotonic_nanos))
+    }
+
+    /// Runs `op` under the lock; whatever it evicted is released after the lock is dropped.
+    fn with_core<R>(&self, op: impl FnOnce(&mut Core, &mut Sink<Key, Value>) -> R) -> R {
+        let mut sink = Vec::new();
+        let result = {
+            let mut core = self.core.lock();
+            op(&mut core, &mut sink)
+        };
+        drop(sink);
+        result
+    }
+
+    fn lookup(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyBytes>>> {
+        let text = exact_key(key)?;
+        let probe = Probe::new(&text)?;
+        let fixed_now = self.read_clock(py)?;
+        Ok(self.with_core(|core, sink| {
+            core.get(
+                probe.hash,
+                |k| probe.matches(k),
+                || fixed_now.unwrap_or_else(monotonic_nanos),
+                sink,
+            )
+            .map(|v| v.bytes.clone_ref(py))
+        }))
+    }
+
+    fn take(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyBytes>>> {
+        let text = exact_key(key)?;
+        let probe = Probe::new(&text)?;
+        let now = self.now(py)?;
+        Ok(self.with_core(|core, sink| {
+            core.remove(probe.hash, |k| probe.matches(k), now, sink)
+                .map(|(_key, value)| value.bytes)
+        }))
+    }
+}
+
+#[pymethods]
+impl ByteCache {
+    #[new]
+    #[pyo3(signature = (max_bytes, default_ttl=None, *, clock=None))]
+    fn new(max_bytes: i128, default_ttl: Option<f64>, clock: Option<Py<PyAny>>) -> PyResult<Self> {
+        let max_bytes = budget("max_bytes", max_bytes)?;
+        let default_ttl = match default_ttl {
+            None => None,
+            Some(seconds) => seconds_to_nanos("default_ttl", seconds)?,
+        };
+        let clock = match clock {
+            None => Clock::Monotonic,
+            Some(c) => Clock::User(c),
+        };
+        Ok(Self {
+            core: Mutex::new(LruTtlCache::new(max_bytes, default_ttl)),
+            clock,
+        })
+    }
+
+    /// The stored bytes object for `key`, or `default` when absent or expired.
+    #[pyo3(signature = (key, default=None))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        Ok(match self.lookup(py, key)? {
+            Some(bytes) => bytes.into_any(),
+            None => default.unwrap_or_else(|| py.None()),
+        })
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyBytes>> {
+        self.lookup(py, key)?
+            .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+    }
+
+    /// Stores `value` (bytes, or a buffer copied into bytes). Returns False, changing nothing,
+    /// when the entry alone is larger than the budget.
+    #[pyo3(signature = (key, value, ttl=None))]
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<f64>,
+    ) -> PyResult<bool> {
+        let text = exact_key(key)?;
+        let probe = Probe::new(&text)?;
+        let value = value_from(py, value)?;
+        let ttl = match ttl {
+            None => Ttl::Default,
+            Some(seconds) => match seconds_to_nanos("ttl", seconds)? {
+                None => Ttl::Forever,
+                Some(nanos) => Ttl::Nanos(nanos),
+            },
+        };
+        let now = self.now(py)?;
+        let stored_key = Key {
+            text: text.clone().unbind(),
+            utf8_len: probe.utf8.len(),
+        };
+        Ok(self.with_core(|core, sink| {
+            core.insert(
+                probe.hash,
+                |k| probe.matches(k),
+                stored_key,
+                value,
+                ttl,
+                now,
+                sink,
+            )
+        }))
+    }
+
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.set(py, key, value, None)? {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!(
+                "value of {} bytes does not fit in a ByteCache of {} bytes \
+                 (each entry also costs its key and {ENTRY_OVERHEAD} bytes of overhead)",
+                value.len().unwrap_or(0),
+                self.core.lock().max_bytes()
+            )))
+        }
+    }
+
+    /// Removes `key` and returns its value, or `default` when absent or expired.
+    #[pyo3(signature = (key, default=None))]
+    fn pop(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        Ok(match self.take(py, key)? {
+            Some(bytes) => bytes.into_any(),
+            None => default.unwrap_or_else(|| py.None()),
+        })
+    }
+
+    fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        match self.take(py, key)? {
+            Some(_) => Ok(()),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let text = exact_key(key)?;
+        let probe = Probe::new(&text)?;
+        let now = self.now(py)?;
+        Ok(self
+            .core
+            .lock()
+            .contains(probe.hash, |k| probe.matches(k), now))
+    }
+
+    /// Entries held in memory, including expired ones not yet swept (see `expire`).
+    fn __len__(&self) -> usize {
+        self.core.lock().len()
+    }
+
+    /// Live keys, least recently used first.
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let now = self.now(py)?;
+        let keys: Vec<Py<PyString>> = {
+            let core = self.core.lock();
+            core.keys(now).map(|k| k.text.clone_ref(py)).collect()
+        };
+        PyList::new(py, keys)
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.keys(py)?.try_iter().map(|it| it.into_any())
+    }
+
+    /// Removes every entry (counted as explicit evictions).
+    fn clear(&self) -> usize {
+        self.with_core(|core, sink| core.clear(sink))
+    }
+
+    /// Releases every expired entry now; returns how many.
+    fn expire(&self, py: Python<'_>) -> PyResult<usize> {
+        let now = self.now(py)?;
+        Ok(self.with_core(|core, sink| core.expire(now, sink)))
+    }
+
+    /// Sets a new budget; a smaller one evicts at once (expired entries first, then LRU).
+    /// Returns the number of entries evicted.
+    fn resize(&self, py: Python<'_>, max_bytes: i128) -> PyResult<usize> {
+        let max_bytes = budget("max_bytes", max_bytes)?;
+        let now = self.now(py)?;
+        Ok(self.with_core(|core, sink| core.resize(max_bytes, now, sink)))
+    }
+
+    /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
+    /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
+    #[pyo3(signature = (target_bytes, reason="pressure"))]
+    fn evict_to(&self, py: Python<'_>, target_bytes: i128, reason: &str) -> PyResult<usize> {
+        let target = budget("target_bytes", target_bytes)?;
+        let reason = match EvictionReason::parse(reason) {
+            Some(EvictionReason::Ttl) | None => {
+                return Err(PyValueError::new_err(format!(
+                    "reason must be one of 'pressure', 'capacity', 'explicit', got {reason:?}"
+                )))
+            }
+            Some(r) => r,
+        };
+        let now = self.now(py)?;
+        Ok(self.with_core(|core, sink| core.evict_to(target, reason, now, sink)))
+    }
+
+    #[getter]
+    fn max_bytes(&self) -> usize {
+        self.core.lock().max_bytes()
+    }
+
+    #[getter]
+    fn bytes(&self) -> usize {
+        self.core.lock().bytes()
+    }
+
+    #[getter]
+    fn default_ttl(&self) -> Option<f64> {
+        self.core
+            .lock()
+            .default_ttl_nanos()
+            .map(|n| n as f64 / NANOS_PER_SECOND)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self.core.lock().stats();
+        let dict = PyDict::new(py);
+        dict.set_item("hits", stats.hits)?;
+        dict.set_item("misses", stats.misses)?;
+        dict.set_item("hit_rate", stats.hit_rate())?;
+        dict.set_item("inserts", stats.inserts)?;
+        dict.set_item("updates", stats.updates)?;
+        dict.set_item("evictions_capacity", stats.evictions_capacity)?;
+        dict.set_item("evictions_ttl", stats.evictions_ttl)?;
+        dict.set_item("evictions_pressure", stats.evictions_pressure)?;
+        dict.set_item("evictions_explicit", stats.evictions_explicit)?;
+        dict.set_item("entries", stats.entries)?;
+        dict.set_item("bytes", stats.bytes)?;
+        dict.set_item("max_bytes", stats.max_bytes)?;
+        dict.set_item("entry_overhead", ENTRY_OVERHEAD)?;
+        Ok(dict)
+    }
+
+    fn __repr__(&self) -> String {
+        let stats = self.core.lock().stats();
+        format!(
+            "ByteCache(entries={}, bytes={}, max_bytes={})",
+            stats.entries, stats.bytes, stats.max_bytes
+        )
+    }
+}
