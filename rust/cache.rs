@@ -6,7 +6,9 @@
 //! instead of being dropped in place: the binding drops them after releasing its lock, so no
 //! destructor ever runs while the lock is held.
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 /// Fixed bookkeeping bytes charged per entry on top of the key and value lengths.
 ///
@@ -129,11 +131,14 @@ pub struct LruTtlCache<K, V> {
     bytes: usize,
     max_bytes: usize,
     default_ttl: Option<u64>,
+    /// Entries with a deadline; while zero no operation needs to read the clock.
+    expiring: usize,
     stats: CacheStats,
 }
 
-/// Entries removed by an operation, to be dropped by the caller when convenient.
-pub type Sink<K, V> = Vec<(K, V)>;
+/// Entries removed by an operation, to be dropped by the caller when convenient. Inline room for
+/// the common cases (a replaced value, one or two evictions) keeps allocation off the hot path.
+pub type Sink<K, V> = SmallVec<[(K, V); 4]>;
 
 impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
     pub fn new(max_bytes: usize, default_ttl_nanos: Option<u64>) -> Self {
@@ -146,6 +151,7 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
             bytes: 0,
             max_bytes,
             default_ttl: default_ttl_nanos,
+            expiring: 0,
             stats: CacheStats::default(),
         }
     }
@@ -258,6 +264,9 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
             .expect("linked slot is occupied");
         self.free_slots.push(idx);
         self.bytes -= node.weight;
+        if node.expires_at.is_some() {
+            self.expiring -= 1;
+        }
         let counter = match reason {
             EvictionReason::Capacity => &mut self.stats.evictions_capacity,
             EvictionReason::Ttl => &mut self.stats.evictions_ttl,
@@ -268,13 +277,12 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
         (node.key, node.value)
     }
 
-    fn deadline(&self, ttl: Ttl, now: u64) -> Option<u64> {
-        let nanos = match ttl {
-            Ttl::Default => self.default_ttl?,
-            Ttl::Forever => return None,
-            Ttl::Nanos(n) => n,
-        };
-        Some(now.saturating_add(nanos))
+    fn ttl_nanos(&self, ttl: Ttl) -> Option<u64> {
+        match ttl {
+            Ttl::Default => self.default_ttl,
+            Ttl::Forever => None,
+            Ttl::Nanos(n) => Some(n),
+        }
     }
 
     /// Looks a key up, refreshing its recency. An expired entry is removed and counts as a miss.
@@ -310,6 +318,8 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
     }
 
     /// Stores a value. Returns false, changing nothing, when the entry alone exceeds the budget.
+    ///
+    /// `now` is called only when some entry can expire.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -318,7 +328,7 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
         key: K,
         value: V,
         ttl: Ttl,
-        now: u64,
+        now: impl FnOnce() -> u64,
         sink: &mut Sink<K, V>,
     ) -> bool {
         let weight = Self::entry_weight(&key, &value);
@@ -326,47 +336,59 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
             sink.push((key, value));
             return false;
         }
-        let expires_at = self.deadline(ttl, now);
-        if let Some(idx) = self.find(hash, eq) {
-            let node = self.node_mut(idx);
-            let old_weight = node.weight;
-            let old_value = std::mem::replace(&mut node.value, value);
-            node.weight = weight;
-            node.expires_at = expires_at;
-            self.bytes = self.bytes - old_weight + weight;
-            self.stats.updates += 1;
-            sink.push((key, old_value));
-            self.touch(idx);
+        let ttl = self.ttl_nanos(ttl);
+        // With no deadline anywhere, expiry checks are all false and the time is never used.
+        let now = if ttl.is_some() || self.expiring > 0 {
+            now()
         } else {
-            let node = Node {
-                key,
-                value,
-                hash,
-                expires_at,
-                weight,
-                prev: NIL,
-                next: NIL,
-            };
-            let idx = match self.free_slots.pop() {
-                Some(idx) => {
-                    self.slots[idx as usize] = Some(node);
-                    idx
-                }
-                None => {
-                    self.slots.push(Some(node));
-                    u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 entries")
-                }
-            };
-            let slots = &self.slots;
-            self.table.insert_unique(hash, idx, |&i| {
-                slots[i as usize]
-                    .as_ref()
-                    .expect("tabled slot is occupied")
-                    .hash
-            });
-            self.push_back(idx);
-            self.bytes += weight;
-            self.stats.inserts += 1;
+            0
+        };
+        let expires_at = ttl.map(|nanos| now.saturating_add(nanos));
+        self.expiring += usize::from(expires_at.is_some());
+        // One probe sequence finds the key or the empty bucket it goes into.
+        let slots = &self.slots;
+        let entry = self.table.entry(
+            hash,
+            |&i| slots[i as usize].as_ref().is_some_and(|n| eq(&n.key)),
+            |&i| slots[i as usize].as_ref().map_or(0, |n| n.hash),
+        );
+        match entry {
+            Entry::Occupied(occupied) => {
+                let idx = *occupied.get();
+                let node = self.node_mut(idx);
+                let old_weight = node.weight;
+                let old_value = std::mem::replace(&mut node.value, value);
+                let had_deadline = node.expires_at.is_some();
+                node.weight = weight;
+                node.expires_at = expires_at;
+                self.expiring -= usize::from(had_deadline);
+                self.bytes = self.bytes - old_weight + weight;
+                self.stats.updates += 1;
+                sink.push((key, old_value));
+                self.touch(idx);
+            }
+            Entry::Vacant(vacant) => {
+                let idx = match self.free_slots.pop() {
+                    Some(idx) => idx,
+                    None => {
+                        self.slots.push(None);
+                        u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 entries")
+                    }
+                };
+                vacant.insert(idx);
+                self.slots[idx as usize] = Some(Node {
+                    key,
+                    value,
+                    hash,
+                    expires_at,
+                    weight,
+                    prev: NIL,
+                    next: NIL,
+                });
+                self.push_back(idx);
+                self.bytes += weight;
+                self.stats.inserts += 1;
+            }
         }
         self.pop_lru_until(self.max_bytes, EvictionReason::Capacity, now, sink);
         true
@@ -400,6 +422,9 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
 
     /// Removes every expired entry now; returns how many.
     pub fn expire(&mut self, now: u64, sink: &mut Sink<K, V>) -> usize {
+        if self.expiring == 0 {
+            return 0;
+        }
         let mut removed = 0;
         let mut idx = self.head;
         while idx != NIL {
@@ -509,20 +534,27 @@ impl<V: Weighted> ByteCache<V> {
 
     pub fn get(&mut self, key: &str, now: u64) -> Option<&V> {
         let hash = self.hash(key);
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         self.inner.get(hash, |k| k == key, || now, &mut sink)
     }
 
     pub fn insert(&mut self, key: &str, value: V, ttl: Ttl, now: u64) -> bool {
         let hash = self.hash(key);
-        let mut sink = Vec::new();
-        self.inner
-            .insert(hash, |k| k == key, key.to_owned(), value, ttl, now, &mut sink)
+        let mut sink = Sink::new();
+        self.inner.insert(
+            hash,
+            |k| k == key,
+            key.to_owned(),
+            value,
+            ttl,
+            || now,
+            &mut sink,
+        )
     }
 
     pub fn remove(&mut self, key: &str, now: u64) -> Option<V> {
         let hash = self.hash(key);
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         self.inner
             .remove(hash, |k| k == key, now, &mut sink)
             .map(|(_, v)| v)
@@ -609,7 +641,7 @@ mod tests {
         let mut cache = ByteCache::new(10_000, None);
         cache.insert("short", vec![0; 10], Ttl::Nanos(SECOND), 0);
         cache.insert("long", vec![0; 10], Ttl::Nanos(10 * SECOND), 0);
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         assert_eq!(cache.core().expire(2 * SECOND, &mut sink), 1);
         assert_eq!(sink.len(), 1);
         assert_eq!(keys(&mut cache, 2 * SECOND), ["long"]);
@@ -623,7 +655,7 @@ mod tests {
             cache.insert(&format!("k{i}"), vec![0; 1000], Ttl::Default, 0);
         }
         let one = entry("k0", 1000);
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         assert_eq!(
             cache
                 .core()
@@ -655,7 +687,7 @@ mod tests {
         for i in 0..4 {
             cache.insert(&format!("k{i}"), vec![0; 10], Ttl::Default, 0);
         }
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         assert_eq!(cache.core().clear(&mut sink), 4);
         assert_eq!(cache.stats().evictions_explicit, 4);
         assert_eq!(cache.stats().bytes, 0);
@@ -690,7 +722,7 @@ mod tests {
                 }
                 4 => now += next() % SECOND,
                 _ => {
-                    let mut sink = Vec::new();
+                    let mut sink = Sink::new();
                     let target = (next() % 6_000) as usize;
                     cache.core().resize(target, now, &mut sink);
                 }
@@ -706,6 +738,9 @@ mod tests {
                 .sum();
             assert_eq!(held, stats.bytes);
             assert_eq!(cache.inner.slots.iter().flatten().count(), stats.entries);
+            let with_deadline = cache.inner.slots.iter().flatten();
+            let with_deadline = with_deadline.filter(|n| n.expires_at.is_some()).count();
+            assert_eq!(with_deadline, cache.inner.expiring);
         }
     }
 }

@@ -5,8 +5,7 @@
 //! core; nothing inside it calls Python code: values leaving the cache are collected and released
 //! after the lock is dropped, and a user clock is read before the lock is taken.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::borrow::Cow;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
@@ -15,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
+use crate::clock::coarse_monotonic_nanos;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ByteCache>()?;
@@ -44,60 +44,61 @@ impl Weighted for Value {
     }
 }
 
-/// A borrowed view of a lookup key: its hash and UTF-8 contents.
-struct Probe<'a> {
+/// A lookup key: the `str` object and its hash. Its UTF-8 text is read only when a stored key
+/// with the same hash is a different object, so the usual hit costs a pointer comparison.
+struct Probe {
     ptr: *mut ffi::PyObject,
     hash: u64,
-    utf8: &'a [u8],
 }
 
-impl Probe<'_> {
+impl Probe {
     fn matches(&self, stored: &Key) -> bool {
-        if stored.text.as_ptr() == self.ptr {
-            return true;
-        }
-        stored.utf8_len == self.utf8.len() && utf8_of(stored.text.as_ptr()) == self.utf8
+        let stored_ptr = stored.text.as_ptr();
+        stored_ptr == self.ptr
+            || matches!(
+                (utf8_of(self.ptr), utf8_of(stored_ptr)),
+                (Some(probe), Some(stored_text)) if probe == stored_text
+            )
     }
 }
 
 /// The UTF-8 bytes CPython keeps for a `str`; computed once and cached by the interpreter.
-fn utf8_of<'a>(text: *mut ffi::PyObject) -> &'a [u8] {
+fn utf8_of<'a>(text: *mut ffi::PyObject) -> Option<&'a [u8]> {
     let mut size: ffi::Py_ssize_t = 0;
     // SAFETY: `text` is a live exact `str` (checked at insert/lookup) and the thread is attached.
     // The returned buffer lives as long as the string, which outlives every use here.
     unsafe {
         let data = ffi::PyUnicode_AsUTF8AndSize(text, &mut size);
         if data.is_null() {
-            // Only lone surrogates fail to encode; such keys are rejected before they get here.
+            // Only lone surrogates fail to encode; `set` refuses such keys, so none is stored.
             ffi::PyErr_Clear();
-            return &[];
+            return None;
         }
-        std::slice::from_raw_parts(data.cast::<u8>(), size as usize)
+        Some(std::slice::from_raw_parts(data.cast::<u8>(), size as usize))
     }
 }
 
 /// The key as an exact `str`: a subclass is copied so that no user-defined `__hash__`, `__eq__`
 /// or `__del__` ever runs for a key the cache holds, and its hash matches the plain string's.
-fn exact_key<'py>(key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyString>> {
+fn exact_key<'a, 'py>(key: &'a Bound<'py, PyAny>) -> PyResult<Cow<'a, Bound<'py, PyString>>> {
+    if key.is_exact_instance_of::<PyString>() {
+        // SAFETY: the exact type was checked on the line above.
+        return Ok(Cow::Borrowed(unsafe { key.cast_unchecked::<PyString>() }));
+    }
     let text = key.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!(
             "ByteCache keys must be str, got {}",
             type_name(key)
         ))
     })?;
-    if text.is_exact_instance_of::<PyString>() {
-        Ok(text.clone())
-    } else {
-        Ok(PyString::new(key.py(), text.to_str()?))
-    }
+    Ok(Cow::Owned(PyString::new(key.py(), text.to_str()?)))
 }
 
-impl<'a> Probe<'a> {
-    fn new(text: &'a Bound<'_, PyString>) -> PyResult<Self> {
+impl Probe {
+    fn new(text: &Bound<'_, PyString>) -> PyResult<Self> {
         Ok(Probe {
             ptr: text.as_ptr(),
             hash: text.hash()? as u64,
-            utf8: text.to_str()?.as_bytes(),
         })
     }
 }
@@ -124,7 +125,8 @@ fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
         )));
     } else {
         // SAFETY: `value` exports a buffer; PyBytes_FromObject copies it (C order) into new bytes.
-        let copied = unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromObject(value.as_ptr()))? };
+        let copied =
+            unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyBytes_FromObject(value.as_ptr()))? };
         copied.cast_into::<PyBytes>()?.unbind()
     };
     let len = bytes.bind(py).as_bytes().len();
@@ -142,7 +144,9 @@ fn seconds_to_nanos(what: &str, seconds: f64) -> PyResult<Option<u64>> {
     if seconds.is_infinite() {
         return Ok(None);
     }
-    Ok(Some((seconds * NANOS_PER_SECOND).min(u64::MAX as f64) as u64))
+    Ok(Some(
+        (seconds * NANOS_PER_SECOND).min(u64::MAX as f64) as u64
+    ))
 }
 
 fn budget(what: &str, value: i128) -> PyResult<usize> {
@@ -151,11 +155,6 @@ fn budget(what: &str, value: i128) -> PyResult<usize> {
             "{what} must be a non-negative number of bytes, got {value}"
         ))
     })
-}
-
-fn monotonic_nanos() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
 /// Where the cache reads time from.
@@ -195,12 +194,12 @@ impl ByteCache {
     }
 
     fn now(&self, py: Python<'_>) -> PyResult<u64> {
-        Ok(self.read_clock(py)?.unwrap_or_else(monotonic_nanos))
+        Ok(self.read_clock(py)?.unwrap_or_else(coarse_monotonic_nanos))
     }
 
     /// Runs `op` under the lock; whatever it evicted is released after the lock is dropped.
     fn with_core<R>(&self, op: impl FnOnce(&mut Core, &mut Sink<Key, Value>) -> R) -> R {
-        let mut sink = Vec::new();
+        let mut sink = Sink::new();
         let result = {
             let mut core = self.core.lock();
             op(&mut core, &mut sink)
@@ -217,7 +216,7 @@ impl ByteCache {
             core.get(
                 probe.hash,
                 |k| probe.matches(k),
-                || fixed_now.unwrap_or_else(monotonic_nanos),
+                || fixed_now.unwrap_or_else(coarse_monotonic_nanos),
                 sink,
             )
             .map(|v| v.bytes.clone_ref(py))
@@ -294,10 +293,10 @@ impl ByteCache {
                 Some(nanos) => Ttl::Nanos(nanos),
             },
         };
-        let now = self.now(py)?;
+        let fixed_now = self.read_clock(py)?;
         let stored_key = Key {
-            text: text.clone().unbind(),
-            utf8_len: probe.utf8.len(),
+            utf8_len: text.to_str()?.len(),
+            text: text.into_owned().unbind(),
         };
         Ok(self.with_core(|core, sink| {
             core.insert(
@@ -306,7 +305,7 @@ impl ByteCache {
                 stored_key,
                 value,
                 ttl,
-                now,
+                || fixed_now.unwrap_or_else(coarse_monotonic_nanos),
                 sink,
             )
         }))
