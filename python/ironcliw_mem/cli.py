@@ -39,16 +39,16 @@ def cache_self_check() -> dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    report = {
-        "version": _native.__version__,
-        "build_features": _native.BUILD_FEATURES,
-        "cache_self_check": cache_self_check(),
-    }
+    check = cache_self_check()
     if args.json:
+        report = {
+            "version": _native.__version__,
+            "build_features": _native.BUILD_FEATURES,
+            "cache_self_check": check,
+        }
         print(json.dumps(report, indent=2))
     else:
-        check = report["cache_self_check"]
-        print(f"ironcliw-mem {report['version']} (features: {', '.join(_native.BUILD_FEATURES)})")
+        print(f"ironcliw-mem {_native.__version__} (features: {', '.join(_native.BUILD_FEATURES)})")
         for name, passed in check["checks"].items():
             print(f"  {'ok  ' if passed else 'FAIL'} {name}")
         stats = check["stats"]
@@ -56,7 +56,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"  cache: {stats['entries']} entries, {stats['bytes']} / {stats['max_bytes']} bytes,"
             f" {stats['evictions_capacity']} evicted"
         )
-    return EXIT_OK if report["cache_self_check"]["ok"] else EXIT_FAILED_CHECK
+    return EXIT_OK if check["ok"] else EXIT_FAILED_CHECK
 
 
 def build_parser() -> argparse.ArgumentParser:
