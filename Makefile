@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 # Debian packages the native build needs (checked, installed only when missing).
 DEBIAN_PACKAGES := pkg-config
 
-.PHONY: setup run test test-rust test-python lint bench clean
+.PHONY: setup run test test-rust test-python lint bench bench-cache clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,10 @@ lint: setup
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy python
 
-bench: setup
-	$(BIN)/python benches/compare.py
+bench: bench-cache
+
+bench-cache: setup
+	$(BIN)/python benches/compare_cache.py
 
 clean:
 	rm -rf $(VENV) target
