@@ -1,0 +1,456 @@
+"""`MemoryConfig`: every tunable, from explicit arguments or the environment.
+
+An explicit argument beats the environment, which beats the default. Every bad value, whether it
+came from an argument or a variable, is collected and reported at once in one `ConfigError` that
+names the setting, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+BOOL_ACCEPTED = "true/false, 1/0, yes/no, on/off (any case)"
+SUBSAMPLINGS = ("444", "422", "420")
+
+# Classifier thresholds (see the README's Pressure section); each is read from PRESSURE_<NAME>.
+THRESHOLD_DEFAULTS: dict[str, float] = {
+    "yellow_some10_enter": 10.0,
+    "yellow_some10_exit": 5.0,
+    "yellow_headroom_enter": 25.0,
+    "yellow_headroom_exit": 30.0,
+    "red_full10_enter": 10.0,
+    "red_full10_exit": 5.0,
+    "red_some10_enter": 40.0,
+    "red_some10_exit": 20.0,
+    "red_headroom_enter": 15.0,
+    "red_headroom_exit": 20.0,
+    "downgrade_dwell": 10.0,
+    "macos_compressor_warn_enter": 50.0,
+    "macos_compressor_warn_exit": 40.0,
+    "macos_compressor_critical_enter": 66.0,
+    "macos_compressor_critical_exit": 60.0,
+    "fallback_yellow_available_mb": 1000.0,
+    "fallback_red_available_mb": 400.0,
+}
+
+
+class ConfigError(ValueError):
+    """Invalid settings; `problems` lists each one with its value and what is accepted."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid ironcliw-mem configuration ({len(problems)} problems):\n{lines}")
+
+
+# --- parsers: text or a Python value in, a clean value out, ValueError(what is accepted) ---------
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise ValueError(BOOL_ACCEPTED)
+
+
+def _number(value: object, kind: Callable[[str], Any]) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number")
+    if isinstance(value, str):
+        return kind(value.strip())
+    if isinstance(value, int | float):
+        return value
+    raise ValueError("a number")
+
+
+def non_negative_int(value: object) -> int:
+    accepted = "a whole number >= 0"
+    try:
+        number = _number(value, int)
+    except ValueError:
+        raise ValueError(accepted) from None
+    if not isinstance(number, int) and not float(number).is_integer():
+        raise ValueError(accepted)
+    if number < 0:
+        raise ValueError(accepted)
+    return int(number)
+
+
+def positive_float(value: object) -> float:
+    accepted = "a finite number of seconds > 0"
+    try:
+        number = float(_number(value, float))
+    except (ValueError, TypeError):
+        raise ValueError(accepted) from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(accepted)
+    return number
+
+
+def non_negative_float(value: object) -> float:
+    accepted = "a finite number >= 0"
+    try:
+        number = float(_number(value, float))
+    except (ValueError, TypeError):
+        raise ValueError(accepted) from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(accepted)
+    return number
+
+
+def jpeg_quality(value: object) -> int:
+    accepted = "a whole number from 1 to 100"
+    try:
+        number = non_negative_int(value)
+    except ValueError:
+        raise ValueError(accepted) from None
+    if not 1 <= number <= 100:
+        raise ValueError(accepted)
+    return number
+
+
+def capture_quality(value: object) -> CaptureQuality:
+    accepted = "one of " + ", ".join(q.value for q in CaptureQuality)
+    if isinstance(value, CaptureQuality):
+        return value
+    if isinstance(value, str):
+        try:
+            return CaptureQuality.parse(value)
+        except ValueError:
+            pass
+    raise ValueError(accepted)
+
+
+def space_list(value: object) -> list[int]:
+    accepted = 'a comma-separated list of space numbers >= 1, e.g. "1,2,3" (empty means all)'
+    items: Iterable[object]
+    if isinstance(value, str):
+        items = [part for part in (p.strip() for p in value.split(",")) if part]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    else:
+        raise ValueError(accepted)
+    spaces: list[int] = []
+    for item in items:
+        try:
+            space = non_negative_int(item)
+        except ValueError:
+            raise ValueError(accepted) from None
+        if space < 1:
+            raise ValueError(accepted)
+        if space not in spaces:
+            spaces.append(space)
+    return spaces
+
+
+def box_size(value: object) -> tuple[int, int]:
+    accepted = 'two whole numbers >= 1 as "WIDTH,HEIGHT", e.g. "400,300"'
+    parts: list[object]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace("x", ",").split(",")]
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise ValueError(accepted)
+    if len(parts) != 2:
+        raise ValueError(accepted)
+    try:
+        width, height = (non_negative_int(p) for p in parts)
+    except ValueError:
+        raise ValueError(accepted) from None
+    if width < 1 or height < 1:
+        raise ValueError(accepted)
+    return (width, height)
+
+
+def subsampling(value: object) -> str:
+    accepted = "one of " + ", ".join(SUBSAMPLINGS)
+    text = str(value).strip().replace(":", "")
+    if text not in SUBSAMPLINGS:
+        raise ValueError(accepted)
+    return text
+
+
+def optional_pressure(value: object) -> MemoryPressure | None:
+    if value is None or isinstance(value, MemoryPressure):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            return MemoryPressure.parse(value)
+        except ValueError:
+            pass
+    raise ValueError("one of green, yellow, red, unknown (or normal, warn, critical), or empty")
+
+
+# --- the settings table --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: tuple[str, ...]
+    default: Any
+    parse: Callable[[object], Any]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "enable_adaptive_management",
+        ("Ironcliw_ADAPTIVE_MEMORY", "IRONCLIW_ADAPTIVE_MEMORY", "JARVIS_ADAPTIVE_MEMORY"),
+        True,
+        parse_bool,
+    ),
+    Setting("cache_size_green", ("CACHE_SIZE_GREEN",), 500, non_negative_int),
+    Setting("cache_size_yellow", ("CACHE_SIZE_YELLOW",), 200, non_negative_int),
+    Setting("cache_size_red", ("CACHE_SIZE_RED",), 50, non_negative_int),
+    Setting("quality_green", ("CAPTURE_QUALITY_GREEN",), CaptureQuality.OPTIMIZED, capture_quality),
+    Setting("quality_yellow", ("CAPTURE_QUALITY_YELLOW",), CaptureQuality.FAST, capture_quality),
+    Setting("quality_red", ("CAPTURE_QUALITY_RED",), CaptureQuality.THUMBNAIL, capture_quality),
+    Setting("pressure_check_interval", ("PRESSURE_CHECK_INTERVAL",), 5.0, positive_float),
+    Setting("monitor_active_only_on_pressure", ("MONITOR_ACTIVE_ONLY_PRESSURE",), True, parse_bool),
+    Setting("monitored_spaces", ("MONITORED_SPACES",), [], space_list),
+    Setting("cache_max_size_mb", ("CACHE_MAX_SIZE_MB",), 200, non_negative_int),
+    Setting("cache_default_ttl", ("CACHE_DEFAULT_TTL",), 30.0, positive_float),
+    Setting("cache_dynamic_sizing", ("CACHE_DYNAMIC_SIZING",), True, parse_bool),
+    Setting("image_compression_quality", ("IMAGE_COMPRESSION_QUALITY",), 85, jpeg_quality),
+    Setting("image_thumbnail_size", ("IMAGE_THUMBNAIL_SIZE",), (400, 300), box_size),
+    Setting("enable_aggressive_compression", ("ENABLE_AGGRESSIVE_COMPRESSION",), True, parse_bool),
+    Setting("jpeg_quality_yellow", ("JPEG_QUALITY_YELLOW",), 75, jpeg_quality),
+    Setting("jpeg_quality_red", ("JPEG_QUALITY_RED",), 60, jpeg_quality),
+    Setting("image_subsampling", ("IMAGE_CHROMA_SUBSAMPLING",), "444", subsampling),
+    Setting("pressure_override", ("IRONCLIW_PRESSURE_OVERRIDE",), None, optional_pressure),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def threshold_env_name(name: str) -> str:
+    return "PRESSURE_" + name.upper()
+
+
+@dataclass(init=False)
+class MemoryConfig:
+    """Every tunable of ironcliw-mem. See the README for the environment variables.
+
+    The first ten fields keep the agent's original positional order.
+    """
+
+    enable_adaptive_management: bool
+    cache_size_green: int
+    cache_size_yellow: int
+    cache_size_red: int
+    quality_green: CaptureQuality
+    quality_yellow: CaptureQuality
+    quality_red: CaptureQuality
+    pressure_check_interval: float
+    monitor_active_only_on_pressure: bool
+    monitored_spaces: list[int]
+    cache_max_size_mb: int
+    cache_default_ttl: float
+    cache_dynamic_sizing: bool
+    image_compression_quality: int
+    image_thumbnail_size: tuple[int, int]
+    enable_aggressive_compression: bool
+    jpeg_quality_yellow: int
+    jpeg_quality_red: int
+    image_subsampling: str
+    pressure_override: MemoryPressure | None
+    thresholds: dict[str, float]
+    sources: dict[str, str] = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        enable_adaptive_management: bool | None = None,
+        cache_size_green: int | None = None,
+        cache_size_yellow: int | None = None,
+        cache_size_red: int | None = None,
+        quality_green: CaptureQuality | str | None = None,
+        quality_yellow: CaptureQuality | str | None = None,
+        quality_red: CaptureQuality | str | None = None,
+        pressure_check_interval: float | None = None,
+        monitor_active_only_on_pressure: bool | None = None,
+        monitored_spaces: list[int] | str | None = None,
+        *,
+        cache_max_size_mb: int | None = None,
+        cache_default_ttl: float | None = None,
+        cache_dynamic_sizing: bool | None = None,
+        image_compression_quality: int | None = None,
+        image_thumbnail_size: tuple[int, int] | str | None = None,
+        enable_aggressive_compression: bool | None = None,
+        jpeg_quality_yellow: int | None = None,
+        jpeg_quality_red: int | None = None,
+        image_subsampling: str | None = None,
+        pressure_override: MemoryPressure | str | None = None,
+        thresholds: Mapping[str, float] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        explicit = {
+            "enable_adaptive_management": enable_adaptive_management,
+            "cache_size_green": cache_size_green,
+            "cache_size_yellow": cache_size_yellow,
+            "cache_size_red": cache_size_red,
+            "quality_green": quality_green,
+            "quality_yellow": quality_yellow,
+            "quality_red": quality_red,
+            "pressure_check_interval": pressure_check_interval,
+            "monitor_active_only_on_pressure": monitor_active_only_on_pressure,
+            "monitored_spaces": monitored_spaces,
+            "cache_max_size_mb": cache_max_size_mb,
+            "cache_default_ttl": cache_default_ttl,
+            "cache_dynamic_sizing": cache_dynamic_sizing,
+            "image_compression_quality": image_compression_quality,
+            "image_thumbnail_size": image_thumbnail_size,
+            "enable_aggressive_compression": enable_aggressive_compression,
+            "jpeg_quality_yellow": jpeg_quality_yellow,
+            "jpeg_quality_red": jpeg_quality_red,
+            "image_subsampling": image_subsampling,
+            "pressure_override": pressure_override,
+        }
+        environ = os.environ if env is None else env
+        problems: list[str] = []
+        self.sources = {}
+        for setting in SETTINGS:
+            value, source = _resolve(setting, explicit[setting.name], environ, problems)
+            setattr(self, setting.name, value)
+            self.sources[setting.name] = source
+        self.thresholds = _resolve_thresholds(thresholds, environ, problems, self.sources)
+        if problems:
+            raise ConfigError(problems)
+
+    def describe(self) -> list[dict[str, str]]:
+        """The effective configuration: each setting, its value and where the value came from."""
+        rows = []
+        for f in fields(self):
+            if f.name in ("sources", "thresholds"):
+                continue
+            rows.append(
+                {
+                    "setting": f.name,
+                    "value": _display(getattr(self, f.name)),
+                    "source": self.sources[f.name],
+                }
+            )
+        for name, value in self.thresholds.items():
+            rows.append(
+                {
+                    "setting": f"thresholds.{name}",
+                    "value": _display(value),
+                    "source": self.sources[f"thresholds.{name}"],
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {row["setting"]: row["value"] for row in self.describe()}
+
+
+def _display(value: object) -> str:
+    if isinstance(value, CaptureQuality | MemoryPressure):
+        return value.value
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "(all)"
+    if value is None:
+        return "(none)"
+    return str(value)
+
+
+def _resolve(
+    setting: Setting, explicit: object, environ: Mapping[str, str], problems: list[str]
+) -> tuple[Any, str]:
+    if explicit is not None:
+        raw: object = explicit
+        source = "argument"
+        label = f"argument {setting.name}"
+    else:
+        name = next((n for n in setting.env if n in environ), None)
+        if name is None:
+            return setting.default, "default"
+        raw = environ[name]
+        source = f"env {name}"
+        label = f"{name}={raw!r}"
+    try:
+        return setting.parse(raw), source
+    except ValueError as accepted:
+        if source == "argument":
+            label = f"argument {setting.name}={raw!r}"
+        problems.append(f"{label}: expected {accepted}")
+        return setting.default, source
+
+
+def _resolve_thresholds(
+    explicit: Mapping[str, float] | None,
+    environ: Mapping[str, str],
+    problems: list[str],
+    sources: dict[str, str],
+) -> dict[str, float]:
+    explicit = dict(explicit or {})
+    for unknown in sorted(set(explicit) - set(THRESHOLD_DEFAULTS)):
+        problems.append(
+            f"argument thresholds[{unknown!r}]: unknown threshold; accepted: "
+            + ", ".join(THRESHOLD_DEFAULTS)
+        )
+    values: dict[str, float] = {}
+    for name, default in THRESHOLD_DEFAULTS.items():
+        env_name = threshold_env_name(name)
+        if name in explicit:
+            raw: object = explicit[name]
+            sources[f"thresholds.{name}"] = "argument"
+            label = f"argument thresholds[{name!r}]={raw!r}"
+        elif env_name in environ:
+            raw = environ[env_name]
+            sources[f"thresholds.{name}"] = f"env {env_name}"
+            label = f"{env_name}={raw!r}"
+        else:
+            values[name] = default
+            sources[f"thresholds.{name}"] = "default"
+            continue
+        try:
+            values[name] = non_negative_float(raw)
+        except ValueError as accepted:
+            problems.append(f"{label}: expected {accepted}")
+            values[name] = default
+    problems.extend(_threshold_order_problems(values))
+    return values
+
+
+def _threshold_order_problems(values: Mapping[str, float]) -> list[str]:
+    """Enter and exit thresholds must leave a hysteresis band on the safe side."""
+    problems = []
+    # (enter, exit, True when a higher value is worse)
+    pairs = [
+        ("yellow_some10_enter", "yellow_some10_exit", True),
+        ("red_full10_enter", "red_full10_exit", True),
+        ("red_some10_enter", "red_some10_exit", True),
+        ("macos_compressor_warn_enter", "macos_compressor_warn_exit", True),
+        ("macos_compressor_critical_enter", "macos_compressor_critical_exit", True),
+        ("yellow_headroom_enter", "yellow_headroom_exit", False),
+        ("red_headroom_enter", "red_headroom_exit", False),
+    ]
+    for enter, leave, higher_is_worse in pairs:
+        if higher_is_worse and values[leave] > values[enter]:
+            problems.append(
+                f"{threshold_env_name(leave)}={values[leave]}: expected <= "
+                f"{threshold_env_name(enter)} ({values[enter]}) so the level cannot flap"
+            )
+        if not higher_is_worse and values[leave] < values[enter]:
+            problems.append(
+                f"{threshold_env_name(leave)}={values[leave]}: expected >= "
+                f"{threshold_env_name(enter)} ({values[enter]}) so the level cannot flap"
+            )
+    return problems

@@ -1,0 +1,214 @@
+"""MemoryConfig: environment parsing, precedence, and every kind of bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from ironcliw_mem.config import ConfigError, MemoryConfig
+from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+
+
+def test_defaults_match_the_design_table() -> None:
+    config = MemoryConfig(env={})
+    assert config.enable_adaptive_management is True
+    assert (config.cache_size_green, config.cache_size_yellow, config.cache_size_red) == (
+        500,
+        200,
+        50,
+    )
+    assert config.cache_max_size_mb == 200
+    assert config.cache_default_ttl == 30.0
+    assert config.cache_dynamic_sizing is True
+    assert (config.quality_green, config.quality_yellow, config.quality_red) == (
+        CaptureQuality.OPTIMIZED,
+        CaptureQuality.FAST,
+        CaptureQuality.THUMBNAIL,
+    )
+    assert config.pressure_check_interval == 5.0
+    assert config.monitor_active_only_on_pressure is True
+    assert config.monitored_spaces == []
+    assert config.image_compression_quality == 85
+    assert config.image_thumbnail_size == (400, 300)
+    assert config.enable_aggressive_compression is True
+    assert config.pressure_override is None
+    assert config.thresholds["yellow_some10_enter"] == 10.0
+    assert config.thresholds["downgrade_dwell"] == 10.0
+
+
+def test_every_variable_is_read() -> None:
+    env = {
+        "Ironcliw_ADAPTIVE_MEMORY": "off",
+        "CACHE_SIZE_GREEN": "800",
+        "CACHE_SIZE_YELLOW": "300",
+        "CACHE_SIZE_RED": "75",
+        "CACHE_MAX_SIZE_MB": "123",
+        "CACHE_DEFAULT_TTL": "12.5",
+        "CACHE_DYNAMIC_SIZING": "No",
+        "CAPTURE_QUALITY_GREEN": "FULL",
+        "CAPTURE_QUALITY_YELLOW": "optimized",
+        "CAPTURE_QUALITY_RED": " fast ",
+        "PRESSURE_CHECK_INTERVAL": "2",
+        "MONITOR_ACTIVE_ONLY_PRESSURE": "0",
+        "MONITORED_SPACES": "1, 2,3",
+        "IMAGE_COMPRESSION_QUALITY": "70",
+        "IMAGE_THUMBNAIL_SIZE": "320,200",
+        "ENABLE_AGGRESSIVE_COMPRESSION": "false",
+        "JPEG_QUALITY_YELLOW": "65",
+        "JPEG_QUALITY_RED": "40",
+        "IMAGE_CHROMA_SUBSAMPLING": "4:2:0",
+        "IRONCLIW_PRESSURE_OVERRIDE": "warn",
+        "PRESSURE_RED_HEADROOM_ENTER": "12",
+    }
+    config = MemoryConfig(env=env)
+    assert config.enable_adaptive_management is False
+    assert (config.cache_size_green, config.cache_size_yellow, config.cache_size_red) == (
+        800,
+        300,
+        75,
+    )
+    assert config.cache_max_size_mb == 123
+    assert config.cache_default_ttl == 12.5
+    assert config.cache_dynamic_sizing is False
+    assert config.quality_green is CaptureQuality.FULL
+    assert config.quality_yellow is CaptureQuality.OPTIMIZED
+    assert config.quality_red is CaptureQuality.FAST
+    assert config.pressure_check_interval == 2.0
+    assert config.monitor_active_only_on_pressure is False
+    assert config.monitored_spaces == [1, 2, 3]
+    assert config.image_compression_quality == 70
+    assert config.image_thumbnail_size == (320, 200)
+    assert config.enable_aggressive_compression is False
+    assert (config.jpeg_quality_yellow, config.jpeg_quality_red) == (65, 40)
+    assert config.image_subsampling == "420"
+    assert config.pressure_override is MemoryPressure.YELLOW
+    assert config.thresholds["red_headroom_enter"] == 12.0
+
+
+@pytest.mark.parametrize(
+    "name", ["Ironcliw_ADAPTIVE_MEMORY", "IRONCLIW_ADAPTIVE_MEMORY", "JARVIS_ADAPTIVE_MEMORY"]
+)
+def test_adaptive_switch_has_three_spellings(name: str) -> None:
+    assert MemoryConfig(env={name: "false"}).enable_adaptive_management is False
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("1", True),
+        ("yes", True),
+        ("On", True),
+        ("false", False),
+        ("0", False),
+        ("NO", False),
+        ("off", False),
+    ],
+)
+def test_boolean_spellings(word: str, expected: bool) -> None:
+    assert MemoryConfig(env={"CACHE_DYNAMIC_SIZING": word}).cache_dynamic_sizing is expected
+
+
+def test_explicit_arguments_beat_the_environment() -> None:
+    env = {"CACHE_SIZE_GREEN": "800", "CAPTURE_QUALITY_RED": "fast", "MONITORED_SPACES": "4"}
+    config = MemoryConfig(
+        cache_size_green=100,
+        quality_red="thumbnail",
+        monitored_spaces=[1, 2],
+        thresholds={"downgrade_dwell": 3.0},
+        env={**env, "PRESSURE_DOWNGRADE_DWELL": "30"},
+    )
+    assert config.cache_size_green == 100
+    assert config.quality_red is CaptureQuality.THUMBNAIL
+    assert config.monitored_spaces == [1, 2]
+    assert config.thresholds["downgrade_dwell"] == 3.0
+    sources = {row["setting"]: row["source"] for row in config.describe()}
+    assert sources["cache_size_green"] == "argument"
+    assert sources["cache_size_yellow"] == "default"
+    assert sources["thresholds.downgrade_dwell"] == "argument"
+
+
+def test_positional_order_matches_the_original() -> None:
+    config = MemoryConfig(False, 1, 2, 3, "full", "fast", "fast", 1.5, False, [7], env={})
+    assert config.enable_adaptive_management is False
+    assert (config.cache_size_green, config.cache_size_yellow, config.cache_size_red) == (1, 2, 3)
+    assert config.quality_green is CaptureQuality.FULL
+    assert config.pressure_check_interval == 1.5
+    assert config.monitor_active_only_on_pressure is False
+    assert config.monitored_spaces == [7]
+
+
+def test_describe_names_the_variable_each_value_came_from() -> None:
+    config = MemoryConfig(env={"JARVIS_ADAPTIVE_MEMORY": "yes", "IMAGE_THUMBNAIL_SIZE": "640x480"})
+    rows = {row["setting"]: row for row in config.describe()}
+    assert rows["enable_adaptive_management"]["source"] == "env JARVIS_ADAPTIVE_MEMORY"
+    assert rows["image_thumbnail_size"] == {
+        "setting": "image_thumbnail_size",
+        "value": "640,480",
+        "source": "env IMAGE_THUMBNAIL_SIZE",
+    }
+    assert rows["monitored_spaces"]["value"] == "(all)"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"CACHE_SIZE_GREEN": "lots"}, "CACHE_SIZE_GREEN='lots': expected a whole number >= 0"),
+        ({"CACHE_SIZE_RED": "-5"}, "CACHE_SIZE_RED='-5': expected a whole number >= 0"),
+        ({"CACHE_MAX_SIZE_MB": "1.5"}, "CACHE_MAX_SIZE_MB='1.5': expected a whole number"),
+        ({"CACHE_DEFAULT_TTL": "0"}, "CACHE_DEFAULT_TTL='0': expected a finite number"),
+        ({"PRESSURE_CHECK_INTERVAL": "nan"}, "PRESSURE_CHECK_INTERVAL='nan'"),
+        ({"CAPTURE_QUALITY_GREEN": "ultra"}, "expected one of full, optimized, fast, thumbnail"),
+        ({"IMAGE_COMPRESSION_QUALITY": "0"}, "expected a whole number from 1 to 100"),
+        ({"IMAGE_COMPRESSION_QUALITY": "101"}, "IMAGE_COMPRESSION_QUALITY='101'"),
+        ({"MONITORED_SPACES": "1,two"}, "MONITORED_SPACES='1,two': expected a comma-separated"),
+        ({"MONITORED_SPACES": "0"}, "MONITORED_SPACES='0'"),
+        ({"IMAGE_THUMBNAIL_SIZE": "400"}, "IMAGE_THUMBNAIL_SIZE='400': expected two whole"),
+        ({"IMAGE_THUMBNAIL_SIZE": "400,0"}, "IMAGE_THUMBNAIL_SIZE='400,0'"),
+        ({"CACHE_DYNAMIC_SIZING": "maybe"}, "CACHE_DYNAMIC_SIZING='maybe': expected true/false"),
+        ({"IMAGE_CHROMA_SUBSAMPLING": "411"}, "expected one of 444, 422, 420"),
+        ({"IRONCLIW_PRESSURE_OVERRIDE": "purple"}, "IRONCLIW_PRESSURE_OVERRIDE='purple'"),
+        ({"PRESSURE_RED_FULL10_ENTER": "-1"}, "PRESSURE_RED_FULL10_ENTER='-1'"),
+    ],
+)
+def test_bad_values_name_variable_value_and_what_is_accepted(
+    env: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(env=env)
+    assert isinstance(caught.value, ValueError)
+    assert fragment in str(caught.value)
+
+
+def test_all_bad_variables_are_reported_together() -> None:
+    env = {
+        "CACHE_SIZE_GREEN": "x",
+        "CAPTURE_QUALITY_RED": "tiny",
+        "IMAGE_COMPRESSION_QUALITY": "500",
+        "MONITORED_SPACES": "a,b",
+    }
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(env=env)
+    assert len(caught.value.problems) == 4
+    for name in env:
+        assert name in str(caught.value)
+
+
+def test_bad_explicit_arguments_are_reported_like_variables() -> None:
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(cache_size_green=-1, quality_red="huge", env={})
+    text = str(caught.value)
+    assert "argument cache_size_green=-1" in text
+    assert "argument quality_red='huge'" in text
+
+
+def test_hysteresis_bands_must_point_the_safe_way() -> None:
+    with pytest.raises(ConfigError, match="PRESSURE_YELLOW_SOME10_EXIT"):
+        MemoryConfig(env={"PRESSURE_YELLOW_SOME10_EXIT": "20"})
+    with pytest.raises(ConfigError, match="PRESSURE_RED_HEADROOM_EXIT"):
+        MemoryConfig(env={"PRESSURE_RED_HEADROOM_EXIT": "5"})
+
+
+def test_unknown_threshold_argument_is_named() -> None:
+    with pytest.raises(ConfigError, match="'yelow_some10_enter'"):
+        MemoryConfig(thresholds={"yelow_some10_enter": 5.0}, env={})

@@ -1,0 +1,132 @@
+"""The per-level policy and the fidelity order of capture qualities."""
+
+from __future__ import annotations
+
+import pytest
+
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.policy import (
+    CaptureQuality,
+    MemoryPressure,
+    MonitoringStrategy,
+    policy_for,
+    should_monitor_all_spaces,
+)
+
+GREEN, YELLOW, RED, UNKNOWN = (
+    MemoryPressure.GREEN,
+    MemoryPressure.YELLOW,
+    MemoryPressure.RED,
+    MemoryPressure.UNKNOWN,
+)
+
+
+def test_pressure_values_are_the_originals() -> None:
+    assert [m.value for m in MemoryPressure] == ["normal", "warn", "critical", "unknown"]
+    assert MemoryPressure.parse("critical") is RED
+    assert MemoryPressure.parse("Yellow") is YELLOW
+    assert MemoryPressure.from_level("green") is GREEN
+    with pytest.raises(ValueError, match="accepted"):
+        MemoryPressure.from_level("normal")
+
+
+def test_quality_order_is_fidelity_not_alphabet() -> None:
+    # Alphabetically "fast" < "full" < "optimized" < "thumbnail": the originals' bug.
+    order = sorted(CaptureQuality, key=lambda q: q)
+    assert order == [
+        CaptureQuality.THUMBNAIL,
+        CaptureQuality.FAST,
+        CaptureQuality.OPTIMIZED,
+        CaptureQuality.FULL,
+    ]
+    assert CaptureQuality.THUMBNAIL < CaptureQuality.FULL
+    assert CaptureQuality.OPTIMIZED > CaptureQuality.FAST
+    assert max(CaptureQuality.FULL, CaptureQuality.OPTIMIZED) is CaptureQuality.FULL
+    with pytest.raises(TypeError):
+        _ = CaptureQuality.FULL < "thumbnail"  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("pressure", "budget", "quality", "jpeg", "monitoring"),
+    [
+        (GREEN, 500, CaptureQuality.OPTIMIZED, 85, MonitoringStrategy.ALL_SPACES),
+        (YELLOW, 200, CaptureQuality.FAST, 75, MonitoringStrategy.ACTIVE_AND_ADJACENT),
+        (RED, 50, CaptureQuality.THUMBNAIL, 60, MonitoringStrategy.ACTIVE_ONLY),
+        (UNKNOWN, 200, CaptureQuality.FAST, 75, MonitoringStrategy.ACTIVE_AND_ADJACENT),
+    ],
+)
+def test_default_policy_table(
+    pressure: MemoryPressure,
+    budget: int,
+    quality: CaptureQuality,
+    jpeg: int,
+    monitoring: MonitoringStrategy,
+) -> None:
+    policy = policy_for(MemoryConfig(env={}), pressure)
+    assert policy.cache_budget_mb == budget
+    assert policy.cache_budget_bytes == budget * 1024 * 1024
+    assert policy.capture_quality is quality
+    assert policy.jpeg_quality == jpeg
+    assert policy.monitoring is monitoring
+
+
+def test_red_lowers_every_request_and_never_raises_one() -> None:
+    red = policy_for(MemoryConfig(env={}), RED)
+    green = policy_for(MemoryConfig(env={}), GREEN)
+    for requested in CaptureQuality:
+        assert red.cap_quality(requested) is CaptureQuality.THUMBNAIL
+        assert green.cap_quality(requested) <= requested
+    assert green.cap_quality(CaptureQuality.FULL) is CaptureQuality.OPTIMIZED
+    assert green.cap_quality(CaptureQuality.THUMBNAIL) is CaptureQuality.THUMBNAIL
+
+
+def test_adaptive_off_is_one_fixed_policy() -> None:
+    config = MemoryConfig(enable_adaptive_management=False, env={})
+    policies = {policy_for(config, p).to_dict()["cache_budget_mb"] for p in MemoryPressure}
+    assert policies == {config.cache_max_size_mb}
+    for pressure in MemoryPressure:
+        policy = policy_for(config, pressure)
+        assert policy.capture_quality is config.quality_green
+        assert policy.jpeg_quality == config.image_compression_quality
+        assert policy.monitoring is MonitoringStrategy.ALL_SPACES
+
+
+def test_fixed_budget_without_dynamic_sizing() -> None:
+    config = MemoryConfig(cache_dynamic_sizing=False, cache_max_size_mb=321, env={})
+    assert {policy_for(config, p).cache_budget_mb for p in MemoryPressure} == {321}
+
+
+def test_aggressive_compression_off_keeps_the_base_jpeg_quality() -> None:
+    config = MemoryConfig(enable_aggressive_compression=False, env={})
+    assert {policy_for(config, p).jpeg_quality for p in MemoryPressure} == {85}
+
+
+def test_pressure_jpeg_quality_never_exceeds_the_base() -> None:
+    config = MemoryConfig(image_compression_quality=50, env={})
+    assert {policy_for(config, p).jpeg_quality for p in MemoryPressure} == {50}
+
+
+def test_watching_all_spaces_under_pressure_when_asked() -> None:
+    config = MemoryConfig(monitor_active_only_on_pressure=False, env={})
+    assert {policy_for(config, p).monitoring for p in MemoryPressure} == {
+        MonitoringStrategy.ALL_SPACES
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pressure", "expected"),
+    [
+        ({"enable_adaptive_management": False}, RED, True),
+        ({"monitored_spaces": [1, 2]}, GREEN, False),
+        ({}, GREEN, True),
+        ({}, YELLOW, False),
+        ({}, RED, False),
+        ({}, UNKNOWN, False),
+        ({"monitor_active_only_on_pressure": False}, RED, True),
+    ],
+)
+def test_should_monitor_all_spaces_follows_the_original_rule(
+    kwargs: dict[str, object], pressure: MemoryPressure, expected: bool
+) -> None:
+    config = MemoryConfig(**kwargs, env={})  # type: ignore[arg-type]
+    assert should_monitor_all_spaces(config, pressure) is expected
