@@ -360,7 +360,7 @@ class MemoryConfig:
 
 def _display(value: object) -> str:
     if isinstance(value, CaptureQuality | MemoryPressure):
-        return value.value
+        return str(value.value)
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
     if isinstance(value, list):
