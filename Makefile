@@ -7,8 +7,10 @@
 PYTHON ?= python3
 VENV   := $(CURDIR)/.venv
 BIN    := $(VENV)/bin
-# Debian packages the native build needs (checked, installed only when missing).
-DEBIAN_PACKAGES := pkg-config
+# Debian packages the build and the tests need (checked, installed only when missing):
+# pkg-config for the native build; xvfb for the real X11 capture test; libxcb-randr0 and
+# libxcb-shm0, which mss loads at run time to find the monitors and grab through shared memory.
+DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0
 
 .PHONY: setup run test test-rust test-python lint bench bench-cache clean
 
@@ -18,7 +20,7 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	./scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
-	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev
+	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev,x11
 
 run: setup
 	$(BIN)/ironcliw-mem info

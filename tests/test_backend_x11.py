@@ -1,0 +1,259 @@
+"""The X11 backend against a real X server: Xvfb, with known content drawn on it.
+
+Xvfb comes from the Debian package `xvfb` (`make setup` installs it). Xvfb picks a free display
+number itself (`-displayfd`) so parallel runs never collide. EWMH is simulated by setting the root
+window properties a window manager would set.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import select
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ironcliw_mem.capture import CaptureBackend, CaptureError
+from ironcliw_mem.capture.x11 import X11Backend, ewmh_current_space, ewmh_spaces
+
+Xlib = pytest.importorskip(
+    "Xlib", reason="python-xlib missing: install the extra ironcliw-mem[x11]"
+)
+pytest.importorskip("mss", reason="mss missing: install the extra ironcliw-mem[x11]")
+
+from Xlib import X, Xatom  # noqa: E402
+from Xlib.display import Display  # noqa: E402
+
+SCREEN = (320, 240)
+XVFB_START_LIMIT_S = 30  # only bounds a broken start; a healthy Xvfb answers in well under 1 s
+
+# Known content in RGB: two opaque rectangles on the black root window.
+RED = (220, 30, 40)
+BLUE = (20, 60, 230)
+RED_BOX = (20, 30, 120, 110)  # x0, y0, x1, y1
+BLUE_BOX = (180, 120, 300, 220)
+
+
+@dataclass
+class Xvfb:
+    display: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="module")
+def xvfb() -> Iterator[Xvfb]:
+    binary = shutil.which("Xvfb")
+    if binary is None:
+        pytest.skip("Xvfb is not installed (Debian package xvfb; `make setup` installs it)")
+    read_end, write_end = os.pipe()
+    width, height = SCREEN
+    process = subprocess.Popen(
+        [
+            binary,
+            "-displayfd",
+            str(write_end),
+            "-screen",
+            "0",
+            f"{width}x{height}x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], XVFB_START_LIMIT_S)
+        number = os.read(read_end, 32).decode().strip() if ready else ""
+        if not number:
+            process.kill()
+            _, err = process.communicate()
+            pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')[-500:]}")
+        yield Xvfb(f":{number}", process)
+    finally:
+        os.close(read_end)
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def x(xvfb: Xvfb) -> Iterator[Display]:
+    """A client connection that draws the known content; EWMH properties cleared after."""
+    conn = Display(xvfb.display)
+    screen = conn.screen()
+    windows = [_box(conn, RED_BOX, RED), _box(conn, BLUE_BOX, BLUE)]
+    conn.sync()
+    yield conn
+    for window in windows:
+        window.destroy()
+    for atom in ("_NET_NUMBER_OF_DESKTOPS", "_NET_CURRENT_DESKTOP"):
+        screen.root.delete_property(conn.intern_atom(atom))
+    conn.close()
+
+
+def _box(conn: Display, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> object:
+    screen = conn.screen()
+    colour = screen.default_colormap.alloc_color(*(c * 257 for c in rgb))
+    x0, y0, x1, y1 = box
+    window = screen.root.create_window(
+        x0,
+        y0,
+        x1 - x0,
+        y1 - y0,
+        0,
+        screen.root_depth,
+        X.InputOutput,
+        X.CopyFromParent,
+        background_pixel=colour.pixel,
+        override_redirect=True,
+    )
+    window.map()
+    return window
+
+
+def _set_desktops(conn: Display, number: int, current: int) -> None:
+    root = conn.screen().root
+    root.change_property(conn.intern_atom("_NET_NUMBER_OF_DESKTOPS"), Xatom.CARDINAL, 32, [number])
+    root.change_property(conn.intern_atom("_NET_CURRENT_DESKTOP"), Xatom.CARDINAL, 32, [current])
+    conn.sync()
+
+
+def _through_jpeg(frame: np.ndarray) -> np.ndarray:
+    """BGRA frame -> JPEG bytes -> decoded RGB, the way the cache stores and the agent reads."""
+    image = Image.frombuffer(
+        "RGB", (frame.shape[1], frame.shape[0]), frame.tobytes(), "raw", "BGRX"
+    )
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    assert buffer.getvalue()[:2] == b"\xff\xd8"
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+
+
+def _mean(rgb: np.ndarray, box: tuple[int, int, int, int], inset: int = 4) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return rgb[y0 + inset : y1 - inset, x0 + inset : x1 - inset].reshape(-1, 3).mean(axis=0)
+
+
+def _capture_with_content(backend: X11Backend, space: int) -> np.ndarray:
+    """The server paints window backgrounds as it maps them; allow it a few polls to land."""
+    frame = backend.capture(space)
+    for _ in range(20):
+        if tuple(frame[RED_BOX[1] + 40, RED_BOX[0] + 40, :3]) == RED[::-1]:
+            break
+        time.sleep(0.05)
+        frame = backend.capture(space)
+    return frame
+
+
+def test_without_a_window_manager_the_display_is_one_space(xvfb: Xvfb, x: Display) -> None:
+    backend = X11Backend(xvfb.display)
+    assert isinstance(backend, CaptureBackend)
+    assert backend.pixel_format == "BGRA"
+    assert backend.list_spaces() == [1]
+    assert backend.current_space() == 1
+    backend.close()
+
+
+def test_capture_shows_the_drawn_content_after_a_jpeg_round_trip(xvfb: Xvfb, x: Display) -> None:
+    backend = X11Backend(xvfb.display)
+    frame = _capture_with_content(backend, 1)
+    width, height = SCREEN
+    assert frame.shape == (height, width, 4)
+    assert frame.dtype == np.uint8
+    assert (frame[..., 3] == 255).all()
+    # Exact pixels before compression: BGRA order.
+    assert tuple(frame[50, 50]) == (RED[2], RED[1], RED[0], 255)
+    assert tuple(frame[150, 200]) == (BLUE[2], BLUE[1], BLUE[0], 255)
+    assert tuple(frame[5, 300, :3]) == (0, 0, 0)
+    rgb = _through_jpeg(frame)
+    assert np.abs(_mean(rgb, RED_BOX) - RED).max() < 8
+    assert np.abs(_mean(rgb, BLUE_BOX) - BLUE).max() < 8
+    assert _mean(rgb, (150, 0, 320, 100)).max() < 8  # the black root window between them
+    backend.close()
+
+
+def test_ewmh_desktops_become_spaces(xvfb: Xvfb, x: Display) -> None:
+    backend = X11Backend(xvfb.display)
+    _set_desktops(x, number=4, current=2)
+    assert backend.list_spaces() == [1, 2, 3, 4]
+    assert backend.current_space() == 3
+    frame = _capture_with_content(backend, 3)
+    assert tuple(frame[50, 50, :3]) == RED[::-1]
+    _set_desktops(x, number=4, current=0)
+    assert backend.current_space() == 1
+    backend.close()
+
+
+def test_other_desktops_cannot_be_captured_without_switching(xvfb: Xvfb, x: Display) -> None:
+    backend = X11Backend(xvfb.display)
+    _set_desktops(x, number=3, current=0)
+    with pytest.raises(CaptureError, match=r"space 2: .*only capture the desktop on screen"):
+        backend.capture(2)
+    with pytest.raises(CaptureError, match=r"space 9 does not exist .*1\.\.3"):
+        backend.capture(9)
+    backend.close()
+
+
+def test_captures_from_several_threads_agree(xvfb: Xvfb, x: Display) -> None:
+    backend = X11Backend(xvfb.display)
+    reference = _capture_with_content(backend, 1)
+    frames: list[np.ndarray] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(5):
+                frames.append(backend.capture(backend.current_space()))
+        except BaseException as error:  # collected and re-raised in the test thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(frames) == 20
+    assert all(np.array_equal(frame, reference) for frame in frames)
+    backend.close()
+
+
+def test_an_unreachable_display_is_a_clear_capture_error() -> None:
+    number = next(n for n in range(4000, 4100) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    with pytest.raises(CaptureError, match=rf"cannot connect to X display ':{number}'"):
+        X11Backend(f":{number}")
+
+
+def test_no_display_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(CaptureError, match="DISPLAY is not set"):
+        X11Backend()
+
+
+@pytest.mark.parametrize(
+    ("number", "current", "spaces", "expected"),
+    [
+        (None, None, [1], 1),
+        (0, 0, [1], 1),
+        (4, 0, [1, 2, 3, 4], 1),
+        (4, 3, [1, 2, 3, 4], 4),
+        (4, 4, [1, 2, 3, 4], 1),  # out of range: a WM mid-switch
+        (2, 0xFFFFFFFF, [1, 2], 1),
+        (None, 2, [1], 1),
+    ],
+)
+def test_ewmh_values_to_spaces(
+    number: int | None, current: int | None, spaces: list[int], expected: int
+) -> None:
+    assert ewmh_spaces(number) == spaces
+    assert ewmh_current_space(current, number) == expected
