@@ -1,26 +1,21 @@
 """The X11 backend against a real X server: Xvfb, with known content drawn on it.
 
-Xvfb comes from the Debian package `xvfb` (`make setup` installs it). Xvfb picks a free display
-number itself (`-displayfd`) so parallel runs never collide. EWMH is simulated by setting the root
+The `xvfb` fixture (conftest.py) starts a private Xvfb. EWMH is simulated by setting the root
 window properties a window manager would set.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import select
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import Xvfb, unused_display
 from ironcliw_mem.capture import CaptureBackend, CaptureError
 from ironcliw_mem.capture.x11 import X11Backend, ewmh_current_space, ewmh_spaces
 
@@ -32,58 +27,11 @@ pytest.importorskip("mss", reason="mss missing: install the extra ironcliw-mem[x
 from Xlib import X, Xatom  # noqa: E402
 from Xlib.display import Display  # noqa: E402
 
-SCREEN = (320, 240)
-XVFB_START_LIMIT_S = 30  # only bounds a broken start; a healthy Xvfb answers in well under 1 s
-
 # Known content in RGB: two opaque rectangles on the black root window.
 RED = (220, 30, 40)
 BLUE = (20, 60, 230)
 RED_BOX = (20, 30, 120, 110)  # x0, y0, x1, y1
 BLUE_BOX = (180, 120, 300, 220)
-
-
-@dataclass
-class Xvfb:
-    display: str
-    process: subprocess.Popen[bytes]
-
-
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[Xvfb]:
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        pytest.skip("Xvfb is not installed (Debian package xvfb; `make setup` installs it)")
-    read_end, write_end = os.pipe()
-    width, height = SCREEN
-    process = subprocess.Popen(
-        [
-            binary,
-            "-displayfd",
-            str(write_end),
-            "-screen",
-            "0",
-            f"{width}x{height}x24",
-            "-nolisten",
-            "tcp",
-            "-noreset",
-        ],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    os.close(write_end)
-    try:
-        ready, _, _ = select.select([read_end], [], [], XVFB_START_LIMIT_S)
-        number = os.read(read_end, 32).decode().strip() if ready else ""
-        if not number:
-            process.kill()
-            _, err = process.communicate()
-            pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')[-500:]}")
-        yield Xvfb(f":{number}", process)
-    finally:
-        os.close(read_end)
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture
@@ -167,7 +115,7 @@ def test_without_a_window_manager_the_display_is_one_space(xvfb: Xvfb, x: Displa
 def test_capture_shows_the_drawn_content_after_a_jpeg_round_trip(xvfb: Xvfb, x: Display) -> None:
     backend = X11Backend(xvfb.display)
     frame = _capture_with_content(backend, 1)
-    width, height = SCREEN
+    width, height = xvfb.size
     assert frame.shape == (height, width, 4)
     assert frame.dtype == np.uint8
     assert (frame[..., 3] == 255).all()
@@ -229,9 +177,9 @@ def test_captures_from_several_threads_agree(xvfb: Xvfb, x: Display) -> None:
 
 
 def test_an_unreachable_display_is_a_clear_capture_error() -> None:
-    number = next(n for n in range(4000, 4100) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
-    with pytest.raises(CaptureError, match=rf"cannot connect to X display ':{number}'"):
-        X11Backend(f":{number}")
+    display = unused_display()
+    with pytest.raises(CaptureError, match=rf"cannot connect to X display '{display}'"):
+        X11Backend(display)
 
 
 def test_no_display_at_all(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,130 @@
+"""Backend selection: argument, then IRONCLIW_CAPTURE_BACKEND, then automatic; and the stats."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import Xvfb, unused_display
+from ironcliw_mem.capture import (
+    CaptureError,
+    MacOSBackend,
+    SyntheticBackend,
+    X11Backend,
+    describe_backend,
+    select_backend,
+)
+from ironcliw_mem.capture.select import CHOICES, ENV_VAR, resolve_preference
+
+
+def test_the_argument_beats_the_environment_which_beats_auto() -> None:
+    env = {ENV_VAR: "x11"}
+    assert resolve_preference("synthetic", env) == ("synthetic", "argument")
+    assert resolve_preference(None, env) == ("x11", ENV_VAR)
+    assert resolve_preference(None, {}) == ("auto", "default")
+    assert resolve_preference(None, {ENV_VAR: "  "}) == ("auto", "default")
+    assert resolve_preference(None, {ENV_VAR: " MacOS "}) == ("macos", ENV_VAR)
+
+
+def test_a_bad_environment_value_names_the_variable_value_and_choices() -> None:
+    with pytest.raises(ValueError, match=r"IRONCLIW_CAPTURE_BACKEND='wayland'") as caught:
+        select_backend(env={ENV_VAR: "wayland"}, platform="linux")
+    for choice in CHOICES:
+        assert choice in str(caught.value)
+
+
+def test_a_bad_argument_is_a_value_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"preference=.x12.*accepted: auto, synthetic, x11, macos$"
+    ):
+        select_backend("x12", env={}, platform="linux")
+
+
+def test_synthetic_on_request_even_where_a_screen_exists() -> None:
+    backend = select_backend(env={ENV_VAR: "synthetic", "DISPLAY": ":0"}, platform="darwin")
+    assert isinstance(backend, SyntheticBackend)
+    assert describe_backend(backend)["reason"] == f"synthetic requested ({ENV_VAR})"
+
+
+def test_auto_on_macos_is_the_macos_backend() -> None:
+    backend = select_backend(env={}, platform="darwin")
+    assert isinstance(backend, MacOSBackend)
+    assert describe_backend(backend)["reason"] == "auto: macOS"
+
+
+def test_macos_requested_elsewhere_is_an_error() -> None:
+    with pytest.raises(CaptureError, match="needs macOS; this is linux"):
+        select_backend("macos", env={}, platform="linux")
+
+
+def test_auto_without_a_display_is_synthetic() -> None:
+    backend = select_backend(env={}, platform="linux")
+    assert isinstance(backend, SyntheticBackend)
+    assert describe_backend(backend)["reason"] == "auto: not macOS and DISPLAY is not set"
+
+
+def test_auto_with_an_unreachable_display_falls_back_and_says_why() -> None:
+    display = unused_display()
+    backend = select_backend(env={"DISPLAY": display}, platform="linux")
+    assert isinstance(backend, SyntheticBackend)
+    reason = describe_backend(backend)["reason"]
+    assert reason.startswith(f"auto: X display '{display}' is not usable")
+    assert "cannot connect" in reason
+
+
+def test_x11_requested_without_a_display_is_an_error() -> None:
+    with pytest.raises(CaptureError, match="DISPLAY is not set"):
+        select_backend("x11", env={}, platform="linux")
+
+
+def test_auto_with_a_reachable_display_is_x11(xvfb: Xvfb) -> None:
+    backend = select_backend(env={"DISPLAY": xvfb.display}, platform="linux")
+    assert isinstance(backend, X11Backend)
+    info = describe_backend(backend)
+    assert info == {
+        "name": "x11",
+        "pixel_format": "BGRA",
+        "reason": f"auto: X display '{xvfb.display}' is reachable",
+        "spaces": [1],
+        "current_space": 1,
+        "display": xvfb.display,
+    }
+    backend.close()
+
+
+def test_without_the_x11_extra_auto_degrades_and_x11_names_the_extra(
+    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mss", None)  # import mss -> ImportError
+    backend = select_backend(env={"DISPLAY": xvfb.display}, platform="linux")
+    assert isinstance(backend, SyntheticBackend)
+    assert "ironcliw-mem[x11]" in describe_backend(backend)["reason"]
+    with pytest.raises(CaptureError, match=r"ironcliw-mem\[x11\]"):
+        select_backend("x11", env={"DISPLAY": xvfb.display}, platform="linux")
+
+
+def test_describe_a_backend_built_by_hand_and_one_that_fails() -> None:
+    info = describe_backend(SyntheticBackend(spaces=3, size=(64, 64)))
+    assert info == {
+        "name": "synthetic",
+        "pixel_format": "BGRA",
+        "reason": "constructed directly",
+        "spaces": [1, 2, 3],
+        "current_space": 1,
+    }
+
+    class Broken(SyntheticBackend):
+        def list_spaces(self) -> list[int]:
+            raise CaptureError("yabai went away")
+
+    broken = describe_backend(Broken())
+    assert broken["spaces"] == []
+    assert broken["current_space"] is None
+    assert broken["error"] == "yabai went away"
+
+
+def test_macos_description_says_where_spaces_came_from() -> None:
+    info = describe_backend(MacOSBackend(yabai=""))
+    assert info["spaces"] == [1]
+    assert info["space_source"] == "one space (yabai not installed)"
