@@ -112,13 +112,14 @@ class X11Backend:
         )
 
     def capture(self, space_id: int) -> Pixels:
-        spaces = self.list_spaces()
+        number = self._cardinal("_NET_NUMBER_OF_DESKTOPS")  # read once: a WM may change it
+        spaces = ewmh_spaces(number)
         if space_id not in spaces:
             raise CaptureError(
                 f"space {space_id} does not exist on X display {self.display!r} "
                 f"(spaces are {spaces[0]}..{spaces[-1]})"
             )
-        current = self.current_space()
+        current = ewmh_current_space(self._cardinal("_NET_CURRENT_DESKTOP"), number)
         if space_id != current:
             raise CaptureError(
                 f"space {space_id}: X11 can only capture the desktop on screen (space {current}) "
