@@ -9,8 +9,9 @@ VENV   := $(CURDIR)/.venv
 BIN    := $(VENV)/bin
 # Debian packages the build and the tests need (checked, installed only when missing):
 # pkg-config for the native build; xvfb for the real X11 capture test; libxcb-randr0 and
-# libxcb-shm0, which mss loads at run time to find the monitors and grab through shared memory.
-DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0
+# libxcb-shm0, which mss loads at run time to find the monitors and grab through shared memory;
+# cmake + nasm build the vendored libjpeg-turbo 3.1 with its SIMD (Debian ships only 2.1).
+DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0 cmake nasm
 
 .PHONY: setup run test test-rust test-python lint bench bench-cache clean
 

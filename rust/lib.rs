@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod clock;
+pub mod imaging;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,0 +1,893 @@
+//! Screenshots into compressed bytes: downscaling and JPEG quality tiers.
+//!
+//! A [`FrameRef`] borrows pixels as capture APIs hand them over (BGRA from CGImage or mss, RGBA,
+//! RGB, ...), with a row stride, so nothing is copied to look at a frame. [`downscale`] resizes
+//! with a convolution filter that reads every source pixel (fast_image_resize's SIMD kernels,
+//! which follow Pillow's algorithm), [`encode_jpeg`] compresses with libjpeg-turbo (TurboJPEG
+//! takes BGRA/BGRX rows as they are, so there is no colour-conversion copy), and
+//! [`encode_tiers`] makes any of the four quality tiers in one call. [`encode_tiers_batch`]
+//! spreads several frames over rayon's one global pool; each frame's own work stays serial, so
+//! pools never nest.
+//!
+//! Nothing here knows about Python or the cache.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use fast_image_resize as fir;
+use fir::images::TypedImage;
+use fir::pixels::{InnerPixel, U8x3, U8x4};
+use fir::{FilterType, ImageView, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
+use rayon::prelude::*;
+
+/// libjpeg's own limit on either side of a JPEG image (`JPEG_MAX_DIMENSION`); larger frames
+/// could be resized but never encoded, so they are refused up front.
+pub const MAX_DIMENSION: u32 = 65_500;
+
+/// Scale of the `optimized` tier relative to the native size.
+pub const OPTIMIZED_SCALE: f64 = 0.75;
+/// Scale of the `fast` tier relative to the native size.
+pub const FAST_SCALE: f64 = 0.5;
+/// The thumbnail box of `IMAGE_THUMBNAIL_SIZE`'s default.
+pub const DEFAULT_THUMBNAIL_BOX: (u32, u32) = (400, 300);
+/// `IMAGE_COMPRESSION_QUALITY`'s default.
+pub const DEFAULT_QUALITY: u8 = 85;
+
+/// How the bytes of one pixel are laid out. Alpha (A) and padding (X) bytes are ignored when
+/// encoding: a screenshot is opaque, as in Pillow's `frombuffer(..., "BGRX")` path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    Bgra,
+    Rgba,
+    Bgrx,
+    Rgbx,
+    Rgb,
+    Bgr,
+}
+
+impl PixelFormat {
+    pub const ALL: [PixelFormat; 6] = [
+        PixelFormat::Bgra,
+        PixelFormat::Rgba,
+        PixelFormat::Bgrx,
+        PixelFormat::Rgbx,
+        PixelFormat::Rgb,
+        PixelFormat::Bgr,
+    ];
+
+    /// Parses the upper-case name ("BGRA", ...); any case is accepted.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PixelFormat::Bgra => "BGRA",
+            PixelFormat::Rgba => "RGBA",
+            PixelFormat::Bgrx => "BGRX",
+            PixelFormat::Rgbx => "RGBX",
+            PixelFormat::Rgb => "RGB",
+            PixelFormat::Bgr => "BGR",
+        }
+    }
+
+    pub fn bytes_per_pixel(self) -> usize {
+        match self {
+            PixelFormat::Rgb | PixelFormat::Bgr => 3,
+            _ => 4,
+        }
+    }
+
+    fn turbojpeg(self) -> turbojpeg::PixelFormat {
+        match self {
+            PixelFormat::Bgra => turbojpeg::PixelFormat::BGRA,
+            PixelFormat::Rgba => turbojpeg::PixelFormat::RGBA,
+            PixelFormat::Bgrx => turbojpeg::PixelFormat::BGRX,
+            PixelFormat::Rgbx => turbojpeg::PixelFormat::RGBX,
+            PixelFormat::Rgb => turbojpeg::PixelFormat::RGB,
+            PixelFormat::Bgr => turbojpeg::PixelFormat::BGR,
+        }
+    }
+}
+
+/// Resampling filters. All are convolutions over every source pixel under the kernel, with
+/// Pillow's kernels and support (Catmull-Rom is Pillow's BICUBIC, a = -0.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Filter {
+    Box,
+    Bilinear,
+    CatmullRom,
+    Lanczos3,
+}
+
+impl Filter {
+    pub const ALL: [Filter; 4] = [
+        Filter::Box,
+        Filter::Bilinear,
+        Filter::CatmullRom,
+        Filter::Lanczos3,
+    ];
+
+    /// Parses a filter name; Pillow's names "bicubic" and "lanczos" are accepted as aliases.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "box" => Some(Filter::Box),
+            "bilinear" => Some(Filter::Bilinear),
+            "catmull-rom" | "catmullrom" | "bicubic" => Some(Filter::CatmullRom),
+            "lanczos3" | "lanczos" => Some(Filter::Lanczos3),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Filter::Box => "box",
+            Filter::Bilinear => "bilinear",
+            Filter::CatmullRom => "catmull-rom",
+            Filter::Lanczos3 => "lanczos3",
+        }
+    }
+
+    fn algorithm(self) -> ResizeAlg {
+        ResizeAlg::Convolution(match self {
+            Filter::Box => FilterType::Box,
+            Filter::Bilinear => FilterType::Bilinear,
+            Filter::CatmullRom => FilterType::CatmullRom,
+            Filter::Lanczos3 => FilterType::Lanczos3,
+        })
+    }
+}
+
+/// JPEG chroma subsampling: 4:4:4 keeps coloured text legible, 4:2:0 is smallest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subsampling {
+    S420,
+    S422,
+    S444,
+}
+
+impl Subsampling {
+    pub const ALL: [Subsampling; 3] = [Subsampling::S420, Subsampling::S422, Subsampling::S444];
+
+    /// Parses "420", "422", "444" (a leading "4:" style with colons is accepted too).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.replace(':', "").as_str() {
+            "420" => Some(Subsampling::S420),
+            "422" => Some(Subsampling::S422),
+            "444" => Some(Subsampling::S444),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Subsampling::S420 => "420",
+            Subsampling::S422 => "422",
+            Subsampling::S444 => "444",
+        }
+    }
+
+    fn turbojpeg(self) -> turbojpeg::Subsamp {
+        match self {
+            Subsampling::S420 => turbojpeg::Subsamp::Sub2x2,
+            Subsampling::S422 => turbojpeg::Subsamp::Sub2x1,
+            Subsampling::S444 => turbojpeg::Subsamp::None,
+        }
+    }
+}
+
+/// What went wrong; every message says what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    /// A width or height of zero, or beyond [`MAX_DIMENSION`].
+    BadSize {
+        what: &'static str,
+        width: u64,
+        height: u64,
+    },
+    /// A row stride smaller than one row of pixels.
+    StrideTooSmall { stride: usize, row_bytes: usize },
+    /// Fewer bytes than height x stride.
+    BufferTooShort { len: usize, needed: usize },
+    /// A JPEG quality outside 1..=100.
+    BadQuality(i64),
+    /// The JPEG library failed (out of memory, ...).
+    Encode(String),
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageError::BadSize {
+                what,
+                width,
+                height,
+            } => write!(
+                f,
+                "{what} must be between 1x1 and {MAX_DIMENSION}x{MAX_DIMENSION} pixels, \
+                 got {width}x{height}"
+            ),
+            ImageError::StrideTooSmall { stride, row_bytes } => write!(
+                f,
+                "stride must be at least width x bytes per pixel = {row_bytes} bytes, got {stride}"
+            ),
+            ImageError::BufferTooShort { len, needed } => write!(
+                f,
+                "pixel buffer must hold at least height x stride = {needed} bytes, got {len}"
+            ),
+            ImageError::BadQuality(q) => write!(f, "JPEG quality must be 1..100, got {q}"),
+            ImageError::Encode(msg) => write!(f, "JPEG encoding failed: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ImageError {}
+
+fn check_size(what: &'static str, width: u64, height: u64) -> Result<(), ImageError> {
+    let ok = |side: u64| (1..=u64::from(MAX_DIMENSION)).contains(&side);
+    if ok(width) && ok(height) {
+        Ok(())
+    } else {
+        Err(ImageError::BadSize {
+            what,
+            width,
+            height,
+        })
+    }
+}
+
+/// JPEG quality checked into 1..=100.
+pub fn check_quality(quality: i64) -> Result<u8, ImageError> {
+    match u8::try_from(quality) {
+        Ok(q @ 1..=100) => Ok(q),
+        _ => Err(ImageError::BadQuality(quality)),
+    }
+}
+
+/// A borrowed frame: `height` rows of `stride` bytes, each starting with `width` pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRef<'a> {
+    data: &'a [u8],
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: PixelFormat,
+}
+
+impl<'a> FrameRef<'a> {
+    /// Checks the geometry: sizes within 1..=[`MAX_DIMENSION`], a stride of at least one row,
+    /// and at least `height * stride` bytes.
+    pub fn new(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        stride: usize,
+        format: PixelFormat,
+    ) -> Result<Self, ImageError> {
+        check_size("frame size", width.into(), height.into())?;
+        let row_bytes = width as usize * format.bytes_per_pixel();
+        if stride < row_bytes {
+            return Err(ImageError::StrideTooSmall { stride, row_bytes });
+        }
+        let needed = stride
+            .checked_mul(height as usize)
+            .ok_or(ImageError::BufferTooShort {
+                len: data.len(),
+                needed: usize::MAX,
+            })?;
+        if data.len() < needed {
+            return Err(ImageError::BufferTooShort {
+                len: data.len(),
+                needed,
+            });
+        }
+        Ok(FrameRef {
+            data: &data[..needed],
+            width,
+            height,
+            stride,
+            format,
+        })
+    }
+
+    /// A tightly packed frame (stride = width x bytes per pixel).
+    pub fn packed(
+        data: &'a [u8],
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    ) -> Result<Self, ImageError> {
+        Self::new(
+            data,
+            width,
+            height,
+            width as usize * format.bytes_per_pixel(),
+            format,
+        )
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.width as usize * self.format.bytes_per_pixel()
+    }
+}
+
+/// A tightly packed frame that owns its pixels (what [`downscale`] returns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: PixelFormat,
+}
+
+impl Frame {
+    pub fn view(&self) -> FrameRef<'_> {
+        FrameRef {
+            data: &self.data,
+            width: self.width,
+            height: self.height,
+            stride: self.width as usize * self.format.bytes_per_pixel(),
+            format: self.format,
+        }
+    }
+}
+
+/// A strided source for fast_image_resize: rows are `stride` bytes apart.
+struct StridedView<'a, P> {
+    frame: FrameRef<'a>,
+    _pixel: std::marker::PhantomData<P>,
+}
+
+fn as_pixels<P: InnerPixel>(row: &[u8]) -> &[P] {
+    // SAFETY: fast_image_resize's u8 pixels are `#[repr(C)]` wrappers of `[u8; N]`: alignment 1,
+    // size N, every bit pattern valid. `row.len()` is a multiple of N (width x N bytes).
+    let (head, pixels, tail) = unsafe { row.align_to::<P>() };
+    debug_assert!(head.is_empty() && tail.is_empty());
+    pixels
+}
+
+// SAFETY: every row yielded holds exactly `width` pixels (FrameRef::new checked the geometry).
+unsafe impl<P: InnerPixel> ImageView for StridedView<'_, P> {
+    type Pixel = P;
+
+    fn width(&self) -> u32 {
+        self.frame.width
+    }
+
+    fn height(&self) -> u32 {
+        self.frame.height
+    }
+
+    fn iter_rows(&self, start_row: u32) -> impl Iterator<Item = &[P]> {
+        let row_bytes = self.frame.row_bytes();
+        let start = (start_row.min(self.frame.height) as usize) * self.frame.stride;
+        self.frame.data[start..]
+            .chunks(self.frame.stride)
+            .map(move |row| as_pixels::<P>(&row[..row_bytes]))
+    }
+}
+
+thread_local! {
+    /// One resizer per thread: it keeps its scratch buffers between calls.
+    static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+    /// One TurboJPEG compressor per thread: `tj3Init` and its tables are set up once.
+    static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
+}
+
+fn resize_typed<P: PixelTrait>(
+    src: FrameRef<'_>,
+    dst: &mut [u8],
+    width: u32,
+    height: u32,
+    filter: Filter,
+) {
+    let view = StridedView::<P> {
+        frame: src,
+        _pixel: std::marker::PhantomData,
+    };
+    let mut out = TypedImage::<P>::from_buffer(width, height, dst)
+        .expect("destination buffer sized by downscale_into");
+    // Alpha/padding is a plain channel: no premultiplication, as Pillow's "BGRX" path.
+    let options = ResizeOptions::new()
+        .resize_alg(filter.algorithm())
+        .use_alpha(false);
+    RESIZER.with_borrow_mut(|resizer| {
+        resizer
+            .resize_typed(&view, &mut out, &options)
+            .expect("same pixel type, no cropping: resize cannot fail")
+    });
+}
+
+/// Bytes [`downscale_into`] writes for a `width` x `height` frame of `format`.
+pub fn packed_len(width: u32, height: u32, format: PixelFormat) -> usize {
+    width as usize * height as usize * format.bytes_per_pixel()
+}
+
+/// Resizes `src` to `width` x `height` into `dst` (exactly [`packed_len`] bytes, packed rows,
+/// same pixel format). Any target size works; the name says what it is used for.
+pub fn downscale_into(
+    src: FrameRef<'_>,
+    dst: &mut [u8],
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> Result<(), ImageError> {
+    check_size("target size", width.into(), height.into())?;
+    let needed = packed_len(width, height, src.format);
+    if dst.len() != needed {
+        return Err(ImageError::BufferTooShort {
+            len: dst.len(),
+            needed,
+        });
+    }
+    if (width, height) == (src.width, src.height) {
+        // Same size: a convolution would be the identity; copy the rows.
+        let row_bytes = src.row_bytes();
+        for (out, row) in dst
+            .chunks_exact_mut(row_bytes)
+            .zip(src.data.chunks(src.stride))
+        {
+            out.copy_from_slice(&row[..row_bytes]);
+        }
+        return Ok(());
+    }
+    match src.format.bytes_per_pixel() {
+        4 => resize_typed::<U8x4>(src, dst, width, height, filter),
+        _ => resize_typed::<U8x3>(src, dst, width, height, filter),
+    }
+    Ok(())
+}
+
+/// Resizes `src` to `width` x `height` with `filter`; the result is packed, same pixel format.
+pub fn downscale(
+    src: FrameRef<'_>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> Result<Frame, ImageError> {
+    check_size("target size", width.into(), height.into())?;
+    let mut data = vec![0u8; packed_len(width, height, src.format)];
+    downscale_into(src, &mut data, width, height, filter)?;
+    Ok(Frame {
+        data,
+        width,
+        height,
+        format: src.format,
+    })
+}
+
+/// Baseline JPEG (standard Huffman tables, accurate integer DCT: Pillow's defaults) of `src`.
+pub fn encode_jpeg(
+    src: FrameRef<'_>,
+    quality: u8,
+    subsampling: Subsampling,
+) -> Result<Vec<u8>, ImageError> {
+    check_quality(quality.into())?;
+    let image = turbojpeg::Image {
+        pixels: src.data,
+        width: src.width as usize,
+        pitch: src.stride,
+        height: src.height as usize,
+        format: src.format.turbojpeg(),
+    };
+    let encode_err = |e: turbojpeg::Error| ImageError::Encode(e.to_string());
+    COMPRESSOR.with_borrow_mut(|slot| {
+        let compressor = match slot {
+            Some(c) => c,
+            None => slot.insert(turbojpeg::Compressor::new().map_err(encode_err)?),
+        };
+        compressor.set_quality(quality.into()).map_err(encode_err)?;
+        compressor
+            .set_subsamp(subsampling.turbojpeg())
+            .map_err(encode_err)?;
+        compressor.compress_to_vec(image).map_err(encode_err)
+    })
+}
+
+/// The four capture quality tiers, by falling fidelity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    Full,
+    Optimized,
+    Fast,
+    Thumbnail,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::Full, Tier::Optimized, Tier::Fast, Tier::Thumbnail];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Full => "full",
+            Tier::Optimized => "optimized",
+            Tier::Fast => "fast",
+            Tier::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+/// `int(side * scale)` as a Python user writes it for Pillow, at least 1.
+pub fn scaled_side(side: u32, scale: f64) -> u32 {
+    ((f64::from(side) * scale) as u32).max(1)
+}
+
+/// The size `PIL.Image.thumbnail(box)` gives a `width` x `height` image: unchanged when it
+/// already fits, else the aspect-preserving fit, each side rounded (floor or ceil) to whichever
+/// keeps the aspect ratio closest, floor on a tie, at least 1 (Pillow 10-13's algorithm).
+pub fn thumbnail_size(width: u32, height: u32, bounds: (u32, u32)) -> (u32, u32) {
+    let (x, y) = (f64::from(bounds.0), f64::from(bounds.1));
+    let (w, h) = (f64::from(width), f64::from(height));
+    if x >= w && y >= h {
+        return (width, height);
+    }
+    let aspect = w / h;
+    // Python's min(floor, ceil, key=...) keeps the first of equal keys: floor.
+    let round_aspect = |number: f64, key: &dyn Fn(f64) -> f64| -> u32 {
+        let (lo, hi) = (number.floor(), number.ceil());
+        let pick = if key(hi) < key(lo) { hi } else { lo };
+        (pick as u32).max(1)
+    };
+    if x / y >= aspect {
+        let nx = round_aspect(y * aspect, &|n| (aspect - n / y).abs());
+        (nx, bounds.1)
+    } else {
+        let ny = round_aspect(x / aspect, &|n| {
+            if n == 0.0 {
+                0.0
+            } else {
+                (aspect - x / n).abs()
+            }
+        });
+        (bounds.0, ny)
+    }
+}
+
+/// The pixel size of `tier` for a `width` x `height` frame.
+pub fn tier_size(tier: Tier, width: u32, height: u32, thumbnail_box: (u32, u32)) -> (u32, u32) {
+    match tier {
+        Tier::Full => (width, height),
+        Tier::Optimized => (
+            scaled_side(width, OPTIMIZED_SCALE),
+            scaled_side(height, OPTIMIZED_SCALE),
+        ),
+        Tier::Fast => (
+            scaled_side(width, FAST_SCALE),
+            scaled_side(height, FAST_SCALE),
+        ),
+        Tier::Thumbnail => thumbnail_size(width, height, thumbnail_box),
+    }
+}
+
+/// What to make of one frame.
+#[derive(Clone, Debug)]
+pub struct TierRequest {
+    pub tiers: Vec<Tier>,
+    pub quality: u8,
+    pub subsampling: Subsampling,
+    pub thumbnail_box: (u32, u32),
+    pub filter: Filter,
+}
+
+impl Default for TierRequest {
+    fn default() -> Self {
+        TierRequest {
+            tiers: Tier::ALL.to_vec(),
+            quality: DEFAULT_QUALITY,
+            subsampling: Subsampling::S420,
+            thumbnail_box: DEFAULT_THUMBNAIL_BOX,
+            filter: Filter::CatmullRom,
+        }
+    }
+}
+
+impl TierRequest {
+    /// Checks the quality and the thumbnail box.
+    pub fn validate(&self) -> Result<(), ImageError> {
+        check_quality(self.quality.into())?;
+        check_size(
+            "thumbnail_size",
+            self.thumbnail_box.0.into(),
+            self.thumbnail_box.1.into(),
+        )
+    }
+}
+
+/// One encoded tier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedTier {
+    pub tier: Tier,
+    pub width: u32,
+    pub height: u32,
+    pub jpeg: Vec<u8>,
+}
+
+/// Encodes the requested tiers of `src`, in the order asked (duplicates once). The thumbnail is
+/// cut from the `fast` frame when that one is made anyway (a quarter of the pixels to read);
+/// every other tier is resized from the source.
+pub fn encode_tiers(
+    src: FrameRef<'_>,
+    request: &TierRequest,
+) -> Result<Vec<EncodedTier>, ImageError> {
+    request.validate()?;
+    let wanted = |t: Tier| request.tiers.contains(&t);
+    let size = |t: Tier| tier_size(t, src.width, src.height, request.thumbnail_box);
+    let resized = |from: FrameRef<'_>, t: Tier| -> Result<Option<Frame>, ImageError> {
+        let (w, h) = size(t);
+        if (w, h) == (from.width, from.height) {
+            return Ok(None);
+        }
+        downscale(from, w, h, request.filter).map(Some)
+    };
+    let fast = if wanted(Tier::Fast) {
+        resized(src, Tier::Fast)?
+    } else {
+        None
+    };
+    let mut out: Vec<EncodedTier> = Vec::with_capacity(request.tiers.len());
+    for &tier in &request.tiers {
+        if out.iter().any(|e| e.tier == tier) {
+            continue;
+        }
+        let owned = match tier {
+            Tier::Full | Tier::Fast => None,
+            Tier::Thumbnail => {
+                let (tw, th) = size(Tier::Thumbnail);
+                match &fast {
+                    Some(f) if f.width >= tw && f.height >= th => resized(f.view(), tier)?,
+                    _ => resized(src, tier)?,
+                }
+            }
+            Tier::Optimized => resized(src, tier)?,
+        };
+        let view = match (&owned, tier) {
+            (Some(frame), _) => frame.view(),
+            (None, Tier::Fast) => fast.as_ref().map_or(src, Frame::view),
+            (None, _) => src,
+        };
+        out.push(EncodedTier {
+            tier,
+            width: view.width,
+            height: view.height,
+            jpeg: encode_jpeg(view, request.quality, request.subsampling)?,
+        });
+    }
+    Ok(out)
+}
+
+/// [`encode_tiers`] for several frames at once, in parallel on rayon's global pool (one pool
+/// for the process; the work inside a frame is serial, so nothing nests). Results keep the
+/// order of `frames`.
+pub fn encode_tiers_batch(
+    frames: &[FrameRef<'_>],
+    request: &TierRequest,
+) -> Vec<Result<Vec<EncodedTier>, ImageError>> {
+    frames
+        .par_iter()
+        .map(|f| encode_tiers(*f, request))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient(width: u32, height: u32, format: PixelFormat) -> Vec<u8> {
+        let bpp = format.bytes_per_pixel();
+        let mut data = vec![0u8; width as usize * height as usize * bpp];
+        for (i, px) in data.chunks_exact_mut(bpp).enumerate() {
+            let (x, y) = (i as u32 % width, i as u32 / width);
+            px[0] = (x * 255 / width.max(2)) as u8;
+            px[1] = (y * 255 / height.max(2)) as u8;
+            px[2] = ((x + y) % 256) as u8;
+            if bpp == 4 {
+                px[3] = 255;
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn frame_geometry_is_checked() {
+        let data = vec![0u8; 40];
+        assert!(FrameRef::new(&data, 2, 5, 8, PixelFormat::Bgra).is_ok());
+        assert_eq!(
+            FrameRef::new(&data, 0, 5, 8, PixelFormat::Bgra).unwrap_err(),
+            ImageError::BadSize {
+                what: "frame size",
+                width: 0,
+                height: 5
+            }
+        );
+        assert_eq!(
+            FrameRef::new(&data, 3, 5, 8, PixelFormat::Bgra).unwrap_err(),
+            ImageError::StrideTooSmall {
+                stride: 8,
+                row_bytes: 12
+            }
+        );
+        assert_eq!(
+            FrameRef::new(&data, 2, 6, 8, PixelFormat::Bgra).unwrap_err(),
+            ImageError::BufferTooShort {
+                len: 40,
+                needed: 48
+            }
+        );
+        assert!(FrameRef::new(&data, 70_000, 1, 280_000, PixelFormat::Bgra).is_err());
+        assert!(FrameRef::new(&data, 2, 5, usize::MAX, PixelFormat::Rgb).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for f in PixelFormat::ALL {
+            assert_eq!(PixelFormat::parse(f.name()), Some(f));
+            assert_eq!(PixelFormat::parse(&f.name().to_lowercase()), Some(f));
+        }
+        for f in Filter::ALL {
+            assert_eq!(Filter::parse(f.name()), Some(f));
+        }
+        for s in Subsampling::ALL {
+            assert_eq!(Subsampling::parse(s.name()), Some(s));
+        }
+        for t in Tier::ALL {
+            assert_eq!(Tier::parse(t.name()), Some(t));
+        }
+        assert_eq!(Subsampling::parse("4:2:0"), Some(Subsampling::S420));
+        assert_eq!(Filter::parse("bicubic"), Some(Filter::CatmullRom));
+        assert_eq!(PixelFormat::parse("ARGB"), None);
+        assert_eq!(Filter::parse("nearest"), None);
+    }
+
+    #[test]
+    fn thumbnail_sizes_follow_pillow() {
+        // Values computed with PIL.Image.thumbnail (Pillow 13).
+        assert_eq!(thumbnail_size(2880, 1800, (400, 300)), (400, 250));
+        assert_eq!(thumbnail_size(5120, 2880, (400, 300)), (400, 225));
+        assert_eq!(thumbnail_size(1800, 2880, (400, 300)), (187, 300));
+        assert_eq!(thumbnail_size(300, 200, (400, 300)), (300, 200));
+        assert_eq!(thumbnail_size(10_000, 1, (400, 300)), (400, 1));
+        assert_eq!(thumbnail_size(1, 10_000, (400, 300)), (1, 300));
+    }
+
+    #[test]
+    fn tier_sizes_truncate_like_int() {
+        assert_eq!(
+            tier_size(Tier::Optimized, 2880, 1800, (400, 300)),
+            (2160, 1350)
+        );
+        assert_eq!(tier_size(Tier::Fast, 1001, 3, (400, 300)), (500, 1));
+        assert_eq!(tier_size(Tier::Fast, 1, 1, (400, 300)), (1, 1));
+        assert_eq!(
+            tier_size(Tier::Optimized, 1366, 767, (400, 300)),
+            (1024, 575)
+        );
+    }
+
+    #[test]
+    fn box_downscale_by_two_averages_blocks() {
+        let data = [0u8, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110];
+        // 2x2 RGB, rows of 6 bytes.
+        let src = FrameRef::packed(&data[..12], 2, 2, PixelFormat::Rgb).unwrap();
+        let out = downscale(src, 1, 1, Filter::Box).unwrap();
+        assert_eq!(out.data, vec![45, 55, 65]);
+    }
+
+    #[test]
+    fn strided_source_equals_packed_source() {
+        let (w, h) = (37u32, 23u32);
+        let packed = gradient(w, h, PixelFormat::Bgra);
+        let stride = w as usize * 4 + 12;
+        let mut padded = vec![0xAAu8; stride * h as usize];
+        for (dst, src) in padded
+            .chunks_exact_mut(stride)
+            .zip(packed.chunks_exact(w as usize * 4))
+        {
+            dst[..src.len()].copy_from_slice(src);
+        }
+        let a = FrameRef::packed(&packed, w, h, PixelFormat::Bgra).unwrap();
+        let b = FrameRef::new(&padded, w, h, stride, PixelFormat::Bgra).unwrap();
+        for filter in Filter::ALL {
+            assert_eq!(
+                downscale(a, 17, 9, filter).unwrap(),
+                downscale(b, 17, 9, filter).unwrap()
+            );
+        }
+        assert_eq!(
+            encode_jpeg(a, 90, Subsampling::S444).unwrap(),
+            encode_jpeg(b, 90, Subsampling::S444).unwrap()
+        );
+        assert_eq!(downscale(b, w, h, Filter::Box).unwrap().data, packed);
+    }
+
+    #[test]
+    fn jpeg_has_markers_and_size() {
+        let data = gradient(64, 48, PixelFormat::Rgb);
+        let src = FrameRef::packed(&data, 64, 48, PixelFormat::Rgb).unwrap();
+        let jpeg = encode_jpeg(src, 85, Subsampling::S420).unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
+        assert_eq!(
+            encode_jpeg(src, 0, Subsampling::S420).unwrap_err(),
+            ImageError::BadQuality(0)
+        );
+        assert!(encode_jpeg(src, 101, Subsampling::S420).is_err());
+    }
+
+    #[test]
+    fn tiers_have_their_sizes_and_order() {
+        let (w, h) = (960u32, 600u32);
+        let data = gradient(w, h, PixelFormat::Bgrx);
+        let src = FrameRef::packed(&data, w, h, PixelFormat::Bgrx).unwrap();
+        let request = TierRequest {
+            tiers: vec![
+                Tier::Thumbnail,
+                Tier::Full,
+                Tier::Fast,
+                Tier::Optimized,
+                Tier::Fast,
+            ],
+            ..TierRequest::default()
+        };
+        let tiers = encode_tiers(src, &request).unwrap();
+        let got: Vec<_> = tiers.iter().map(|t| (t.tier, t.width, t.height)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (Tier::Thumbnail, 400, 250),
+                (Tier::Full, 960, 600),
+                (Tier::Fast, 480, 300),
+                (Tier::Optimized, 720, 450),
+            ]
+        );
+        assert!(tiers.iter().all(|t| t.jpeg.starts_with(&[0xFF, 0xD8])));
+        let bad = TierRequest {
+            thumbnail_box: (0, 10),
+            ..TierRequest::default()
+        };
+        assert!(encode_tiers(src, &bad).is_err());
+    }
+
+    #[test]
+    fn batch_matches_one_by_one() {
+        let frames: Vec<Vec<u8>> = (0..3)
+            .map(|i| gradient(200 + i * 10, 120, PixelFormat::Bgra))
+            .collect();
+        let views: Vec<FrameRef<'_>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, d)| FrameRef::packed(d, 200 + i as u32 * 10, 120, PixelFormat::Bgra).unwrap())
+            .collect();
+        let request = TierRequest::default();
+        let batch = encode_tiers_batch(&views, &request);
+        for (view, result) in views.iter().zip(batch) {
+            assert_eq!(result.unwrap(), encode_tiers(*view, &request).unwrap());
+        }
+    }
+}
