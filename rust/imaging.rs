@@ -189,7 +189,7 @@ pub enum ImageError {
     },
     /// A row stride smaller than one row of pixels.
     StrideTooSmall { stride: usize, row_bytes: usize },
-    /// Fewer bytes than height x stride.
+    /// Fewer bytes than the rows need.
     BufferTooShort { len: usize, needed: usize },
     /// A JPEG quality outside 1..=100.
     BadQuality(i64),
@@ -215,7 +215,8 @@ impl fmt::Display for ImageError {
             ),
             ImageError::BufferTooShort { len, needed } => write!(
                 f,
-                "pixel buffer must hold at least height x stride = {needed} bytes, got {len}"
+                "pixel buffer too short: {needed} bytes needed for this width, height and \
+                 stride, got {len}"
             ),
             ImageError::BadQuality(q) => write!(f, "JPEG quality must be 1..100, got {q}"),
             ImageError::Encode(msg) => write!(f, "JPEG encoding failed: {msg}"),
@@ -258,7 +259,8 @@ pub struct FrameRef<'a> {
 
 impl<'a> FrameRef<'a> {
     /// Checks the geometry: sizes within 1..=[`MAX_DIMENSION`], a stride of at least one row,
-    /// and at least `height * stride` bytes.
+    /// and bytes for every row (the last one may end right after its pixels, as in a
+    /// column-sliced numpy view).
     pub fn new(
         data: &'a [u8],
         width: u32,
@@ -656,21 +658,26 @@ pub fn encode_tiers(
         if out.iter().any(|e| e.tier == tier) {
             continue;
         }
-        let owned = match tier {
-            Tier::Full | Tier::Fast => None,
-            Tier::Thumbnail => {
-                let (tw, th) = size(Tier::Thumbnail);
-                match &fast {
-                    Some(f) if f.width >= tw && f.height >= th => resized(f.view(), tier)?,
-                    _ => resized(src, tier)?,
-                }
+        let fast_view = fast.as_ref().map_or(src, Frame::view);
+        let owned: Option<Frame>;
+        let view = match tier {
+            Tier::Full => src,
+            Tier::Fast => fast_view,
+            Tier::Optimized | Tier::Thumbnail => {
+                let (tw, th) = size(tier);
+                let from = match fast {
+                    Some(_)
+                        if tier == Tier::Thumbnail
+                            && fast_view.width >= tw
+                            && fast_view.height >= th =>
+                    {
+                        fast_view
+                    }
+                    _ => src,
+                };
+                owned = resized(from, tier)?;
+                owned.as_ref().map_or(from, Frame::view)
             }
-            Tier::Optimized => resized(src, tier)?,
-        };
-        let view = match (&owned, tier) {
-            (Some(frame), _) => frame.view(),
-            (None, Tier::Fast) => fast.as_ref().map_or(src, Frame::view),
-            (None, _) => src,
         };
         out.push(EncodedTier {
             tier,
@@ -872,6 +879,25 @@ mod tests {
             ..TierRequest::default()
         };
         assert!(encode_tiers(src, &bad).is_err());
+    }
+
+    #[test]
+    fn thumbnail_of_the_fast_size_is_the_fast_frame() {
+        // 800x600 at half size is 400x300, exactly the thumbnail box.
+        let data = gradient(800, 600, PixelFormat::Rgb);
+        let src = FrameRef::packed(&data, 800, 600, PixelFormat::Rgb).unwrap();
+        let tiers = encode_tiers(src, &TierRequest::default()).unwrap();
+        let fast = tiers.iter().find(|t| t.tier == Tier::Fast).unwrap();
+        let thumb = tiers.iter().find(|t| t.tier == Tier::Thumbnail).unwrap();
+        assert_eq!((thumb.width, thumb.height), (400, 300));
+        assert_eq!(thumb.jpeg, fast.jpeg);
+        // Without the fast tier the thumbnail is resized from the source: same size.
+        let only = TierRequest {
+            tiers: vec![Tier::Thumbnail],
+            ..TierRequest::default()
+        };
+        let alone = encode_tiers(src, &only).unwrap();
+        assert_eq!((alone[0].width, alone[0].height), (400, 300));
     }
 
     #[test]
