@@ -4,15 +4,18 @@ The Rust core (``ironcliw_mem._native``) provides the byte cache and the JPEG qu
 Python modules around it turn configuration and system readings into policy.
 """
 
-from ironcliw_mem._native import BUILD_FEATURES, ENTRY_OVERHEAD, ByteCache, __version__
 from ironcliw_mem._native import (
+    BUILD_FEATURES,
+    ENTRY_OVERHEAD,
     FILTERS,
     MAX_DIMENSION,
     PIXEL_FORMATS,
     SUBSAMPLINGS,
     TIERS,
+    ByteCache,
     EncodedTier,
     Frame,
+    __version__,
     downscale,
     encode_jpeg,
     encode_tiers,

@@ -376,7 +376,7 @@ fn as_frame<'py>(frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Frame>> {
                 .starts_with("raw pixel bytes need")
         {
             PyValueError::new_err(
-                "raw pixel bytes need their geometry: pass Frame(data, width=, height=, \
+                "raw pixel bytes need width= and height=: pass Frame(data, width=, height=, \
                  stride=, pixel_format=)",
             )
         } else {
