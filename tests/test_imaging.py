@@ -258,6 +258,22 @@ def test_tiers_match_pillow_pipeline(
         )
 
 
+@pytest.mark.parametrize("filter_name", ["bilinear", "catmull-rom", "lanczos3"])
+@pytest.mark.parametrize(("width", "height"), [(2880, 1800), (5120, 2880)])
+def test_thumbnail_alone_matches_pillow(filter_name: str, width: int, height: int) -> None:
+    """Without the fast tier the thumbnail is box-reduced by an integer factor first (Pillow's
+    reducing_gap); it must still look like Pillow's one-step resize."""
+    frame = bgra(ui_image(width, height))
+    size = m.tier_size("thumbnail", width, height)
+    tier = m.encode_tiers(frame, tiers="thumbnail", filter=filter_name)["thumbnail"]
+    reference = pil_bgrx(frame).resize(size, PIL_FILTERS[filter_name])
+    ref = np.asarray(reference)
+    theirs = pil_jpeg(reference, 85, "420")
+    ours_psnr = psnr(np.asarray(decode(tier.jpeg)), ref)
+    assert ours_psnr >= psnr(np.asarray(decode(theirs)), ref) - 0.5
+    assert abs(tier.nbytes / len(theirs) - 1) <= 0.05
+
+
 def test_encode_jpeg_equals_pillow_bytes_for_the_same_pixels(ui: Array) -> None:
     for subsampling in ("420", "422", "444"):
         ours = m.encode_jpeg(ui, quality=85, subsampling=subsampling)
