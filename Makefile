@@ -13,7 +13,7 @@ BIN    := $(VENV)/bin
 # cmake + nasm build the vendored libjpeg-turbo 3.1 with its SIMD (Debian ships only 2.1).
 DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0 cmake nasm
 
-.PHONY: setup run test test-rust test-python lint bench bench-cache clean
+.PHONY: setup run test test-rust test-python lint bench bench-cache bench-imaging clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: bench-cache
 
 bench-cache: setup
 	$(BIN)/python benches/compare_cache.py
+
+# Downscale + JPEG tiers against Pillow/OpenCV/simplejpeg; FILTER=bilinear etc. to change filter.
+bench-imaging: setup
+	$(BIN)/python benches/compare_imaging.py --filter $(or $(FILTER),catmull-rom)
 
 clean:
 	rm -rf $(VENV) target

@@ -31,6 +31,7 @@ from imaging_contenders import (
 )
 
 BATCH_FRAMES = 4
+WIDTHS = (9, 10, 12, 11)
 
 Row = dict[str, float]
 
@@ -98,8 +99,10 @@ def print_tables(results: dict[str, dict[str, dict[str, Row]]], filter_name: str
             f"\n{res_name} BGRA, q{QUALITY} {SUBSAMPLING}, filter {filter_name} (OpenCV/simplejpeg:"
             " INTER_AREA), single thread, best of the rounds"
         )
+        header = ("case", "contender", "ms", "src MP/s", "out bytes", "vs Pillow")
         print(
-            f"{'case':<11}{'contender':<22}{'ms':>9}{'src MP/s':>10}{'out bytes':>12}{'vs Pillow':>11}"
+            f"{header[0]:<11}{header[1]:<22}"
+            + "".join(f"{h:>{w}}" for h, w in zip(header[2:], WIDTHS, strict=True))
         )
         for case, rows in cases.items():
             pillow_ms = rows["pillow"]["ms"]
