@@ -134,42 +134,44 @@ def _cv2() -> Any:
     return cv2
 
 
+def area_resized(tiers: tuple[str, ...], encode: Callable[[Array], int]) -> Encode:
+    """Each tier resized with cv2.resize(INTER_AREA) (full: the frame as is), then `encode`."""
+    cv2 = _cv2()
+
+    def run(frame: Array) -> dict[str, int]:
+        h, w = frame.shape[:2]
+        sizes = {}
+        for tier in tiers:
+            size = m.tier_size(tier, w, h, THUMBNAIL_BOX)
+            out = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            sizes[tier] = encode(out)
+        return sizes
+
+    return run
+
+
 def opencv(tiers: tuple[str, ...], filter_name: str) -> Encode:
     cv2 = _cv2()
     factors = {"420": "IMWRITE_JPEG_SAMPLING_FACTOR_420", "422": "IMWRITE_JPEG_SAMPLING_FACTOR_422"}
     factor = getattr(cv2, factors.get(SUBSAMPLING, "IMWRITE_JPEG_SAMPLING_FACTOR_444"))
     params = [cv2.IMWRITE_JPEG_QUALITY, QUALITY, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, factor]
 
-    def run(frame: Array) -> dict[str, int]:
-        h, w = frame.shape[:2]
-        sizes = {}
-        for tier in tiers:
-            size = m.tier_size(tier, w, h, THUMBNAIL_BOX)
-            out = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            ok, jpeg = cv2.imencode(".jpg", out, params)
-            assert ok
-            sizes[tier] = len(jpeg)
-        return sizes
+    def encode(img: Array) -> int:
+        ok, jpeg = cv2.imencode(".jpg", img, params)
+        assert ok
+        return len(jpeg)
 
-    return run
+    return area_resized(tiers, encode)
 
 
 def simplejpeg(tiers: tuple[str, ...], filter_name: str) -> Encode:
     import simplejpeg as sj
 
-    cv2 = _cv2()
+    def encode(img: Array) -> int:
+        jpeg = sj.encode_jpeg(img, QUALITY, colorspace="BGRA", colorsubsampling=SUBSAMPLING)
+        return len(jpeg)
 
-    def run(frame: Array) -> dict[str, int]:
-        h, w = frame.shape[:2]
-        sizes = {}
-        for tier in tiers:
-            size = m.tier_size(tier, w, h, THUMBNAIL_BOX)
-            out = frame if size == (w, h) else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            jpeg = sj.encode_jpeg(out, QUALITY, colorspace="BGRA", colorsubsampling=SUBSAMPLING)
-            sizes[tier] = len(jpeg)
-        return sizes
-
-    return run
+    return area_resized(tiers, encode)
 
 
 CONTENDERS = [
