@@ -143,6 +143,13 @@ def test_scaled_tiers_truncate_like_int() -> None:
         assert m.tier_size("fast", w, h) == (max(1, int(w * 0.5)), max(1, int(h * 0.5)))
 
 
+def test_build_reports_the_imaging_backend() -> None:
+    assert "imaging" in m.BUILD_FEATURES
+    assert "jpeg:libjpeg-turbo" in m.BUILD_FEATURES
+    assert m.TIERS == ["full", "optimized", "fast", "thumbnail"]
+    assert set(m.PIXEL_FORMATS) == {"BGRA", "RGBA", "BGRX", "RGBX", "RGB", "BGR"}
+
+
 def test_every_tier_decodes_at_its_size(ui: Array, photo: Array) -> None:
     for frame in (ui, photo):
         h, w = frame.shape[:2]

@@ -153,11 +153,12 @@ impl Frame {
                 type_name(data)
             ))
         })?;
-        let dtype = data
-            .getattr("dtype")
-            .and_then(|d| d.str().map(|s| s.to_string()))
-            .unwrap_or_else(|_| format!("buffer format {:?}", untyped.format()));
+        let format_code = format!("{:?}", untyped.format());
         let buf: PyBuffer<u8> = untyped.into_typed().map_err(|_| {
+            let dtype = data
+                .getattr("dtype")
+                .and_then(|d| d.str().map(|s| s.to_string()))
+                .unwrap_or_else(|_| format!("buffer format {format_code}"));
             PyValueError::new_err(format!("expected dtype uint8 pixels, got {dtype}"))
         })?;
         let format = pixel_format.map(parse_format).transpose()?;
