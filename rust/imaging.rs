@@ -200,6 +200,11 @@ pub enum ImageError {
     BufferTooShort { len: usize, needed: usize },
     /// A JPEG quality outside 1..=100.
     BadQuality(i64),
+    /// A downscale target larger than the source on an axis.
+    Upscale {
+        source: (u32, u32),
+        target: (u32, u32),
+    },
     /// The JPEG library failed (out of memory, ...).
     Encode(String),
 }
@@ -226,6 +231,11 @@ impl fmt::Display for ImageError {
                  stride, got {len}"
             ),
             ImageError::BadQuality(q) => write!(f, "JPEG quality must be 1..100, got {q}"),
+            ImageError::Upscale { source, target } => write!(
+                f,
+                "downscale target {}x{} must fit within the source {}x{} (no upscaling)",
+                target.0, target.1, source.0, source.1
+            ),
             ImageError::Encode(msg) => write!(f, "JPEG encoding failed: {msg}"),
         }
     }
@@ -430,13 +440,26 @@ fn resize_typed<P: PixelTrait>(
     });
 }
 
+/// Checks a downscale target: 1..=[`MAX_DIMENSION`] and no larger than `src` on either axis
+/// (the output is never bigger than a frame that already exists in memory).
+pub fn check_target(src: FrameRef<'_>, width: u32, height: u32) -> Result<(), ImageError> {
+    check_size("target size", width.into(), height.into())?;
+    if width > src.width || height > src.height {
+        return Err(ImageError::Upscale {
+            source: (src.width, src.height),
+            target: (width, height),
+        });
+    }
+    Ok(())
+}
+
 /// Bytes [`downscale_into`] writes for a `width` x `height` frame of `format`.
 pub fn packed_len(width: u32, height: u32, format: PixelFormat) -> usize {
     width as usize * height as usize * format.bytes_per_pixel()
 }
 
 /// Resizes `src` to `width` x `height` into `dst` (exactly [`packed_len`] bytes, packed rows,
-/// same pixel format). Any target size works; the name says what it is used for.
+/// same pixel format). The target must fit within the source ([`check_target`]).
 pub fn downscale_into(
     src: FrameRef<'_>,
     dst: &mut [u8],
@@ -444,7 +467,7 @@ pub fn downscale_into(
     height: u32,
     filter: Filter,
 ) -> Result<(), ImageError> {
-    check_size("target size", width.into(), height.into())?;
+    check_target(src, width, height)?;
     let needed = packed_len(width, height, src.format);
     if dst.len() != needed {
         return Err(ImageError::BufferTooShort {
@@ -477,7 +500,7 @@ pub fn downscale(
     height: u32,
     filter: Filter,
 ) -> Result<Frame, ImageError> {
-    check_size("target size", width.into(), height.into())?;
+    check_target(src, width, height)?;
     let mut data = vec![0u8; packed_len(width, height, src.format)];
     downscale_into(src, &mut data, width, height, filter)?;
     Ok(Frame {
@@ -501,7 +524,7 @@ pub fn downscale_reducing(
     filter: Filter,
     gap: u32,
 ) -> Result<Frame, ImageError> {
-    check_size("target size", width.into(), height.into())?;
+    check_target(src, width, height)?;
     let gap = gap.max(1);
     let fx = (src.width / width.saturating_mul(gap)).max(1);
     let fy = (src.height / height.saturating_mul(gap)).max(1);
@@ -871,6 +894,13 @@ mod tests {
             encode_jpeg(b, 90, Subsampling::S444).unwrap()
         );
         assert_eq!(downscale(b, w, h, Filter::Box).unwrap().data, packed);
+        assert_eq!(
+            downscale(b, w + 1, h, Filter::Box).unwrap_err(),
+            ImageError::Upscale {
+                source: (w, h),
+                target: (w + 1, h)
+            }
+        );
     }
 
     #[test]

@@ -455,6 +455,9 @@ def test_bad_parameters(ui: Array) -> None:
     for size in ((0, 8), (8, 0), (70_000, 8)):
         with pytest.raises(ValueError, match="between 1 and"):
             m.downscale(small, *size)
+    for size in ((65, 64), (64, 65), (60_000, 60_000)):
+        with pytest.raises(ValueError, match="must fit within the source 64x64"):
+            m.downscale(small, *size)
     with pytest.raises(TypeError):
         m.encode_tiers_batch(b"not frames")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="uint8"):

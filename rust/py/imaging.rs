@@ -420,8 +420,8 @@ impl EncodedTier {
     }
 }
 
-/// Resizes `frame` to `width` x `height`; returns a new (height, width, channels) uint8 array in
-/// the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
+/// Resizes `frame` to `width` x `height` (no larger than the frame on either axis); returns a
+/// new (height, width, channels) uint8 array in the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
 /// "lanczos3"; all read every source pixel.
 #[pyfunction]
 #[pyo3(signature = (frame, width, height, *, filter="catmull-rom"))]
@@ -437,6 +437,7 @@ fn downscale<'py>(
     let filter = parse_filter(filter)?;
     let src = frame.get();
     let view = src.view();
+    imaging::check_target(view, w, h).map_err(value_error)?;
     let len = imaging::packed_len(w, h, view.format());
     let out = PyByteArray::new_with(py, len, |dst| {
         py.detach(|| imaging::downscale_into(view, dst, w, h, filter))
