@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 import ironcliw_mem as m
@@ -356,6 +358,41 @@ def test_strided_arrays(ui: Array) -> None:
         frame = m.Frame(view)
         assert frame.copied
         assert m.encode_jpeg(view) == m.encode_jpeg(np.ascontiguousarray(view))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    width=st.integers(1, 40),
+    height=st.integers(1, 30),
+    pad=st.integers(0, 9),
+    fmt=st.sampled_from(["BGRA", "RGBA", "BGRX", "RGBX", "RGB", "BGR"]),
+    filter_name=st.sampled_from(["box", "bilinear", "catmull-rom", "lanczos3"]),
+    data=st.data(),
+)
+def test_any_raw_geometry_equals_the_packed_array(
+    width: int, height: int, pad: int, fmt: str, filter_name: str, data: st.DataObject
+) -> None:
+    channels = len(fmt)
+    pixels = np.random.default_rng(width * 1000 + height).integers(
+        0, 256, (height, width, channels), dtype=np.uint8
+    )
+    stride = width * channels + pad
+    raw = np.zeros((height, stride), np.uint8)
+    raw[:, : width * channels] = pixels.reshape(height, -1)
+    frame = m.Frame(raw.tobytes(), width=width, height=height, stride=stride, pixel_format=fmt)  # type: ignore[arg-type]
+    packed = m.Frame(pixels, pixel_format=fmt)  # type: ignore[arg-type]
+    tw = data.draw(st.integers(1, width))
+    th = data.draw(st.integers(1, height))
+    got = m.downscale(frame, tw, th, filter=filter_name)  # type: ignore[arg-type]
+    assert got.shape == (th, tw, channels)
+    assert np.array_equal(got, m.downscale(packed, tw, th, filter=filter_name))  # type: ignore[arg-type]
+    assert m.encode_jpeg(frame, 90, "444") == m.encode_jpeg(packed, 90, "444")
+    tiers = m.encode_tiers(frame, thumbnail_size=(7, 5), filter=filter_name)  # type: ignore[arg-type]
+    for name, tier in tiers.items():
+        assert decode(tier.jpeg).size == m.tier_size(name, width, height, (7, 5))
+    # One byte short of height x stride is refused, never read past.
+    with pytest.raises(ValueError, match="height x stride"):
+        m.Frame(raw.tobytes()[:-1], width=width, height=height, stride=stride, pixel_format=fmt)  # type: ignore[arg-type]
 
 
 def test_contiguous_array_is_used_in_place() -> None:
