@@ -402,8 +402,13 @@ unsafe impl<P: InnerPixel> ImageView for StridedView<'_, P> {
 
     fn iter_rows(&self, start_row: u32) -> impl Iterator<Item = &[P]> {
         let row_bytes = self.frame.row_bytes();
-        let start = (start_row.min(self.frame.height) as usize) * self.frame.stride;
-        self.frame.data[start..]
+        // Past the last row (fast_image_resize may ask for `height`) there is nothing: the
+        // data ends right after the last row's pixels, before a full stride.
+        let start = start_row as usize * self.frame.stride;
+        self.frame
+            .data
+            .get(start..)
+            .unwrap_or_default()
             .chunks(self.frame.stride)
             .map(move |row| as_pixels::<P>(&row[..row_bytes]))
     }
@@ -901,6 +906,20 @@ mod tests {
                 target: (w + 1, h)
             }
         );
+    }
+
+    #[test]
+    fn rows_past_the_end_are_empty() {
+        let data = [7u8; 2 * 8 + 4]; // 3 rows of 1 BGRA pixel, stride 8, last row unpadded
+        let frame = FrameRef::new(&data, 1, 3, 8, PixelFormat::Bgra).unwrap();
+        let view = StridedView::<U8x4> {
+            frame,
+            _pixel: std::marker::PhantomData,
+        };
+        assert_eq!(view.iter_rows(0).count(), 3);
+        assert_eq!(view.iter_rows(2).count(), 1);
+        assert_eq!(view.iter_rows(3).count(), 0);
+        assert_eq!(view.iter_rows(9).count(), 0);
     }
 
     #[test]
