@@ -395,6 +395,33 @@ def test_any_raw_geometry_equals_the_packed_array(
         m.Frame(raw.tobytes()[:-1], width=width, height=height, stride=stride, pixel_format=fmt)  # type: ignore[arg-type]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.tuples(st.integers(0, 20), st.integers(1, 30), st.sampled_from([1, 2, 3, -1])),
+    cols=st.tuples(st.integers(0, 20), st.integers(1, 40), st.sampled_from([1, 2, -1])),
+    channels=st.sampled_from([slice(None), slice(None, None, -1), slice(0, 3)]),
+)
+def test_any_numpy_view_equals_its_contiguous_copy(
+    rows: tuple[int, int, int], cols: tuple[int, int, int], channels: slice
+) -> None:
+    base = np.random.default_rng(7).integers(0, 256, (60, 70, 4), dtype=np.uint8)
+
+    def axis(start: int, count: int, step: int) -> slice:
+        """`count` items from `start` every `step` (backwards when step is -1)."""
+        return (
+            slice(start + count, start, -1)
+            if step < 0
+            else slice(start, start + count * step, step)
+        )
+
+    view = base[axis(*rows), axis(*cols), channels]
+    dense = np.ascontiguousarray(view)
+    assert m.encode_jpeg(view, 90, "444") == m.encode_jpeg(dense, 90, "444")
+    h, w = view.shape[:2]
+    tw, th = max(1, w // 2), max(1, h // 3)
+    assert np.array_equal(m.downscale(view, tw, th), m.downscale(dense, tw, th))
+
+
 def test_contiguous_array_is_used_in_place() -> None:
     arr = np.zeros((32, 32, 4), np.uint8)
     frame = m.Frame(arr)
