@@ -577,6 +577,7 @@ def test_gil_is_released_during_pixel_work() -> None:
             "encode_tiers_batch": lambda: m.encode_tiers_batch([big, big]),
             "encode_jpeg": lambda: m.encode_jpeg(big, 95, "444"),
             "downscale": lambda: m.downscale(big, 4000, 2000, filter="lanczos3"),
+            "strided copy": lambda: m.Frame(big[::-1, ::-1]),
         }
         for name, call in calls.items():
             before = ticks[0]

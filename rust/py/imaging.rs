@@ -234,7 +234,7 @@ impl Frame {
                 format,
             });
         }
-        let copy = buf.to_vec(py)?;
+        let copy = copy_c_order(py, &buf)?;
         Ok(Frame {
             pixels: Pixels::Copied(copy),
             width: w,
@@ -283,7 +283,7 @@ impl Frame {
         let pixels = if buf.is_c_contiguous() {
             Pixels::Borrowed(buf)
         } else {
-            Pixels::Copied(buf.to_vec(py)?)
+            Pixels::Copied(copy_c_order(py, &buf)?)
         };
         Ok(Frame {
             pixels,
@@ -292,6 +292,47 @@ impl Frame {
             stride,
             format,
         })
+    }
+}
+
+/// A C-order copy of a buffer with any strides (negative ones included), made with the GIL
+/// released. Buffers with suboffsets (PIL-style indirect arrays, never numpy) go through
+/// CPython's own copy.
+fn copy_c_order(py: Python<'_>, buf: &PyBuffer<u8>) -> PyResult<Vec<u8>> {
+    if buf.suboffsets().is_some() {
+        return buf.to_vec(py);
+    }
+    Ok(py.detach(|| {
+        let mut out = Vec::with_capacity(buf.item_count());
+        // SAFETY: the exporter keeps the memory alive and in place while `buf` is held, and
+        // every offset walked is inside the exported array by its shape and strides.
+        unsafe {
+            copy_strided(
+                buf.buf_ptr().cast::<u8>(),
+                buf.shape(),
+                buf.strides(),
+                &mut out,
+            )
+        };
+        out
+    }))
+}
+
+/// Appends, in C order, the elements of the array at `base` with `shape` and byte `strides`.
+///
+/// # Safety
+/// Every element address `base + sum(i_k * strides[k])` for `i_k < shape[k]` must be readable.
+unsafe fn copy_strided(base: *const u8, shape: &[usize], strides: &[isize], out: &mut Vec<u8>) {
+    match (shape, strides) {
+        ([], _) => out.push(*base),
+        ([n], [1]) => out.extend_from_slice(std::slice::from_raw_parts(base, *n)),
+        ([n], [step]) => out.extend((0..*n).map(|i| *base.offset(i as isize * step))),
+        ([n, rest @ ..], [step, rest_strides @ ..]) => {
+            for i in 0..*n {
+                copy_strided(base.offset(i as isize * step), rest, rest_strides, out);
+            }
+        }
+        _ => unreachable!("a buffer has one stride per dimension"),
     }
 }
 
