@@ -4,6 +4,7 @@
 //! compiled only with the `python` feature, so `cargo test` runs the core without an interpreter.
 
 pub mod cache;
+pub mod pressure;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,0 +1,732 @@
+//! The Linux probe: `/proc/meminfo`, PSI, and the process's own cgroup (v2 or v1).
+//!
+//! Pure parsers for each file format come first and are tested with fixture strings; `LinuxProbe`
+//! finds the files once (both roots are injectable, so tests point it at fixture trees), keeps them
+//! open and re-reads them with `pread` at offset 0, which makes procfs and kernfs regenerate the
+//! contents without a new `open`. Every failure becomes a line in `Sample::problems` and a missing
+//! source flag; nothing panics on bad input.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::{Sample, Sources};
+
+/// v1 reports "no limit" as a huge page-rounded number; anything at or above 2^62 is no limit.
+pub const V1_UNLIMITED: u64 = 1 << 62;
+const KIB: u64 = 1024;
+
+/// A parse failure: which item of which format, and what was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn parse_u64(what: &str, text: &str) -> Result<u64, ParseError> {
+    text.trim().parse::<u64>().map_err(|_| {
+        ParseError(format!(
+            "{what}: expected an integer, found {:?}",
+            short(text)
+        ))
+    })
+}
+
+fn short(text: &str) -> String {
+    text.trim().chars().take(40).collect()
+}
+
+/// The figures of `/proc/meminfo` the probe uses, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meminfo {
+    pub total: u64,
+    pub available: Option<u64>,
+    pub swap_total: Option<u64>,
+    pub swap_free: Option<u64>,
+    /// Compressed size of the zswap pool, when the kernel reports it.
+    pub zswap: Option<u64>,
+}
+
+/// Parses `/proc/meminfo` ("MemTotal:  16314480 kB" lines). `MemTotal` is required.
+pub fn parse_meminfo(text: &str) -> Result<Meminfo, ParseError> {
+    let mut total = None;
+    let mut info = Meminfo::default();
+    for line in text.lines() {
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "MemTotal" => &mut total,
+            "MemAvailable" => &mut info.available,
+            "SwapTotal" => &mut info.swap_total,
+            "SwapFree" => &mut info.swap_free,
+            "Zswap" => &mut info.zswap,
+            _ => continue,
+        };
+        let number = rest.trim().trim_end_matches("kB");
+        *slot = Some(parse_u64(&format!("meminfo {key}"), number)?.saturating_mul(KIB));
+    }
+    info.total = total.ok_or_else(|| ParseError("meminfo: no MemTotal line".into()))?;
+    if info.total == 0 {
+        return Err(ParseError("meminfo: MemTotal is 0".into()));
+    }
+    Ok(info)
+}
+
+/// One PSI line: averages in percent, total stall in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PsiLine {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    pub total: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Psi {
+    pub some: PsiLine,
+    /// Absent on kernels that report only "some".
+    pub full: Option<PsiLine>,
+}
+
+fn parse_psi_line(kind: &str, fields: &str) -> Result<PsiLine, ParseError> {
+    let mut line = PsiLine::default();
+    let (mut a10, mut a60, mut a300, mut tot) = (false, false, false, false);
+    for field in fields.split_ascii_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(ParseError(format!(
+                "psi {kind}: malformed field {:?}",
+                short(field)
+            )));
+        };
+        let bad = || {
+            ParseError(format!(
+                "psi {kind} {key}: not a number: {:?}",
+                short(value)
+            ))
+        };
+        match key {
+            "avg10" => (line.avg10, a10) = (value.parse().map_err(|_| bad())?, true),
+            "avg60" => (line.avg60, a60) = (value.parse().map_err(|_| bad())?, true),
+            "avg300" => (line.avg300, a300) = (value.parse().map_err(|_| bad())?, true),
+            "total" => (line.total, tot) = (value.parse().map_err(|_| bad())?, true),
+            _ => {}
+        }
+    }
+    if !(a10 && a60 && a300 && tot) {
+        return Err(ParseError(format!(
+            "psi {kind}: missing avg10/avg60/avg300/total"
+        )));
+    }
+    for v in [line.avg10, line.avg60, line.avg300] {
+        if !(0.0..=100.0).contains(&v) {
+            return Err(ParseError(format!("psi {kind}: average out of range: {v}")));
+        }
+    }
+    Ok(line)
+}
+
+/// Parses a PSI file (`/proc/pressure/memory` or a cgroup v2 `memory.pressure`).
+pub fn parse_psi(text: &str) -> Result<Psi, ParseError> {
+    let mut some = None;
+    let mut full = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("some ") {
+            some = Some(parse_psi_line("some", rest)?);
+        } else if let Some(rest) = line.strip_prefix("full ") {
+            full = Some(parse_psi_line("full", rest)?);
+        } else if !line.is_empty() {
+            return Err(ParseError(format!(
+                "psi: unexpected line {:?}",
+                short(line)
+            )));
+        }
+    }
+    Ok(Psi {
+        some: some.ok_or_else(|| ParseError("psi: no \"some\" line".into()))?,
+        full,
+    })
+}
+
+/// Where the process sits in each hierarchy, from `/proc/self/cgroup`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The unified (v2) path, from the `0::/path` line.
+    pub v2: Option<String>,
+    /// The v1 memory controller's path, from the `N:...memory...:/path` line.
+    pub v1_memory: Option<String>,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Result<Membership, ParseError> {
+    let mut m = Membership::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ParseError(format!(
+                "/proc/self/cgroup: malformed line {:?}",
+                short(line)
+            )));
+        };
+        if !path.starts_with('/') {
+            return Err(ParseError(format!(
+                "/proc/self/cgroup: path not absolute: {:?}",
+                short(path)
+            )));
+        }
+        if controllers.is_empty() {
+            m.v2 = Some(path.to_owned());
+        } else if controllers.split(',').any(|c| c == "memory") {
+            m.v1_memory = Some(path.to_owned());
+        }
+    }
+    Ok(m)
+}
+
+/// A v2 limit file (`memory.max`, `memory.high`): "max" means no limit.
+pub fn parse_v2_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
+    if text.trim() == "max" {
+        Ok(None)
+    } else {
+        parse_u64(what, text).map(Some)
+    }
+}
+
+/// A v1 limit: at or above 2^62 means no limit.
+pub fn parse_v1_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
+    parse_u64(what, text).map(|v| (v < V1_UNLIMITED).then_some(v))
+}
+
+/// Looks up `key` in a flat-keyed file ("key value" per line: memory.stat, memory.events,
+/// memory.oom_control). `Ok(None)` when the key is absent; `Err` when its value is garbage.
+pub fn keyed(what: &str, text: &str, key: &str) -> Result<Option<u64>, ParseError> {
+    for line in text.lines() {
+        let mut it = line.split_ascii_whitespace();
+        if it.next() == Some(key) {
+            let value = it.next().unwrap_or("");
+            return parse_u64(&format!("{what} {key}"), value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A file kept open and re-read from offset 0 each time.
+#[derive(Debug)]
+struct Kept {
+    label: &'static str,
+    path: PathBuf,
+    file: Result<File, String>,
+}
+
+impl Kept {
+    fn open(label: &'static str, path: PathBuf) -> Self {
+        let file = File::open(&path).map_err(|e| describe(&path, &e));
+        Kept { label, path, file }
+    }
+
+    fn exists(&self) -> bool {
+        self.file.is_ok()
+    }
+
+    /// Reads the whole file into `buf` with `pread` (offset 0, then onwards until end of file).
+    fn read<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, String> {
+        let file = self.file.as_ref().map_err(Clone::clone)?;
+        buf.clear();
+        let mut offset = 0u64;
+        loop {
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(4096);
+            }
+            let len = buf.len();
+            let spare = buf.capacity() - len;
+            buf.resize(len + spare, 0);
+            match file.read_at(&mut buf[len..], offset) {
+                Ok(0) => {
+                    buf.truncate(len);
+                    break;
+                }
+                Ok(n) => {
+                    buf.truncate(len + n);
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+                Err(e) => {
+                    buf.truncate(len);
+                    return Err(describe(&self.path, &e));
+                }
+            }
+        }
+        std::str::from_utf8(buf).map_err(|_| format!("{}: not UTF-8", self.path.display()))
+    }
+}
+
+fn describe(path: &Path, e: &io::Error) -> String {
+    let what = match e.kind() {
+        io::ErrorKind::NotFound => "not found".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    };
+    format!("{}: {what}", path.display())
+}
+
+/// The cgroup files found for this process.
+#[derive(Debug)]
+enum Cgroup {
+    V2 {
+        dir: PathBuf,
+        current: Kept,
+        max: Kept,
+        high: Kept,
+        stat: Kept,
+        events: Kept,
+        pressure: Kept,
+    },
+    V1 {
+        dir: PathBuf,
+        usage: Kept,
+        limit: Kept,
+        stat: Kept,
+        failcnt: Kept,
+        oom_control: Kept,
+    },
+    None(String),
+}
+
+/// Where the process's cgroup lives, as found from the roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupLocation {
+    V2(PathBuf),
+    V1(PathBuf),
+    None(String),
+}
+
+fn join(root: &Path, cgroup_path: &str) -> PathBuf {
+    root.join(cgroup_path.trim_start_matches('/'))
+}
+
+/// Finds the process's memory cgroup directory: v2 (at the root or under `unified/`) when it has
+/// `memory.current`, else v1 under `memory/` when it has `memory.usage_in_bytes`. When the path
+/// from `/proc/self/cgroup` is not visible (a container without a cgroup namespace mounts its own
+/// cgroup at the root), the hierarchy's root is used if it holds the files.
+pub fn locate_cgroup(proc_root: &Path, cgroup_root: &Path) -> CgroupLocation {
+    let membership_path = proc_root.join("self/cgroup");
+    let text = match std::fs::read_to_string(&membership_path) {
+        Ok(t) => t,
+        Err(e) => return CgroupLocation::None(describe(&membership_path, &e)),
+    };
+    let membership = match parse_proc_cgroup(&text) {
+        Ok(m) => m,
+        Err(e) => return CgroupLocation::None(e.0),
+    };
+    if let Some(path) = &membership.v2 {
+        for base in [cgroup_root.to_path_buf(), cgroup_root.join("unified")] {
+            for dir in [join(&base, path), base.clone()] {
+                if dir.join("memory.current").is_file() {
+                    return CgroupLocation::V2(dir);
+                }
+            }
+        }
+    }
+    if let Some(path) = &membership.v1_memory {
+        let base = cgroup_root.join("memory");
+        for dir in [join(&base, path), base.clone()] {
+            if dir.join("memory.usage_in_bytes").is_file() {
+                return CgroupLocation::V1(dir);
+            }
+        }
+    }
+    CgroupLocation::None(format!(
+        "cgroup: no memory controller files for {membership:?} under {}",
+        cgroup_root.display()
+    ))
+}
+
+/// Reads the Linux signals. Construct once; call `read` as often as needed.
+#[derive(Debug)]
+pub struct LinuxProbe {
+    meminfo: Kept,
+    psi: Kept,
+    cgroup: Cgroup,
+    buf: Vec<u8>,
+}
+
+impl LinuxProbe {
+    pub fn new(proc_root: impl AsRef<Path>, cgroup_root: impl AsRef<Path>) -> Self {
+        let proc_root = proc_root.as_ref();
+        let cgroup_root = cgroup_root.as_ref();
+        let cgroup = match locate_cgroup(proc_root, cgroup_root) {
+            CgroupLocation::V2(dir) => Cgroup::V2 {
+                current: Kept::open("cgroup memory.current", dir.join("memory.current")),
+                max: Kept::open("cgroup memory.max", dir.join("memory.max")),
+                high: Kept::open("cgroup memory.high", dir.join("memory.high")),
+                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                events: Kept::open("cgroup memory.events", dir.join("memory.events")),
+                pressure: Kept::open("cgroup memory.pressure", dir.join("memory.pressure")),
+                dir,
+            },
+            CgroupLocation::V1(dir) => Cgroup::V1 {
+                usage: Kept::open(
+                    "cgroup memory.usage_in_bytes",
+                    dir.join("memory.usage_in_bytes"),
+                ),
+                limit: Kept::open(
+                    "cgroup memory.limit_in_bytes",
+                    dir.join("memory.limit_in_bytes"),
+                ),
+                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                failcnt: Kept::open("cgroup memory.failcnt", dir.join("memory.failcnt")),
+                oom_control: Kept::open(
+                    "cgroup memory.oom_control",
+                    dir.join("memory.oom_control"),
+                ),
+                dir,
+            },
+            CgroupLocation::None(why) => Cgroup::None(why),
+        };
+        LinuxProbe {
+            meminfo: Kept::open("meminfo", proc_root.join("meminfo")),
+            psi: Kept::open("psi", proc_root.join("pressure/memory")),
+            cgroup,
+            buf: Vec::with_capacity(8192),
+        }
+    }
+
+    /// The cgroup directory in use and its version, if any.
+    pub fn cgroup(&self) -> Option<(u8, &Path)> {
+        match &self.cgroup {
+            Cgroup::V2 { dir, .. } => Some((2, dir)),
+            Cgroup::V1 { dir, .. } => Some((1, dir)),
+            Cgroup::None(_) => None,
+        }
+    }
+
+    /// One reading of every signal; what failed is listed in `problems`.
+    pub fn read(&mut self) -> Sample {
+        let mut s = Sample::default();
+        let buf = &mut self.buf;
+        let mut problems = Vec::new();
+        let mut note = |label: &str, e: String| problems.push(format!("{label}: {e}"));
+
+        match self
+            .meminfo
+            .read(buf)
+            .and_then(|t| parse_meminfo(t).map_err(|e| e.0))
+        {
+            Ok(m) => {
+                s.total = Some(m.total);
+                s.available = m.available;
+                s.used = m.available.map(|a| m.total.saturating_sub(a));
+                s.compressed = m.zswap;
+                s.swap_total = m.swap_total;
+                s.swap_used = match (m.swap_total, m.swap_free) {
+                    (Some(t), Some(f)) => Some(t.saturating_sub(f)),
+                    _ => None,
+                };
+                s.sources.insert(Sources::MEMINFO);
+                if m.available.is_none() {
+                    note(
+                        "meminfo",
+                        "no MemAvailable line (kernel older than 3.14)".into(),
+                    );
+                }
+            }
+            Err(e) => note(self.meminfo.label, e),
+        }
+
+        let mut psi_read = false;
+        match &self.cgroup {
+            Cgroup::V2 {
+                current,
+                max,
+                high,
+                stat,
+                events,
+                pressure,
+                ..
+            } => {
+                s.sources.insert(Sources::CGROUP_V2);
+                let read_num = |k: &Kept,
+                                parse: fn(&str, &str) -> Result<Option<u64>, ParseError>,
+                                buf: &mut Vec<u8>| {
+                    k.read(buf).and_then(|t| parse(k.label, t).map_err(|e| e.0))
+                };
+                let usage = read_num(current, |w, t| parse_u64(w, t).map(Some), buf);
+                let max_v = read_num(max, parse_v2_limit, buf);
+                let high_v = read_num(high, parse_v2_limit, buf);
+                let inactive = stat
+                    .read(buf)
+                    .and_then(|t| keyed("cgroup memory.stat", t, "inactive_file").map_err(|e| e.0));
+                match usage {
+                    Ok(u) => s.cgroup_usage = u,
+                    Err(e) => note(current.label, e),
+                }
+                let max_v = max_v.unwrap_or_else(|e| {
+                    note(max.label, e);
+                    None
+                });
+                let high_v = high_v.unwrap_or_else(|e| {
+                    note(high.label, e);
+                    None
+                });
+                s.cgroup_high = high_v;
+                s.cgroup_limit = match (max_v, high_v) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                match inactive {
+                    Ok(i) => {
+                        s.cgroup_working_set =
+                            s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)))
+                    }
+                    Err(e) => note(stat.label, e),
+                }
+                match events.read(buf) {
+                    Ok(t) => {
+                        let r = (|| {
+                            Ok::<_, ParseError>((
+                                keyed("cgroup memory.events", t, "high")?,
+                                keyed("cgroup memory.events", t, "max")?,
+                                keyed("cgroup memory.events", t, "oom")?,
+                            ))
+                        })();
+                        match r {
+                            Ok((h, m, o)) => {
+                                s.cgroup_events_high = h;
+                                s.cgroup_events_max = m;
+                                s.cgroup_events_oom = o;
+                                s.sources.insert(Sources::CGROUP_EVENTS);
+                            }
+                            Err(e) => note(events.label, e.0),
+                        }
+                    }
+                    Err(e) => note(events.label, e),
+                }
+                if pressure.exists() {
+                    match pressure
+                        .read(buf)
+                        .and_then(|t| parse_psi(t).map_err(|e| e.0))
+                    {
+                        Ok(p) => {
+                            apply_psi(&mut s, &p);
+                            s.sources.insert(Sources::CGROUP_PSI);
+                            psi_read = true;
+                        }
+                        Err(e) => note(pressure.label, e),
+                    }
+                }
+            }
+            Cgroup::V1 {
+                usage,
+                limit,
+                stat,
+                failcnt,
+                oom_control,
+                ..
+            } => {
+                s.sources.insert(Sources::CGROUP_V1);
+                match usage
+                    .read(buf)
+                    .and_then(|t| parse_u64(usage.label, t).map_err(|e| e.0))
+                {
+                    Ok(u) => s.cgroup_usage = Some(u),
+                    Err(e) => note(usage.label, e),
+                }
+                let own_limit = match limit
+                    .read(buf)
+                    .and_then(|t| parse_v1_limit(limit.label, t).map_err(|e| e.0))
+                {
+                    Ok(l) => l,
+                    Err(e) => {
+                        note(limit.label, e);
+                        None
+                    }
+                };
+                let mut hierarchical = None;
+                match stat.read(buf) {
+                    Ok(t) => {
+                        let inactive = keyed("cgroup memory.stat", t, "total_inactive_file");
+                        let hier = keyed("cgroup memory.stat", t, "hierarchical_memory_limit");
+                        match (inactive, hier) {
+                            (Ok(i), Ok(h)) => {
+                                s.cgroup_working_set =
+                                    s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
+                                hierarchical = h.filter(|&h| h < V1_UNLIMITED);
+                            }
+                            (Err(e), _) | (_, Err(e)) => note(stat.label, e.0),
+                        }
+                    }
+                    Err(e) => note(stat.label, e),
+                }
+                s.cgroup_limit = match (own_limit, hierarchical) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let fails = failcnt
+                    .read(buf)
+                    .and_then(|t| parse_u64(failcnt.label, t).map_err(|e| e.0));
+                let kills = oom_control.read(buf).and_then(|t| {
+                    keyed("cgroup memory.oom_control", t, "oom_kill").map_err(|e| e.0)
+                });
+                match (fails, kills) {
+                    (Ok(f), Ok(k)) => {
+                        s.cgroup_events_max = Some(f);
+                        s.cgroup_events_oom = k;
+                        s.sources.insert(Sources::CGROUP_EVENTS);
+                    }
+                    (Err(e), _) | (_, Err(e)) => note("cgroup events", e),
+                }
+            }
+            Cgroup::None(why) => {
+                // Not a problem in itself (the root cgroup has no files); say so for the record.
+                let _ = why;
+            }
+        }
+
+        if !psi_read {
+            match self
+                .psi
+                .read(buf)
+                .and_then(|t| parse_psi(t).map_err(|e| e.0))
+            {
+                Ok(p) => {
+                    apply_psi(&mut s, &p);
+                    s.sources.insert(Sources::PSI);
+                }
+                Err(e) => note(self.psi.label, e),
+            }
+        }
+        s.page_size = Some(page_size());
+        s.problems = problems;
+        s
+    }
+}
+
+fn apply_psi(s: &mut Sample, p: &Psi) {
+    s.psi_some_avg10 = Some(p.some.avg10);
+    s.psi_some_avg60 = Some(p.some.avg60);
+    s.psi_some_total = Some(p.some.total);
+    if let Some(full) = p.full {
+        s.psi_full_avg10 = Some(full.avg10);
+        s.psi_full_avg60 = Some(full.avg60);
+        s.psi_full_total = Some(full.total);
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMINFO: &str = "MemTotal:       16314480 kB\nMemFree:         1000000 kB\n\
+        MemAvailable:    8157240 kB\nSwapTotal:       2097148 kB\nSwapFree:        1048574 kB\n\
+        Zswap:             10240 kB\n";
+
+    #[test]
+    fn meminfo_in_bytes() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        assert_eq!(m.total, 16314480 * 1024);
+        assert_eq!(m.available, Some(8157240 * 1024));
+        assert_eq!(m.swap_total, Some(2097148 * 1024));
+        assert_eq!(m.swap_free, Some(1048574 * 1024));
+        assert_eq!(m.zswap, Some(10240 * 1024));
+    }
+
+    #[test]
+    fn meminfo_broken_inputs() {
+        assert!(parse_meminfo("").unwrap_err().0.contains("no MemTotal"));
+        assert!(parse_meminfo("MemTotal: lots kB\n")
+            .unwrap_err()
+            .0
+            .contains("MemTotal"));
+        assert!(parse_meminfo("MemTotal: 0 kB\n")
+            .unwrap_err()
+            .0
+            .contains("is 0"));
+        let m = parse_meminfo("MemTotal: 100 kB\n").unwrap();
+        assert_eq!(m.available, None);
+    }
+
+    const PSI: &str = "some avg10=12.34 avg60=5.00 avg300=1.00 total=123456\n\
+        full avg10=3.21 avg60=1.00 avg300=0.50 total=6543\n";
+
+    #[test]
+    fn psi_lines() {
+        let p = parse_psi(PSI).unwrap();
+        assert_eq!(p.some.avg10, 12.34);
+        assert_eq!(p.some.total, 123456);
+        assert_eq!(p.full.unwrap().avg10, 3.21);
+        let some_only = parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").unwrap();
+        assert!(some_only.full.is_none());
+    }
+
+    #[test]
+    fn psi_broken_inputs() {
+        assert!(parse_psi("").unwrap_err().0.contains("no \"some\""));
+        assert!(parse_psi("some avg10=x avg60=0 avg300=0 total=0")
+            .unwrap_err()
+            .0
+            .contains("avg10"));
+        assert!(parse_psi("some avg10=1 total=0")
+            .unwrap_err()
+            .0
+            .contains("missing"));
+        assert!(parse_psi("garbage\n")
+            .unwrap_err()
+            .0
+            .contains("unexpected line"));
+        assert!(parse_psi("some avg10=101 avg60=0 avg300=0 total=0")
+            .unwrap_err()
+            .0
+            .contains("range"));
+    }
+
+    #[test]
+    fn proc_cgroup_hybrid_and_unified() {
+        let m = parse_proc_cgroup("5:devices:/\n4:memory:/process_api/abc\n0::/\n").unwrap();
+        assert_eq!(m.v1_memory.as_deref(), Some("/process_api/abc"));
+        assert_eq!(m.v2.as_deref(), Some("/"));
+        let m = parse_proc_cgroup("0::/user.slice/app.scope\n").unwrap();
+        assert_eq!(m.v2.as_deref(), Some("/user.slice/app.scope"));
+        assert_eq!(m.v1_memory, None);
+        let m = parse_proc_cgroup("3:cpu,memory:/x\n").unwrap();
+        assert_eq!(m.v1_memory.as_deref(), Some("/x"));
+        assert!(parse_proc_cgroup("garbage\n").is_err());
+        assert!(parse_proc_cgroup("0::relative\n").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_v2_limit("max", "max\n").unwrap(), None);
+        assert_eq!(
+            parse_v2_limit("max", "268435456\n").unwrap(),
+            Some(268435456)
+        );
+        assert!(parse_v2_limit("max", "lots\n").is_err());
+        assert_eq!(parse_v1_limit("l", "9223372036854771712\n").unwrap(), None);
+        assert_eq!(parse_v1_limit("l", "4611686018427387904\n").unwrap(), None);
+        assert_eq!(
+            parse_v1_limit("l", "4611686018427387903\n").unwrap(),
+            Some(V1_UNLIMITED - 1)
+        );
+    }
+
+    #[test]
+    fn keyed_files() {
+        let stat = "anon 100\nfile 200\ninactive_file 150\n";
+        assert_eq!(keyed("stat", stat, "inactive_file").unwrap(), Some(150));
+        assert_eq!(keyed("stat", stat, "active_file").unwrap(), None);
+        assert!(keyed("stat", "inactive_file x\n", "inactive_file").is_err());
+        assert!(keyed("stat", "inactive_file\n", "inactive_file").is_err());
+    }
+}
