@@ -29,9 +29,15 @@ impl fmt::Display for ParseError {
 }
 
 fn parse_u64(what: &str, text: &str) -> Result<u64, ParseError> {
+    parse_u64_in(what, "", text)
+}
+
+/// `parse_u64` for item `key` of file `what`; the message is built only on failure.
+fn parse_u64_in(what: &str, key: &str, text: &str) -> Result<u64, ParseError> {
     text.trim().parse::<u64>().map_err(|_| {
+        let sep = if key.is_empty() { "" } else { " " };
         ParseError(format!(
-            "{what}: expected an integer, found {:?}",
+            "{what}{sep}{key}: expected an integer, found {:?}",
             short(text)
         ))
     })
@@ -69,7 +75,7 @@ pub fn parse_meminfo(text: &str) -> Result<Meminfo, ParseError> {
             _ => continue,
         };
         let number = rest.trim().trim_end_matches("kB");
-        *slot = Some(parse_u64(&format!("meminfo {key}"), number)?.saturating_mul(KIB));
+        *slot = Some(parse_u64_in("meminfo", key, number)?.saturating_mul(KIB));
     }
     info.total = total.ok_or_else(|| ParseError("meminfo: no MemTotal line".into()))?;
     if info.total == 0 {
@@ -200,7 +206,12 @@ pub fn parse_v2_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError>
 
 /// A v1 limit: at or above 2^62 means no limit.
 pub fn parse_v1_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
-    parse_u64(what, text).map(|v| (v < V1_UNLIMITED).then_some(v))
+    parse_u64(what, text).map(v1_limit)
+}
+
+/// A v1 limit value: `None` at or above 2^62.
+pub fn v1_limit(value: u64) -> Option<u64> {
+    (value < V1_UNLIMITED).then_some(value)
 }
 
 /// Looks up `key` in a flat-keyed file ("key value" per line: memory.stat, memory.events,
@@ -210,7 +221,7 @@ pub fn keyed(what: &str, text: &str, key: &str) -> Result<Option<u64>, ParseErro
         let mut it = line.split_ascii_whitespace();
         if it.next() == Some(key) {
             let value = it.next().unwrap_or("");
-            return parse_u64(&format!("{what} {key}"), value).map(Some);
+            return parse_u64_in(what, key, value).map(Some);
         }
     }
     Ok(None)
@@ -234,37 +245,39 @@ impl Kept {
         self.file.is_ok()
     }
 
-    /// Reads the whole file into `buf` with `pread` (offset 0, then onwards until end of file).
+    /// Reads the whole file with `pread` from offset 0 into `buf`, which stays initialised at its
+    /// full length between calls (no zeroing per read) and doubles when a file does not fit.
+    /// A short read ends the file: procfs and kernfs generate the whole text in one go, and a
+    /// second `pread` past the end would cost another system call for nothing.
     fn read<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, String> {
         let file = self.file.as_ref().map_err(Clone::clone)?;
-        buf.clear();
-        let mut offset = 0u64;
+        if buf.is_empty() {
+            buf.resize(SCRATCH_BYTES, 0);
+        }
+        let mut filled = 0;
         loop {
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(4096);
+            if filled == buf.len() {
+                buf.resize(buf.len() * 2, 0);
             }
-            let len = buf.len();
-            let spare = buf.capacity() - len;
-            buf.resize(len + spare, 0);
-            match file.read_at(&mut buf[len..], offset) {
-                Ok(0) => {
-                    buf.truncate(len);
-                    break;
-                }
+            match file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => break,
                 Ok(n) => {
-                    buf.truncate(len + n);
-                    offset += n as u64;
+                    filled += n;
+                    if filled < buf.len() {
+                        break;
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
-                Err(e) => {
-                    buf.truncate(len);
-                    return Err(describe(&self.path, &e));
-                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(describe(&self.path, &e)),
             }
         }
-        std::str::from_utf8(buf).map_err(|_| format!("{}: not UTF-8", self.path.display()))
+        std::str::from_utf8(&buf[..filled])
+            .map_err(|_| format!("{}: not UTF-8", self.path.display()))
     }
 }
+
+/// Initial read buffer: every file the probe reads is well under this (v2 memory.stat ~1.5 KiB).
+const SCRATCH_BYTES: usize = 16 * 1024;
 
 fn describe(path: &Path, e: &io::Error) -> String {
     let what = match e.kind() {
@@ -393,7 +406,7 @@ impl LinuxProbe {
             meminfo: Kept::open("meminfo", proc_root.join("meminfo")),
             psi: Kept::open("psi", proc_root.join("pressure/memory")),
             cgroup,
-            buf: Vec::with_capacity(8192),
+            buf: vec![0; SCRATCH_BYTES],
         }
     }
 
@@ -537,16 +550,6 @@ impl LinuxProbe {
                     Ok(u) => s.cgroup_usage = Some(u),
                     Err(e) => note(usage.label, e),
                 }
-                let own_limit = match limit
-                    .read(buf)
-                    .and_then(|t| parse_v1_limit(limit.label, t).map_err(|e| e.0))
-                {
-                    Ok(l) => l,
-                    Err(e) => {
-                        note(limit.label, e);
-                        None
-                    }
-                };
                 let mut hierarchical = None;
                 match stat.read(buf) {
                     Ok(t) => {
@@ -556,17 +559,25 @@ impl LinuxProbe {
                             (Ok(i), Ok(h)) => {
                                 s.cgroup_working_set =
                                     s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
-                                hierarchical = h.filter(|&h| h < V1_UNLIMITED);
+                                hierarchical = h;
                             }
                             (Err(e), _) | (_, Err(e)) => note(stat.label, e.0),
                         }
                     }
                     Err(e) => note(stat.label, e),
                 }
-                s.cgroup_limit = match (own_limit, hierarchical) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
+                // hierarchical_memory_limit is already the minimum over this cgroup and its
+                // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
+                let limit_value = match hierarchical {
+                    Some(h) => Ok(v1_limit(h)),
+                    None => limit
+                        .read(buf)
+                        .and_then(|t| parse_v1_limit(limit.label, t).map_err(|e| e.0)),
                 };
+                match limit_value {
+                    Ok(l) => s.cgroup_limit = l,
+                    Err(e) => note(limit.label, e),
+                }
                 let fails = failcnt
                     .read(buf)
                     .and_then(|t| parse_u64(failcnt.label, t).map_err(|e| e.0));

@@ -4,18 +4,20 @@
 use pyo3::prelude::*;
 
 mod cache;
+mod pressure;
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BUILD_FEATURES", build_features())?;
     cache::register(m)?;
+    pressure::register(m)?;
     Ok(())
 }
 
 /// The optional capabilities compiled into this build, for `ironcliw-mem --version` style reports.
 fn build_features() -> Vec<&'static str> {
-    let mut features = vec!["cache"];
+    let mut features = vec!["cache", "pressure"];
     if cfg!(debug_assertions) {
         features.push("debug");
     }
