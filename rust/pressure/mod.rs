@@ -186,7 +186,7 @@ macro_rules! sample_fields {
             pub fn set_field(&mut self, name: &str, value: FieldValue) -> Result<(), String> {
                 match name {
                     $( stringify!($name) => sample_fields!(@set self.$name, $kind, name, value), )*
-                    _ => Err(format!("Sample has no field {name:?}")),
+                    _ => Err(format!("Sample has no field '{name}'")),
                 }
             }
         }

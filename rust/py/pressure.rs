@@ -44,7 +44,7 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
                     let flag = core::Sources::from_name(&source).ok_or_else(|| {
                         let known: Vec<_> = core::Sources::NAMES.iter().map(|(_, n)| *n).collect();
                         PyValueError::new_err(format!(
-                            "sources: unknown source {source:?}; known: {}",
+                            "sources: unknown source '{source}'; known: {}",
                             known.join(", ")
                         ))
                     })?;
@@ -61,7 +61,7 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
                     .iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, k)| *k)
-                    .ok_or_else(|| PyTypeError::new_err(format!("Sample has no field {name:?}")))?;
+                    .ok_or_else(|| PyTypeError::new_err(format!("Sample has no field '{name}'")))?;
                 let field_value = match kind {
                     _ if value.is_none() => match kind {
                         FieldKind::Integer => FieldValue::Count(None),
@@ -371,7 +371,7 @@ impl Thresholds {
                 if !t.set(&name, v) {
                     let known: Vec<_> = t.fields().iter().map(|(n, _)| *n).collect();
                     return Err(PyTypeError::new_err(format!(
-                        "Thresholds got an unexpected keyword {name:?}; known: {}",
+                        "Thresholds got an unexpected keyword '{name}'; known: {}",
                         known.join(", ")
                     )));
                 }
@@ -398,7 +398,7 @@ impl Thresholds {
             .map(|(_, v)| *v)
             .ok_or_else(|| {
                 pyo3::exceptions::PyAttributeError::new_err(format!(
-                    "'Thresholds' object has no attribute {name:?}"
+                    "'Thresholds' object has no attribute '{name}'"
                 ))
             })
     }
