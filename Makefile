@@ -42,5 +42,10 @@ lint: setup
 bench: setup
 	$(BIN)/python benches/compare.py
 
+# Probe + classify vs psutil vs a spawn, and the PSI-trigger wake latency (needs root for cgroups).
+.PHONY: bench-pressure
+bench-pressure: setup
+	$(BIN)/python benches/compare_pressure.py
+
 clean:
 	rm -rf $(VENV) target
