@@ -274,6 +274,30 @@ impl Kept {
         std::str::from_utf8(&buf[..filled])
             .map_err(|_| format!("{}: not UTF-8", self.path.display()))
     }
+
+    /// Reads the file and parses its text; both failures become one message.
+    fn parse<T>(
+        &self,
+        buf: &mut Vec<u8>,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<T, String> {
+        self.read(buf).and_then(|t| parse(t).map_err(|e| e.0))
+    }
+}
+
+/// What a read could not get, one "label: why" line each.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    /// The value, or `None` with the failure noted.
+    fn take<T>(&mut self, label: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|e| self.note(label, &e)).ok()
+    }
+
+    fn note(&mut self, label: &str, why: &str) {
+        self.0.push(format!("{label}: {why}"));
+    }
 }
 
 /// Initial read buffer: every file the probe reads is well under this (v2 memory.stat ~1.5 KiB).
@@ -419,37 +443,35 @@ impl LinuxProbe {
         }
     }
 
+    /// Why no cgroup is read, when none is (not a problem in itself: the root cgroup has no
+    /// memory files, and then the system figures are the truth).
+    pub fn no_cgroup_reason(&self) -> Option<&str> {
+        match &self.cgroup {
+            Cgroup::None(why) => Some(why),
+            _ => None,
+        }
+    }
+
     /// One reading of every signal; what failed is listed in `problems`.
     pub fn read(&mut self) -> Sample {
         let mut s = Sample::default();
         let buf = &mut self.buf;
-        let mut problems = Vec::new();
-        let mut note = |label: &str, e: String| problems.push(format!("{label}: {e}"));
+        let mut problems = Problems::default();
 
-        match self
-            .meminfo
-            .read(buf)
-            .and_then(|t| parse_meminfo(t).map_err(|e| e.0))
-        {
-            Ok(m) => {
-                s.total = Some(m.total);
-                s.available = m.available;
-                s.used = m.available.map(|a| m.total.saturating_sub(a));
-                s.compressed = m.zswap;
-                s.swap_total = m.swap_total;
-                s.swap_used = match (m.swap_total, m.swap_free) {
-                    (Some(t), Some(f)) => Some(t.saturating_sub(f)),
-                    _ => None,
-                };
-                s.sources.insert(Sources::MEMINFO);
-                if m.available.is_none() {
-                    note(
-                        "meminfo",
-                        "no MemAvailable line (kernel older than 3.14)".into(),
-                    );
-                }
+        if let Some(m) = problems.take(self.meminfo.label, self.meminfo.parse(buf, parse_meminfo)) {
+            s.total = Some(m.total);
+            s.available = m.available;
+            s.used = m.available.map(|a| m.total.saturating_sub(a));
+            s.compressed = m.zswap;
+            s.swap_total = m.swap_total;
+            s.swap_used = match (m.swap_total, m.swap_free) {
+                (Some(t), Some(f)) => Some(t.saturating_sub(f)),
+                _ => None,
+            };
+            s.sources.insert(Sources::MEMINFO);
+            if m.available.is_none() {
+                problems.note("meminfo", "no MemAvailable line (kernel older than 3.14)");
             }
-            Err(e) => note(self.meminfo.label, e),
         }
 
         let mut psi_read = false;
@@ -464,73 +486,43 @@ impl LinuxProbe {
                 ..
             } => {
                 s.sources.insert(Sources::CGROUP_V2);
-                let read_num = |k: &Kept,
-                                parse: fn(&str, &str) -> Result<Option<u64>, ParseError>,
-                                buf: &mut Vec<u8>| {
-                    k.read(buf).and_then(|t| parse(k.label, t).map_err(|e| e.0))
-                };
-                let usage = read_num(current, |w, t| parse_u64(w, t).map(Some), buf);
-                let max_v = read_num(max, parse_v2_limit, buf);
-                let high_v = read_num(high, parse_v2_limit, buf);
-                let inactive = stat
-                    .read(buf)
-                    .and_then(|t| keyed("cgroup memory.stat", t, "inactive_file").map_err(|e| e.0));
-                match usage {
-                    Ok(u) => s.cgroup_usage = u,
-                    Err(e) => note(current.label, e),
-                }
-                let max_v = max_v.unwrap_or_else(|e| {
-                    note(max.label, e);
-                    None
-                });
-                let high_v = high_v.unwrap_or_else(|e| {
-                    note(high.label, e);
-                    None
-                });
-                s.cgroup_high = high_v;
-                s.cgroup_limit = match (max_v, high_v) {
+                s.cgroup_usage = problems.take(
+                    current.label,
+                    current.parse(buf, |t| parse_u64(current.label, t)),
+                );
+                let max_v =
+                    problems.take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
+                let high_v = problems.take(
+                    high.label,
+                    high.parse(buf, |t| parse_v2_limit(high.label, t)),
+                );
+                s.cgroup_high = high_v.flatten();
+                s.cgroup_limit = match (max_v.flatten(), high_v.flatten()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                match inactive {
-                    Ok(i) => {
-                        s.cgroup_working_set =
-                            s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)))
-                    }
-                    Err(e) => note(stat.label, e),
+                let inactive = stat.parse(buf, |t| keyed("cgroup memory.stat", t, "inactive_file"));
+                if let Some(i) = problems.take(stat.label, inactive) {
+                    s.cgroup_working_set = s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
                 }
-                match events.read(buf) {
-                    Ok(t) => {
-                        let r = (|| {
-                            Ok::<_, ParseError>((
-                                keyed("cgroup memory.events", t, "high")?,
-                                keyed("cgroup memory.events", t, "max")?,
-                                keyed("cgroup memory.events", t, "oom")?,
-                            ))
-                        })();
-                        match r {
-                            Ok((h, m, o)) => {
-                                s.cgroup_events_high = h;
-                                s.cgroup_events_max = m;
-                                s.cgroup_events_oom = o;
-                                s.sources.insert(Sources::CGROUP_EVENTS);
-                            }
-                            Err(e) => note(events.label, e.0),
-                        }
-                    }
-                    Err(e) => note(events.label, e),
+                let counters = events.parse(buf, |t| {
+                    Ok((
+                        keyed("cgroup memory.events", t, "high")?,
+                        keyed("cgroup memory.events", t, "max")?,
+                        keyed("cgroup memory.events", t, "oom")?,
+                    ))
+                });
+                if let Some((h, m, o)) = problems.take(events.label, counters) {
+                    s.cgroup_events_high = h;
+                    s.cgroup_events_max = m;
+                    s.cgroup_events_oom = o;
+                    s.sources.insert(Sources::CGROUP_EVENTS);
                 }
                 if pressure.exists() {
-                    match pressure
-                        .read(buf)
-                        .and_then(|t| parse_psi(t).map_err(|e| e.0))
-                    {
-                        Ok(p) => {
-                            apply_psi(&mut s, &p);
-                            s.sources.insert(Sources::CGROUP_PSI);
-                            psi_read = true;
-                        }
-                        Err(e) => note(pressure.label, e),
+                    if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
+                        apply_psi(&mut s, &p);
+                        s.sources.insert(Sources::CGROUP_PSI);
+                        psi_read = true;
                     }
                 }
             }
@@ -543,77 +535,55 @@ impl LinuxProbe {
                 ..
             } => {
                 s.sources.insert(Sources::CGROUP_V1);
-                match usage
-                    .read(buf)
-                    .and_then(|t| parse_u64(usage.label, t).map_err(|e| e.0))
-                {
-                    Ok(u) => s.cgroup_usage = Some(u),
-                    Err(e) => note(usage.label, e),
-                }
+                s.cgroup_usage =
+                    problems.take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
+                let stats = stat.parse(buf, |t| {
+                    Ok((
+                        keyed("cgroup memory.stat", t, "total_inactive_file")?,
+                        keyed("cgroup memory.stat", t, "hierarchical_memory_limit")?,
+                    ))
+                });
                 let mut hierarchical = None;
-                match stat.read(buf) {
-                    Ok(t) => {
-                        let inactive = keyed("cgroup memory.stat", t, "total_inactive_file");
-                        let hier = keyed("cgroup memory.stat", t, "hierarchical_memory_limit");
-                        match (inactive, hier) {
-                            (Ok(i), Ok(h)) => {
-                                s.cgroup_working_set =
-                                    s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
-                                hierarchical = h;
-                            }
-                            (Err(e), _) | (_, Err(e)) => note(stat.label, e.0),
-                        }
-                    }
-                    Err(e) => note(stat.label, e),
+                if let Some((inactive, hier)) = problems.take(stat.label, stats) {
+                    s.cgroup_working_set = s
+                        .cgroup_usage
+                        .map(|u| u.saturating_sub(inactive.unwrap_or(0)));
+                    hierarchical = hier;
                 }
                 // hierarchical_memory_limit is already the minimum over this cgroup and its
                 // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
-                let limit_value = match hierarchical {
-                    Some(h) => Ok(v1_limit(h)),
-                    None => limit
-                        .read(buf)
-                        .and_then(|t| parse_v1_limit(limit.label, t).map_err(|e| e.0)),
+                s.cgroup_limit = match hierarchical {
+                    Some(h) => v1_limit(h),
+                    None => problems
+                        .take(
+                            limit.label,
+                            limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
+                        )
+                        .flatten(),
                 };
-                match limit_value {
-                    Ok(l) => s.cgroup_limit = l,
-                    Err(e) => note(limit.label, e),
-                }
-                let fails = failcnt
-                    .read(buf)
-                    .and_then(|t| parse_u64(failcnt.label, t).map_err(|e| e.0));
-                let kills = oom_control.read(buf).and_then(|t| {
-                    keyed("cgroup memory.oom_control", t, "oom_kill").map_err(|e| e.0)
-                });
-                match (fails, kills) {
-                    (Ok(f), Ok(k)) => {
-                        s.cgroup_events_max = Some(f);
-                        s.cgroup_events_oom = k;
-                        s.sources.insert(Sources::CGROUP_EVENTS);
-                    }
-                    (Err(e), _) | (_, Err(e)) => note("cgroup events", e),
+                let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
+                let kills =
+                    oom_control.parse(buf, |t| keyed("cgroup memory.oom_control", t, "oom_kill"));
+                if let Some((f, k)) =
+                    problems.take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
+                {
+                    s.cgroup_events_max = Some(f);
+                    s.cgroup_events_oom = k;
+                    s.sources.insert(Sources::CGROUP_EVENTS);
                 }
             }
-            Cgroup::None(why) => {
-                // Not a problem in itself (the root cgroup has no files); say so for the record.
-                let _ = why;
-            }
+            // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
+            Cgroup::None(_) => {}
         }
 
         if !psi_read {
-            match self
-                .psi
-                .read(buf)
-                .and_then(|t| parse_psi(t).map_err(|e| e.0))
-            {
-                Ok(p) => {
-                    apply_psi(&mut s, &p);
-                    s.sources.insert(Sources::PSI);
-                }
-                Err(e) => note(self.psi.label, e),
+            if let Some(p) = problems.take(self.psi.label, self.psi.parse(buf, parse_psi)) {
+                apply_psi(&mut s, &p);
+                s.sources.insert(Sources::PSI);
             }
         }
         s.page_size = Some(page_size());
-        s.problems = problems;
+        s.problems = problems.0;
         s
     }
 }
