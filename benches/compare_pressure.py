@@ -133,18 +133,30 @@ def read_some_total(fd: int) -> int:
     return int(text.split("\n")[0].rsplit("total=", 1)[1])
 
 
+def watcher_for(mechanism: str, stress_v1: Path, scratch: Path) -> PressureWatcher:
+    """The system-wide PSI trigger, or a v1 pressure_level watcher on the stress cgroup (through
+    a proc root whose self/cgroup names that cgroup: the watcher follows /proc/self/cgroup)."""
+    if mechanism == "psi-trigger":
+        return PressureWatcher(window_s=2.0, mechanism="psi-trigger")
+    proc = scratch / "proc"
+    (proc / "self").mkdir(parents=True, exist_ok=True)
+    (proc / "self/cgroup").write_text(f"4:memory:/{stress_v1.name}\n")
+    return PressureWatcher(proc_root=str(proc), mechanism="cgroup-v1-pressure-level")
+
+
 def wake_once(
-    file: Path,
-    window_s: float,
-    mechanism: str | None,
-    proc_root: str,
-    hold_mib: int = 12,
-    readers: int = 3,
+    file: Path, mechanism: str, hold_mib: int = 12, readers: int = 3
 ) -> tuple[str, float | None]:
-    watcher = PressureWatcher(proc_root=proc_root, window_s=window_s, mechanism=mechanism)  # type: ignore[arg-type]
+    window_s = 2.0
+    cgroups, psi_file = make_cgroups(64 << 20)
+    try:
+        watcher = watcher_for(mechanism, cgroups[0], file.parent)
+    except OSError:
+        for cgroup in cgroups:
+            cgroup.rmdir()
+        raise
     while watcher.wait(0.5):  # let any pending event from earlier pressure pass
         pass
-    cgroups, psi_file = make_cgroups(64 << 20)
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
     # Not /proc/pressure/memory: on this kernel, frequent readers of the system PSI file starve
@@ -214,6 +226,11 @@ def wake_once(
             f"{watcher.mechanism:26} {stress}; no exact crossing seen (no v2 PSI to sample)",
             None,
         )
+    if mechanism != "psi-trigger":
+        return (
+            f"{watcher.mechanism:26} {stress} (for reference, the PSI 10 % crossing came "
+            f"{crossing - started:5.2f} s after start)"
+        ), None
     latency = woke - crossing
     return (
         f"{watcher.mechanism:26} {stress}; threshold crossing -> wake {latency:6.3f} s "
@@ -238,7 +255,7 @@ def wake(repeats: int) -> None:
         latencies = []
         for _ in range(repeats):
             try:
-                line, latency = wake_once(file, 2.0, "psi-trigger", "/proc")
+                line, latency = wake_once(file, "psi-trigger")
             except OSError as exc:
                 print(f"  psi-trigger: skipped ({exc})")
                 return
@@ -246,6 +263,14 @@ def wake(repeats: int) -> None:
             if latency is not None:
                 latencies.append(latency)
             time.sleep(1.0)
+        if Path("/sys/fs/cgroup/memory/memory.pressure_level").exists():
+            for _ in range(2):
+                try:
+                    line, _ = wake_once(file, "cgroup-v1-pressure-level")
+                except OSError as exc:
+                    line = f"cgroup-v1-pressure-level: skipped ({exc})"
+                print("  " + line)
+                time.sleep(1.0)
         if latencies:
             worst = max(latencies)
             print(
