@@ -307,10 +307,16 @@ pub mod ffi {
         Ok(buf)
     }
 
+    /// The host port, asked for once: every `mach_host_self()` call adds a user reference to
+    /// the send right, so calling it per reading would leak references until they overflow.
+    fn host() -> MachPort {
+        static HOST: std::sync::OnceLock<MachPort> = std::sync::OnceLock::new();
+        // SAFETY: mach_host_self has no preconditions.
+        *HOST.get_or_init(|| unsafe { mach_host_self() })
+    }
+
     pub fn read_raw() -> RawReadings {
-        // SAFETY: mach_host_self has no preconditions; the port is not deallocated (it is the
-        // task's cached host port name).
-        let host = unsafe { mach_host_self() };
+        let host = host();
         let mut page: usize = 0;
         // SAFETY: `page` is a valid out-pointer.
         let page_size = match unsafe { host_page_size(host, &mut page) } {
