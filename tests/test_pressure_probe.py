@@ -231,6 +231,50 @@ def test_files_are_kept_open_and_re_read(tmp_path: Path) -> None:
     assert s.problems == []
 
 
+def test_v2_ancestor_limit_binds_the_cgroup(tmp_path: Path) -> None:
+    files = v2_container(
+        **{f"{V2_DIR}/memory.max": "max\n", f"{V2_DIR}/memory.high": "max\n"},
+        **{
+            "cgroup/app.slice/memory.max": f"{512 * MIB}\n",
+            "cgroup/app.slice/memory.high": "max\n",
+        },
+    )
+    s = probe_of(tmp_path, files).read()
+    assert s.cgroup_high is None
+    assert s.cgroup_limit == 512 * MIB  # set on the parent slice
+    assert classify(s)[0] == "red"  # working set 600 MiB > 512 MiB: headroom 0 %
+
+
+def test_unlimited_cgroup_figures_are_reused_within_refresh_s(tmp_path: Path) -> None:
+    files = v1_container(
+        **{
+            f"{V1_DIR}/memory.limit_in_bytes": V1_UNLIMITED + "\n",
+            f"{V1_DIR}/memory.stat": f"total_inactive_file {100 * MIB}\n",
+        }
+    )
+    proc, cgroup = make_tree(tmp_path, files)
+    cached = PressureProbe(proc, cgroup, refresh_s=3600.0)
+    always = PressureProbe(proc, cgroup, refresh_s=0.0)
+    assert cached.read().cgroup_usage == always.read().cgroup_usage == 700 * MIB
+    with (tmp_path / V1_DIR / "memory.usage_in_bytes").open("r+") as f:
+        f.truncate(0)
+        f.write(f"{800 * MIB}\n")
+    assert cached.read().cgroup_usage == 700 * MIB  # no limit: cannot move the level
+    assert always.read().cgroup_usage == 800 * MIB
+    with pytest.raises(ValueError, match="refresh_s"):
+        PressureProbe(proc, cgroup, refresh_s=-1.0)
+
+
+def test_a_limited_cgroup_is_read_every_time(tmp_path: Path) -> None:
+    proc, cgroup = make_tree(tmp_path, v1_container())
+    probe = PressureProbe(proc, cgroup, refresh_s=3600.0)
+    assert probe.read().cgroup_usage == 700 * MIB
+    with (tmp_path / V1_DIR / "memory.usage_in_bytes").open("r+") as f:
+        f.truncate(0)
+        f.write(f"{900 * MIB}\n")
+    assert probe.read().cgroup_usage == 900 * MIB
+
+
 # --- broken inputs: each gives a named problem or "unknown", never an exception ---------------
 
 

@@ -127,9 +127,18 @@ class Sample:
     def to_dict(self) -> dict[str, int | float | list[str] | None]: ...
 
 class PressureProbe:
-    """Native reader: /proc and the process's cgroup on Linux; sysctl + Mach calls on macOS."""
+    """Native reader: /proc and the process's cgroup on Linux; sysctl + Mach calls on macOS.
 
-    def __init__(self, proc_root: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> None: ...
+    ``refresh_s``: v2 ancestors' limits, and the figures of a cgroup without any limit (which
+    cannot move the level), are reused for up to this long; 0 reads everything every time.
+    """
+
+    def __init__(
+        self,
+        proc_root: str = "/proc",
+        cgroup_root: str = "/sys/fs/cgroup",
+        refresh_s: float = 1.0,
+    ) -> None: ...
     def read(self) -> Sample: ...
     @property
     def cgroup(self) -> str | None: ...

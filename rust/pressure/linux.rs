@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{Sample, Sources};
 
@@ -63,6 +64,15 @@ pub fn parse_meminfo(text: &str) -> Result<Meminfo, ParseError> {
     let mut total = None;
     let mut info = Meminfo::default();
     for line in text.lines() {
+        // The kernel prints a fixed order: MemTotal, MemFree, MemAvailable, ..., SwapTotal,
+        // SwapFree, Zswap, Zswapped, Dirty, ... Nothing needed comes after "Dirty", so stop there
+        // instead of parsing the other ~35 lines on every reading.
+        if line.starts_with("Dirty:") {
+            break;
+        }
+        if !matches!(line.as_bytes().first(), Some(b'M' | b'S' | b'Z')) {
+            continue;
+        }
         let Some((key, rest)) = line.split_once(':') else {
             continue;
         };
@@ -286,7 +296,7 @@ impl Kept {
 }
 
 /// What a read could not get, one "label: why" line each.
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct Problems(Vec<String>);
 
 impl Problems {
@@ -323,6 +333,9 @@ enum Cgroup {
         stat: Kept,
         events: Kept,
         pressure: Kept,
+        /// `memory.max` and `memory.high` of each ancestor that has them (nearest first): a
+        /// limit set on a parent (a slice, a container's root) binds this cgroup too.
+        ancestors: Vec<(Kept, Kept)>,
     },
     V1 {
         dir: PathBuf,
@@ -391,6 +404,66 @@ pub struct LinuxProbe {
     psi: Kept,
     cgroup: Cgroup,
     buf: Vec<u8>,
+    refresh: Duration,
+    /// The last cgroup reading and when it was taken.
+    last_cgroup: Option<(Instant, CgroupPart)>,
+    /// The v2 ancestors' effective limit and when it was read.
+    last_ancestor_limit: Option<(Instant, Option<u64>)>,
+}
+
+/// How long slow-moving cgroup figures may be reused; see `LinuxProbe::set_refresh`.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(1);
+
+/// The cgroup half of a sample.
+#[derive(Clone, Debug, Default)]
+struct CgroupPart {
+    usage: Option<u64>,
+    working_set: Option<u64>,
+    high: Option<u64>,
+    limit: Option<u64>,
+    events_high: Option<u64>,
+    events_max: Option<u64>,
+    events_oom: Option<u64>,
+    sources: Sources,
+    problems: Problems,
+}
+
+impl CgroupPart {
+    fn apply(&self, s: &mut Sample, problems: &mut Problems) {
+        s.cgroup_usage = self.usage;
+        s.cgroup_working_set = self.working_set;
+        s.cgroup_high = self.high;
+        s.cgroup_limit = self.limit;
+        s.cgroup_events_high = self.events_high;
+        s.cgroup_events_max = self.events_max;
+        s.cgroup_events_oom = self.events_oom;
+        s.sources.insert(self.sources);
+        problems.0.extend(self.problems.0.iter().cloned());
+    }
+}
+
+/// The v2 ancestors of `dir` below the hierarchy root (which has no `memory.max`), nearest first.
+fn v2_ancestors(dir: &Path, cgroup_root: &Path) -> Vec<(Kept, Kept)> {
+    let mut out = Vec::new();
+    let mut at = dir.parent();
+    while let Some(parent) = at {
+        if !parent.starts_with(cgroup_root) || !parent.join("memory.max").is_file() {
+            break;
+        }
+        out.push((
+            Kept::open("ancestor memory.max", parent.join("memory.max")),
+            Kept::open("ancestor memory.high", parent.join("memory.high")),
+        ));
+        at = parent.parent();
+    }
+    out
+}
+
+fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 impl LinuxProbe {
@@ -405,6 +478,7 @@ impl LinuxProbe {
                 stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
                 events: Kept::open("cgroup memory.events", dir.join("memory.events")),
                 pressure: Kept::open("cgroup memory.pressure", dir.join("memory.pressure")),
+                ancestors: v2_ancestors(&dir, cgroup_root),
                 dir,
             },
             CgroupLocation::V1(dir) => Cgroup::V1 {
@@ -431,7 +505,18 @@ impl LinuxProbe {
             psi: Kept::open("psi", proc_root.join("pressure/memory")),
             cgroup,
             buf: vec![0; SCRATCH_BYTES],
+            refresh: DEFAULT_REFRESH,
+            last_cgroup: None,
+            last_ancestor_limit: None,
         }
+    }
+
+    /// Slow-moving cgroup figures are reused for up to `refresh` (default 1 s; zero reads
+    /// everything every time): the limits of v2 ancestors, and, while the cgroup has no limit at
+    /// all, its usage, working set and event counters, which then cannot move the level (the
+    /// headroom is the system's). A limited cgroup's own figures are read on every call.
+    pub fn set_refresh(&mut self, refresh: Duration) {
+        self.refresh = refresh;
     }
 
     /// The cgroup directory in use and its version, if any.
@@ -454,6 +539,11 @@ impl LinuxProbe {
 
     /// One reading of every signal; what failed is listed in `problems`.
     pub fn read(&mut self) -> Sample {
+        self.read_at(Instant::now())
+    }
+
+    /// `read` with the time given (tests step it by hand).
+    pub fn read_at(&mut self, now: Instant) -> Sample {
         let mut s = Sample::default();
         let buf = &mut self.buf;
         let mut problems = Problems::default();
@@ -474,108 +564,38 @@ impl LinuxProbe {
             }
         }
 
-        let mut psi_read = false;
-        match &self.cgroup {
-            Cgroup::V2 {
-                current,
-                max,
-                high,
-                stat,
-                events,
-                pressure,
-                ..
-            } => {
-                s.sources.insert(Sources::CGROUP_V2);
-                s.cgroup_usage = problems.take(
-                    current.label,
-                    current.parse(buf, |t| parse_u64(current.label, t)),
-                );
-                let max_v =
-                    problems.take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
-                let high_v = problems.take(
-                    high.label,
-                    high.parse(buf, |t| parse_v2_limit(high.label, t)),
-                );
-                s.cgroup_high = high_v.flatten();
-                s.cgroup_limit = match (max_v.flatten(), high_v.flatten()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let inactive = stat.parse(buf, |t| keyed("cgroup memory.stat", t, "inactive_file"));
-                if let Some(i) = problems.take(stat.label, inactive) {
-                    s.cgroup_working_set = s.cgroup_usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
+        let fresh = |at: Instant| {
+            now.checked_duration_since(at)
+                .is_some_and(|d| d < self.refresh)
+        };
+        let reuse =
+            matches!(&self.last_cgroup, Some((at, part)) if part.limit.is_none() && fresh(*at));
+        if !reuse {
+            let ancestor_limit = match self.last_ancestor_limit {
+                Some((at, limit)) if fresh(at) => limit,
+                _ => {
+                    let limit = ancestor_limit(&self.cgroup, buf);
+                    self.last_ancestor_limit = Some((now, limit));
+                    limit
                 }
-                let counters = events.parse(buf, |t| {
-                    Ok((
-                        keyed("cgroup memory.events", t, "high")?,
-                        keyed("cgroup memory.events", t, "max")?,
-                        keyed("cgroup memory.events", t, "oom")?,
-                    ))
-                });
-                if let Some((h, m, o)) = problems.take(events.label, counters) {
-                    s.cgroup_events_high = h;
-                    s.cgroup_events_max = m;
-                    s.cgroup_events_oom = o;
-                    s.sources.insert(Sources::CGROUP_EVENTS);
-                }
-                if pressure.exists() {
-                    if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
-                        apply_psi(&mut s, &p);
-                        s.sources.insert(Sources::CGROUP_PSI);
-                        psi_read = true;
-                    }
-                }
-            }
-            Cgroup::V1 {
-                usage,
-                limit,
-                stat,
-                failcnt,
-                oom_control,
-                ..
-            } => {
-                s.sources.insert(Sources::CGROUP_V1);
-                s.cgroup_usage =
-                    problems.take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
-                let stats = stat.parse(buf, |t| {
-                    Ok((
-                        keyed("cgroup memory.stat", t, "total_inactive_file")?,
-                        keyed("cgroup memory.stat", t, "hierarchical_memory_limit")?,
-                    ))
-                });
-                let mut hierarchical = None;
-                if let Some((inactive, hier)) = problems.take(stat.label, stats) {
-                    s.cgroup_working_set = s
-                        .cgroup_usage
-                        .map(|u| u.saturating_sub(inactive.unwrap_or(0)));
-                    hierarchical = hier;
-                }
-                // hierarchical_memory_limit is already the minimum over this cgroup and its
-                // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
-                s.cgroup_limit = match hierarchical {
-                    Some(h) => v1_limit(h),
-                    None => problems
-                        .take(
-                            limit.label,
-                            limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
-                        )
-                        .flatten(),
-                };
-                let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
-                let kills =
-                    oom_control.parse(buf, |t| keyed("cgroup memory.oom_control", t, "oom_kill"));
-                if let Some((f, k)) =
-                    problems.take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
-                {
-                    s.cgroup_events_max = Some(f);
-                    s.cgroup_events_oom = k;
-                    s.sources.insert(Sources::CGROUP_EVENTS);
-                }
-            }
-            // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
-            Cgroup::None(_) => {}
+            };
+            let part = read_cgroup(&self.cgroup, buf, ancestor_limit);
+            self.last_cgroup = Some((now, part));
+        }
+        if let Some((_, part)) = &self.last_cgroup {
+            part.apply(&mut s, &mut problems);
         }
 
+        let mut psi_read = false;
+        if let Cgroup::V2 { pressure, .. } = &self.cgroup {
+            if pressure.exists() {
+                if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
+                    apply_psi(&mut s, &p);
+                    s.sources.insert(Sources::CGROUP_PSI);
+                    psi_read = true;
+                }
+            }
+        }
         if !psi_read {
             if let Some(p) = problems.take(self.psi.label, self.psi.parse(buf, parse_psi)) {
                 apply_psi(&mut s, &p);
@@ -586,6 +606,126 @@ impl LinuxProbe {
         s.problems = problems.0;
         s
     }
+}
+
+/// Reads the cgroup's own figures; `ancestor_limit` is the tightest v2 ancestor limit.
+fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestor_limit: Option<u64>) -> CgroupPart {
+    let mut part = CgroupPart::default();
+    match cgroup {
+        Cgroup::V2 {
+            current,
+            max,
+            high,
+            stat,
+            events,
+            ..
+        } => {
+            part.sources.insert(Sources::CGROUP_V2);
+            part.usage = part.problems.take(
+                current.label,
+                current.parse(buf, |t| parse_u64(current.label, t)),
+            );
+            let max_v = part
+                .problems
+                .take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
+            let high_v = part.problems.take(
+                high.label,
+                high.parse(buf, |t| parse_v2_limit(high.label, t)),
+            );
+            part.high = high_v.flatten();
+            part.limit = match (max_v.flatten(), high_v.flatten()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let inactive = stat.parse(buf, |t| keyed("cgroup memory.stat", t, "inactive_file"));
+            if let Some(i) = part.problems.take(stat.label, inactive) {
+                part.working_set = part.usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
+            }
+            let counters = events.parse(buf, |t| {
+                Ok((
+                    keyed("cgroup memory.events", t, "high")?,
+                    keyed("cgroup memory.events", t, "max")?,
+                    keyed("cgroup memory.events", t, "oom")?,
+                ))
+            });
+            if let Some((h, m, o)) = part.problems.take(events.label, counters) {
+                part.events_high = h;
+                part.events_max = m;
+                part.events_oom = o;
+                part.sources.insert(Sources::CGROUP_EVENTS);
+            }
+        }
+        Cgroup::V1 {
+            usage,
+            limit,
+            stat,
+            failcnt,
+            oom_control,
+            ..
+        } => {
+            part.sources.insert(Sources::CGROUP_V1);
+            part.usage = part
+                .problems
+                .take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
+            let stats = stat.parse(buf, |t| {
+                Ok((
+                    keyed("cgroup memory.stat", t, "total_inactive_file")?,
+                    keyed("cgroup memory.stat", t, "hierarchical_memory_limit")?,
+                ))
+            });
+            let mut hierarchical = None;
+            if let Some((inactive, hier)) = part.problems.take(stat.label, stats) {
+                part.working_set = part.usage.map(|u| u.saturating_sub(inactive.unwrap_or(0)));
+                hierarchical = hier;
+            }
+            // hierarchical_memory_limit is already the minimum over this cgroup and its
+            // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
+            part.limit = match hierarchical {
+                Some(h) => v1_limit(h),
+                None => part
+                    .problems
+                    .take(
+                        limit.label,
+                        limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
+                    )
+                    .flatten(),
+            };
+            let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
+            let kills =
+                oom_control.parse(buf, |t| keyed("cgroup memory.oom_control", t, "oom_kill"));
+            if let Some((f, k)) = part
+                .problems
+                .take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
+            {
+                part.events_max = Some(f);
+                part.events_oom = k;
+                part.sources.insert(Sources::CGROUP_EVENTS);
+            }
+        }
+        // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
+        Cgroup::None(_) => {}
+    }
+
+    if let Cgroup::V2 { .. } = cgroup {
+        part.limit = min_limit(part.limit, ancestor_limit);
+    }
+    part
+}
+
+/// The tightest `memory.max` / `memory.high` among the v2 ancestors (unreadable ones skipped).
+fn ancestor_limit(cgroup: &Cgroup, buf: &mut Vec<u8>) -> Option<u64> {
+    let Cgroup::V2 { ancestors, .. } = cgroup else {
+        return None;
+    };
+    let mut limit = None;
+    for (max, high) in ancestors {
+        for k in [max, high] {
+            if let Ok(l) = k.parse(buf, |t| parse_v2_limit(k.label, t)) {
+                limit = min_limit(limit, l);
+            }
+        }
+    }
+    limit
 }
 
 fn apply_psi(s: &mut Sample, p: &Psi) {
@@ -611,7 +751,7 @@ mod tests {
 
     const MEMINFO: &str = "MemTotal:       16314480 kB\nMemFree:         1000000 kB\n\
         MemAvailable:    8157240 kB\nSwapTotal:       2097148 kB\nSwapFree:        1048574 kB\n\
-        Zswap:             10240 kB\n";
+        Zswap:             10240 kB\nDirty:                 0 kB\nMemTotal:  1 kB\n";
 
     #[test]
     fn meminfo_in_bytes() {
@@ -709,5 +849,134 @@ mod tests {
         assert_eq!(keyed("stat", stat, "active_file").unwrap(), None);
         assert!(keyed("stat", "inactive_file x\n", "inactive_file").is_err());
         assert!(keyed("stat", "inactive_file\n", "inactive_file").is_err());
+    }
+
+    /// A fixture tree under the temp dir, removed on drop.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(name: &str, files: &[(&str, &str)]) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("ironcliw-linux-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            let tree = Tree(root);
+            for (rel, text) in files {
+                tree.write(rel, text);
+            }
+            tree
+        }
+
+        fn write(&self, rel: &str, text: &str) {
+            let path = self.0.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            // In place (same inode), as the kernel would change it.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .unwrap();
+        }
+
+        fn probe(&self) -> LinuxProbe {
+            LinuxProbe::new(self.0.join("proc"), self.0.join("cgroup"))
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const PSI_CALM: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+    fn v1_tree(name: &str, limit: &str) -> Tree {
+        Tree::new(
+            name,
+            &[
+                ("proc/meminfo", MEMINFO),
+                ("proc/pressure/memory", PSI_CALM),
+                ("proc/self/cgroup", "4:memory:/job\n"),
+                ("cgroup/memory/job/memory.usage_in_bytes", "1000\n"),
+                ("cgroup/memory/job/memory.limit_in_bytes", limit),
+                ("cgroup/memory/job/memory.stat", "total_inactive_file 100\n"),
+                ("cgroup/memory/job/memory.failcnt", "0\n"),
+                ("cgroup/memory/job/memory.oom_control", "oom_kill 0\n"),
+            ],
+        )
+    }
+
+    #[test]
+    fn unlimited_cgroup_figures_are_reused_within_the_refresh() {
+        let tree = v1_tree("unlimited", "9223372036854771712\n");
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        let s = probe.read_at(t0);
+        assert_eq!((s.cgroup_usage, s.cgroup_limit), (Some(1000), None));
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "2000\n");
+        tree.write(
+            "proc/pressure/memory",
+            "some avg10=7.00 avg60=0 avg300=0 total=1\n",
+        );
+        let s = probe.read_at(t0 + Duration::from_millis(500));
+        assert_eq!(s.cgroup_usage, Some(1000), "reused within the refresh");
+        assert_eq!(s.psi_some_avg10, Some(7.0), "PSI is always read");
+        let s = probe.read_at(t0 + Duration::from_millis(1001));
+        assert_eq!(s.cgroup_usage, Some(2000));
+        // A limit set meanwhile is seen at the next refresh, and then every read is fresh.
+        tree.write("cgroup/memory/job/memory.limit_in_bytes", "4000\n");
+        let s = probe.read_at(t0 + Duration::from_millis(2002));
+        assert_eq!(s.cgroup_limit, Some(4000));
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "3000\n");
+        let s = probe.read_at(t0 + Duration::from_millis(2003));
+        assert_eq!(s.cgroup_usage, Some(3000));
+        assert_eq!(s.cgroup_working_set, Some(2900));
+    }
+
+    #[test]
+    fn zero_refresh_reads_everything_every_time() {
+        let tree = v1_tree("zero-refresh", "9223372036854771712\n");
+        let mut probe = tree.probe();
+        probe.set_refresh(Duration::ZERO);
+        let t0 = Instant::now();
+        probe.read_at(t0);
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "2000\n");
+        assert_eq!(probe.read_at(t0).cgroup_usage, Some(2000));
+    }
+
+    #[test]
+    fn v2_ancestor_limits_bind_the_cgroup() {
+        let tree = Tree::new(
+            "ancestors",
+            &[
+                ("proc/meminfo", MEMINFO),
+                ("proc/self/cgroup", "0::/slice/app\n"),
+                ("cgroup/cgroup.controllers", "memory\n"),
+                ("cgroup/slice/memory.max", "5000\n"),
+                ("cgroup/slice/memory.high", "max\n"),
+                ("cgroup/slice/app/memory.current", "1000\n"),
+                ("cgroup/slice/app/memory.max", "max\n"),
+                ("cgroup/slice/app/memory.high", "8000\n"),
+                ("cgroup/slice/app/memory.stat", "inactive_file 0\n"),
+                ("cgroup/slice/app/memory.events", "high 0\nmax 0\noom 0\n"),
+            ],
+        );
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        let s = probe.read_at(t0);
+        assert_eq!(s.cgroup_high, Some(8000));
+        assert_eq!(s.cgroup_limit, Some(5000), "the slice's memory.max binds");
+        // Ancestor limits are re-read once per refresh.
+        tree.write("cgroup/slice/memory.max", "3000\n");
+        assert_eq!(
+            probe.read_at(t0 + Duration::from_millis(10)).cgroup_limit,
+            Some(5000)
+        );
+        assert_eq!(
+            probe.read_at(t0 + Duration::from_secs(2)).cgroup_limit,
+            Some(3000)
+        );
     }
 }

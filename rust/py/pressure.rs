@@ -301,12 +301,23 @@ pub struct PressureProbe {
 #[pymethods]
 impl PressureProbe {
     #[new]
-    #[pyo3(signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup")))]
-    fn new(py: Python<'_>, proc_root: PathBuf, cgroup_root: PathBuf) -> Self {
-        py.detach(|| {
+    #[pyo3(signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup"), refresh_s=1.0))]
+    fn new(
+        py: Python<'_>,
+        proc_root: PathBuf,
+        cgroup_root: PathBuf,
+        refresh_s: f64,
+    ) -> PyResult<Self> {
+        if !refresh_s.is_finite() || refresh_s < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "refresh_s must be a finite number of seconds >= 0, got {refresh_s}"
+            )));
+        }
+        Ok(py.detach(|| {
             #[cfg(not(target_os = "macos"))]
             {
-                let probe = core::linux::LinuxProbe::new(&proc_root, &cgroup_root);
+                let mut probe = core::linux::LinuxProbe::new(&proc_root, &cgroup_root);
+                probe.set_refresh(std::time::Duration::from_secs_f64(refresh_s));
                 let cgroup = probe
                     .cgroup()
                     .map(|(v, dir)| format!("v{v}:{}", dir.display()));
@@ -317,13 +328,13 @@ impl PressureProbe {
             }
             #[cfg(target_os = "macos")]
             {
-                let _ = (proc_root, cgroup_root);
+                let _ = (proc_root, cgroup_root, refresh_s);
                 Self {
                     backend: Mutex::new(Backend::MacOs),
                     cgroup: None,
                 }
             }
-        })
+        }))
     }
 
     /// One reading of every signal (GIL released while reading).
