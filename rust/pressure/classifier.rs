@@ -447,6 +447,9 @@ pub struct Classifier {
     /// Since when every signal has been past the exit thresholds of the current level.
     calm_since: Option<f64>,
     counters: Option<Counters>,
+    /// The last known level, kept across unknown readings so that a glitch (one unreadable
+    /// sample) does not let the level skip the dwell on its way down.
+    last_known: Level,
 }
 
 impl Classifier {
@@ -457,6 +460,7 @@ impl Classifier {
             level: Level::Unknown,
             calm_since: None,
             counters: None,
+            last_known: Level::Unknown,
         })
     }
 
@@ -494,9 +498,15 @@ impl Classifier {
             (Level::Green, Vec::new())
         };
         let mut reasons = enter_reasons;
-        let current_rank = previous.rank();
-        let level = match current_rank {
-            // From unknown (first sample, or signals back), or upwards: at once.
+        // The rules start from the last known level: after an unknown reading the level comes
+        // back where it was and steps down only by the dwell rule.
+        let basis = if previous == Level::Unknown {
+            self.last_known
+        } else {
+            previous
+        };
+        let level = match basis.rank() {
+            // The first known reading, or upwards: at once.
             None => {
                 self.calm_since = None;
                 entered
@@ -506,12 +516,12 @@ impl Classifier {
                 entered
             }
             Some(_) => {
-                let holds = match previous {
+                let holds = match basis {
                     Level::Red => assessment.red_hold,
                     Level::Yellow => assessment.yellow_hold,
                     _ => Vec::new(),
                 };
-                if previous == Level::Green {
+                if basis == Level::Green {
                     Level::Green
                 } else if !holds.is_empty() {
                     self.calm_since = None;
@@ -520,7 +530,7 @@ impl Classifier {
                             reasons.push(h);
                         }
                     }
-                    previous
+                    basis
                 } else {
                     let dwell = self.thresholds.downgrade_dwell;
                     let since = match self.calm_since {
@@ -532,7 +542,7 @@ impl Classifier {
                     if elapsed >= dwell {
                         self.calm_since = Some(now);
                         reasons.push(Reason::SteppedDown { dwell });
-                        if previous == Level::Red {
+                        if basis == Level::Red {
                             Level::Yellow
                         } else {
                             Level::Green
@@ -541,14 +551,15 @@ impl Classifier {
                         reasons.push(Reason::Calming {
                             elapsed,
                             dwell,
-                            from: previous,
+                            from: basis,
                         });
-                        previous
+                        basis
                     }
                 }
             }
         };
         self.level = level;
+        self.last_known = level;
         Verdict {
             level,
             previous,
@@ -1002,6 +1013,24 @@ mod tests {
         let v = c.update(&s, 2.0);
         assert_eq!(v.level, Level::Red);
         assert_eq!(texts(&v), ["available memory 399.0 MB <= 400.0 MB"]);
+    }
+
+    #[test]
+    fn an_unknown_glitch_does_not_skip_the_dwell() {
+        let mut c = classifier();
+        c.update(&linux(50.0, 0.0, 80), 0.0);
+        assert_eq!(c.update(&Sample::default(), 1.0).level, Level::Unknown);
+        let v = c.update(&linux(0.0, 0.0, 80), 2.0);
+        assert_eq!(
+            (v.previous, v.level, v.changed),
+            (Level::Unknown, Level::Red, true)
+        );
+        assert!(texts(&v)[0].starts_with("calm for 0.0s"));
+        assert_eq!(c.update(&linux(0.0, 0.0, 80), 11.9).level, Level::Red);
+        assert_eq!(c.update(&linux(0.0, 0.0, 80), 12.0).level, Level::Yellow);
+        // Upwards after a glitch is immediate as always.
+        c.update(&Sample::default(), 13.0);
+        assert_eq!(c.update(&linux(0.0, 50.0, 80), 13.1).level, Level::Red);
     }
 
     #[test]
