@@ -16,7 +16,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How a watcher learns about pressure.
@@ -224,7 +224,7 @@ impl Watcher {
                 "no cgroup v1 memory controller",
             ));
         };
-        let level_path: PathBuf = dir.join("memory.pressure_level");
+        let level_path = dir.join("memory.pressure_level");
         let level = std::fs::File::open(&level_path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", level_path.display())))?;
         // SAFETY: eventfd has no memory preconditions.
