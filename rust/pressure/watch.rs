@@ -71,6 +71,7 @@ const PSI_UNPRIVILEGED_QUANTUM_US: u64 = 2_000_000;
 /// share as the yellow some10 threshold.
 const PSI_THRESHOLD_SHARE: f64 = 0.10;
 /// The cgroup v1 vmpressure level that wakes the watcher ("low" fires on every reclaim).
+#[cfg(target_os = "linux")]
 const V1_PRESSURE_LEVEL: &str = "medium";
 
 /// A pressure watcher. Construct with `Watcher::open`.
