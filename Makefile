@@ -51,5 +51,10 @@ bench-cache: setup
 bench-imaging: setup
 	$(BIN)/python benches/compare_imaging.py --filter $(or $(FILTER),catmull-rom)
 
+# Probe + classify vs psutil vs a spawn, and the PSI-trigger wake latency (needs root for cgroups).
+.PHONY: bench-pressure
+bench-pressure: setup
+	$(BIN)/python benches/compare_pressure.py
+
 clean:
 	rm -rf $(VENV) target

@@ -1,7 +1,10 @@
 """ironcliw-mem: a memory-pressure layer for screen-vision agents.
 
-The Rust core (``ironcliw_mem._native``) provides the byte cache and the JPEG quality tiers; the
-Python modules around it turn configuration and system readings into policy.
+The Rust core (``ironcliw_mem._native``) provides the byte cache, the JPEG quality tiers and the
+pressure probes; the Python modules around it turn configuration and system readings into policy
+(``config``, ``policy``, ``manager``) and capture desktop spaces within it (``capture``).
+
+The names the agent's original modules exported are all importable from here.
 """
 
 from ironcliw_mem._native import (
@@ -22,6 +25,17 @@ from ironcliw_mem._native import (
     encode_tiers_batch,
     tier_size,
 )
+from ironcliw_mem.pressure import (
+    Classifier,
+    PressureProbe,
+    PressureWatcher,
+    Sample,
+    Thresholds,
+    Verdict,
+    psutil_sample,
+    read_sample,
+    thresholds_from_env,
+)
 
 __all__ = [
     "BUILD_FEATURES",
@@ -32,12 +46,21 @@ __all__ = [
     "SUBSAMPLINGS",
     "TIERS",
     "ByteCache",
+    "Classifier",
     "EncodedTier",
     "Frame",
+    "PressureProbe",
+    "PressureWatcher",
+    "Sample",
+    "Thresholds",
+    "Verdict",
     "__version__",
     "downscale",
     "encode_jpeg",
     "encode_tiers",
     "encode_tiers_batch",
+    "psutil_sample",
+    "read_sample",
+    "thresholds_from_env",
     "tier_size",
 ]

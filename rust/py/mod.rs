@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod cache;
 mod imaging;
+mod pressure;
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -12,12 +13,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BUILD_FEATURES", build_features())?;
     cache::register(m)?;
     imaging::register(m)?;
+    pressure::register(m)?;
     Ok(())
 }
 
 /// The optional capabilities compiled into this build, for `ironcliw-mem --version` style reports.
 fn build_features() -> Vec<&'static str> {
-    let mut features = vec!["cache", "imaging", "jpeg:libjpeg-turbo"];
+    let mut features = vec!["cache", "imaging", "jpeg:libjpeg-turbo", "pressure"];
     if cfg!(debug_assertions) {
         features.push("debug");
     }

@@ -1,0 +1,982 @@
+//! The Linux probe: `/proc/meminfo`, PSI, and the process's own cgroup (v2 or v1).
+//!
+//! Pure parsers for each file format come first and are tested with fixture strings; `LinuxProbe`
+//! finds the files once (both roots are injectable, so tests point it at fixture trees), keeps them
+//! open and re-reads them with `pread` at offset 0, which makes procfs and kernfs regenerate the
+//! contents without a new `open`. Every failure becomes a line in `Sample::problems` and a missing
+//! source flag; nothing panics on bad input.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{Sample, Sources};
+
+/// v1 reports "no limit" as a huge page-rounded number; anything at or above 2^62 is no limit.
+pub const V1_UNLIMITED: u64 = 1 << 62;
+const KIB: u64 = 1024;
+
+/// A parse failure: which item of which format, and what was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn parse_u64(what: &str, text: &str) -> Result<u64, ParseError> {
+    parse_u64_in(what, "", text)
+}
+
+/// `parse_u64` for item `key` of file `what`; the message is built only on failure.
+fn parse_u64_in(what: &str, key: &str, text: &str) -> Result<u64, ParseError> {
+    text.trim().parse::<u64>().map_err(|_| {
+        let sep = if key.is_empty() { "" } else { " " };
+        ParseError(format!(
+            "{what}{sep}{key}: expected an integer, found {:?}",
+            short(text)
+        ))
+    })
+}
+
+fn short(text: &str) -> String {
+    text.trim().chars().take(40).collect()
+}
+
+/// The figures of `/proc/meminfo` the probe uses, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meminfo {
+    pub total: u64,
+    pub available: Option<u64>,
+    pub swap_total: Option<u64>,
+    pub swap_free: Option<u64>,
+    /// Compressed size of the zswap pool, when the kernel reports it.
+    pub zswap: Option<u64>,
+}
+
+/// Parses `/proc/meminfo` ("MemTotal:  16314480 kB" lines). `MemTotal` is required.
+pub fn parse_meminfo(text: &str) -> Result<Meminfo, ParseError> {
+    let mut total = None;
+    let mut info = Meminfo::default();
+    for line in text.lines() {
+        // The kernel prints a fixed order: MemTotal, MemFree, MemAvailable, ..., SwapTotal,
+        // SwapFree, Zswap, Zswapped, Dirty, ... Nothing needed comes after "Dirty", so stop there
+        // instead of parsing the other ~35 lines on every reading.
+        if line.starts_with("Dirty:") {
+            break;
+        }
+        if !matches!(line.as_bytes().first(), Some(b'M' | b'S' | b'Z')) {
+            continue;
+        }
+        let Some((key, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match key {
+            "MemTotal" => &mut total,
+            "MemAvailable" => &mut info.available,
+            "SwapTotal" => &mut info.swap_total,
+            "SwapFree" => &mut info.swap_free,
+            "Zswap" => &mut info.zswap,
+            _ => continue,
+        };
+        let number = rest.trim().trim_end_matches("kB");
+        *slot = Some(parse_u64_in("meminfo", key, number)?.saturating_mul(KIB));
+    }
+    info.total = total.ok_or_else(|| ParseError("meminfo: no MemTotal line".into()))?;
+    if info.total == 0 {
+        return Err(ParseError("meminfo: MemTotal is 0".into()));
+    }
+    Ok(info)
+}
+
+/// One PSI line: averages in percent, total stall in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PsiLine {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    pub total: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Psi {
+    pub some: PsiLine,
+    /// Absent on kernels that report only "some".
+    pub full: Option<PsiLine>,
+}
+
+fn parse_psi_line(kind: &str, fields: &str) -> Result<PsiLine, ParseError> {
+    let mut line = PsiLine::default();
+    let (mut a10, mut a60, mut a300, mut tot) = (false, false, false, false);
+    for field in fields.split_ascii_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(ParseError(format!(
+                "psi {kind}: malformed field {:?}",
+                short(field)
+            )));
+        };
+        let bad = || {
+            ParseError(format!(
+                "psi {kind} {key}: not a number: {:?}",
+                short(value)
+            ))
+        };
+        match key {
+            "avg10" => (line.avg10, a10) = (value.parse().map_err(|_| bad())?, true),
+            "avg60" => (line.avg60, a60) = (value.parse().map_err(|_| bad())?, true),
+            "avg300" => (line.avg300, a300) = (value.parse().map_err(|_| bad())?, true),
+            "total" => (line.total, tot) = (value.parse().map_err(|_| bad())?, true),
+            _ => {}
+        }
+    }
+    if !(a10 && a60 && a300 && tot) {
+        return Err(ParseError(format!(
+            "psi {kind}: missing avg10/avg60/avg300/total"
+        )));
+    }
+    for v in [line.avg10, line.avg60, line.avg300] {
+        if !(0.0..=100.0).contains(&v) {
+            return Err(ParseError(format!("psi {kind}: average out of range: {v}")));
+        }
+    }
+    Ok(line)
+}
+
+/// Parses a PSI file (`/proc/pressure/memory` or a cgroup v2 `memory.pressure`).
+pub fn parse_psi(text: &str) -> Result<Psi, ParseError> {
+    let mut some = None;
+    let mut full = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("some ") {
+            some = Some(parse_psi_line("some", rest)?);
+        } else if let Some(rest) = line.strip_prefix("full ") {
+            full = Some(parse_psi_line("full", rest)?);
+        } else if !line.is_empty() {
+            return Err(ParseError(format!(
+                "psi: unexpected line {:?}",
+                short(line)
+            )));
+        }
+    }
+    Ok(Psi {
+        some: some.ok_or_else(|| ParseError("psi: no \"some\" line".into()))?,
+        full,
+    })
+}
+
+/// Where the process sits in each hierarchy, from `/proc/self/cgroup`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The unified (v2) path, from the `0::/path` line.
+    pub v2: Option<String>,
+    /// The v1 memory controller's path, from the `N:...memory...:/path` line.
+    pub v1_memory: Option<String>,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> Result<Membership, ParseError> {
+    let mut m = Membership::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ParseError(format!(
+                "/proc/self/cgroup: malformed line {:?}",
+                short(line)
+            )));
+        };
+        if !path.starts_with('/') {
+            return Err(ParseError(format!(
+                "/proc/self/cgroup: path not absolute: {:?}",
+                short(path)
+            )));
+        }
+        if controllers.is_empty() {
+            m.v2 = Some(path.to_owned());
+        } else if controllers.split(',').any(|c| c == "memory") {
+            m.v1_memory = Some(path.to_owned());
+        }
+    }
+    Ok(m)
+}
+
+/// A v2 limit file (`memory.max`, `memory.high`): "max" means no limit.
+pub fn parse_v2_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
+    if text.trim() == "max" {
+        Ok(None)
+    } else {
+        parse_u64(what, text).map(Some)
+    }
+}
+
+/// A v1 limit: at or above 2^62 means no limit.
+pub fn parse_v1_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
+    parse_u64(what, text).map(v1_limit)
+}
+
+/// A v1 limit value: `None` at or above 2^62.
+pub fn v1_limit(value: u64) -> Option<u64> {
+    (value < V1_UNLIMITED).then_some(value)
+}
+
+/// Looks up `key` in a flat-keyed file ("key value" per line: memory.stat, memory.events,
+/// memory.oom_control). `Ok(None)` when the key is absent; `Err` when its value is garbage.
+pub fn keyed(what: &str, text: &str, key: &str) -> Result<Option<u64>, ParseError> {
+    for line in text.lines() {
+        let mut it = line.split_ascii_whitespace();
+        if it.next() == Some(key) {
+            let value = it.next().unwrap_or("");
+            return parse_u64_in(what, key, value).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// A file kept open and re-read from offset 0 each time.
+#[derive(Debug)]
+struct Kept {
+    label: &'static str,
+    path: PathBuf,
+    file: Result<File, String>,
+}
+
+impl Kept {
+    fn open(label: &'static str, path: PathBuf) -> Self {
+        let file = File::open(&path).map_err(|e| describe(&path, &e));
+        Kept { label, path, file }
+    }
+
+    fn exists(&self) -> bool {
+        self.file.is_ok()
+    }
+
+    /// Reads the whole file with `pread` from offset 0 into `buf`, which stays initialised at its
+    /// full length between calls (no zeroing per read) and doubles when a file does not fit.
+    /// A short read ends the file: procfs and kernfs generate the whole text in one go, and a
+    /// second `pread` past the end would cost another system call for nothing.
+    fn read<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, String> {
+        let file = self.file.as_ref().map_err(Clone::clone)?;
+        if buf.is_empty() {
+            buf.resize(SCRATCH_BYTES, 0);
+        }
+        let mut filled = 0;
+        loop {
+            if filled == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => break,
+                Ok(n) => {
+                    filled += n;
+                    if filled < buf.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(describe(&self.path, &e)),
+            }
+        }
+        std::str::from_utf8(&buf[..filled])
+            .map_err(|_| format!("{}: not UTF-8", self.path.display()))
+    }
+
+    /// Reads the file and parses its text; both failures become one message.
+    fn parse<T>(
+        &self,
+        buf: &mut Vec<u8>,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<T, String> {
+        self.read(buf).and_then(|t| parse(t).map_err(|e| e.0))
+    }
+}
+
+/// What a read could not get, one "label: why" line each.
+#[derive(Clone, Debug, Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    /// The value, or `None` with the failure noted.
+    fn take<T>(&mut self, label: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|e| self.note(label, &e)).ok()
+    }
+
+    fn note(&mut self, label: &str, why: &str) {
+        self.0.push(format!("{label}: {why}"));
+    }
+}
+
+/// Initial read buffer: every file the probe reads is well under this (v2 memory.stat ~1.5 KiB).
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+fn describe(path: &Path, e: &io::Error) -> String {
+    let what = match e.kind() {
+        io::ErrorKind::NotFound => "not found".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    };
+    format!("{}: {what}", path.display())
+}
+
+/// The cgroup files found for this process.
+#[derive(Debug)]
+enum Cgroup {
+    V2 {
+        dir: PathBuf,
+        current: Kept,
+        max: Kept,
+        high: Kept,
+        stat: Kept,
+        events: Kept,
+        pressure: Kept,
+        /// `memory.max` and `memory.high` of each ancestor that has them (nearest first): a
+        /// limit set on a parent (a slice, a container's root) binds this cgroup too.
+        ancestors: Vec<(Kept, Kept)>,
+    },
+    V1 {
+        dir: PathBuf,
+        usage: Kept,
+        limit: Kept,
+        stat: Kept,
+        failcnt: Kept,
+        oom_control: Kept,
+    },
+    None(String),
+}
+
+/// Where the process's cgroup lives, as found from the roots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CgroupLocation {
+    V2(PathBuf),
+    V1(PathBuf),
+    None(String),
+}
+
+fn join(root: &Path, cgroup_path: &str) -> PathBuf {
+    root.join(cgroup_path.trim_start_matches('/'))
+}
+
+/// Finds the process's memory cgroup directory: v2 (at the root or under `unified/`) when it has
+/// `memory.current`, else v1 under `memory/` when it has `memory.usage_in_bytes`. When the path
+/// from `/proc/self/cgroup` is not visible (a container without a cgroup namespace mounts its own
+/// cgroup at the root), the hierarchy's root is used if it holds the files.
+pub fn locate_cgroup(proc_root: &Path, cgroup_root: &Path) -> CgroupLocation {
+    let membership_path = proc_root.join("self/cgroup");
+    let text = match std::fs::read_to_string(&membership_path) {
+        Ok(t) => t,
+        Err(e) => return CgroupLocation::None(describe(&membership_path, &e)),
+    };
+    let membership = match parse_proc_cgroup(&text) {
+        Ok(m) => m,
+        Err(e) => return CgroupLocation::None(e.0),
+    };
+    if let Some(path) = &membership.v2 {
+        for base in [cgroup_root.to_path_buf(), cgroup_root.join("unified")] {
+            for dir in [join(&base, path), base.clone()] {
+                if dir.join("memory.current").is_file() {
+                    return CgroupLocation::V2(dir);
+                }
+            }
+        }
+    }
+    if let Some(path) = &membership.v1_memory {
+        let base = cgroup_root.join("memory");
+        for dir in [join(&base, path), base.clone()] {
+            if dir.join("memory.usage_in_bytes").is_file() {
+                return CgroupLocation::V1(dir);
+            }
+        }
+    }
+    CgroupLocation::None(format!(
+        "cgroup: no memory controller files for {membership:?} under {}",
+        cgroup_root.display()
+    ))
+}
+
+/// Reads the Linux signals. Construct once; call `read` as often as needed.
+#[derive(Debug)]
+pub struct LinuxProbe {
+    meminfo: Kept,
+    psi: Kept,
+    cgroup: Cgroup,
+    buf: Vec<u8>,
+    refresh: Duration,
+    /// The last cgroup reading and when it was taken.
+    last_cgroup: Option<(Instant, CgroupPart)>,
+    /// The v2 ancestors' effective limit and when it was read.
+    last_ancestor_limit: Option<(Instant, Option<u64>)>,
+}
+
+/// How long slow-moving cgroup figures may be reused; see `LinuxProbe::set_refresh`.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(1);
+
+/// The cgroup half of a sample.
+#[derive(Clone, Debug, Default)]
+struct CgroupPart {
+    usage: Option<u64>,
+    working_set: Option<u64>,
+    high: Option<u64>,
+    limit: Option<u64>,
+    events_high: Option<u64>,
+    events_max: Option<u64>,
+    events_oom: Option<u64>,
+    sources: Sources,
+    problems: Problems,
+}
+
+impl CgroupPart {
+    fn apply(&self, s: &mut Sample, problems: &mut Problems) {
+        s.cgroup_usage = self.usage;
+        s.cgroup_working_set = self.working_set;
+        s.cgroup_high = self.high;
+        s.cgroup_limit = self.limit;
+        s.cgroup_events_high = self.events_high;
+        s.cgroup_events_max = self.events_max;
+        s.cgroup_events_oom = self.events_oom;
+        s.sources.insert(self.sources);
+        problems.0.extend(self.problems.0.iter().cloned());
+    }
+}
+
+/// The v2 ancestors of `dir` below the hierarchy root (which has no `memory.max`), nearest first.
+fn v2_ancestors(dir: &Path, cgroup_root: &Path) -> Vec<(Kept, Kept)> {
+    let mut out = Vec::new();
+    let mut at = dir.parent();
+    while let Some(parent) = at {
+        if !parent.starts_with(cgroup_root) || !parent.join("memory.max").is_file() {
+            break;
+        }
+        out.push((
+            Kept::open("ancestor memory.max", parent.join("memory.max")),
+            Kept::open("ancestor memory.high", parent.join("memory.high")),
+        ));
+        at = parent.parent();
+    }
+    out
+}
+
+fn min_limit(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl LinuxProbe {
+    pub fn new(proc_root: impl AsRef<Path>, cgroup_root: impl AsRef<Path>) -> Self {
+        let proc_root = proc_root.as_ref();
+        let cgroup_root = cgroup_root.as_ref();
+        let cgroup = match locate_cgroup(proc_root, cgroup_root) {
+            CgroupLocation::V2(dir) => Cgroup::V2 {
+                current: Kept::open("cgroup memory.current", dir.join("memory.current")),
+                max: Kept::open("cgroup memory.max", dir.join("memory.max")),
+                high: Kept::open("cgroup memory.high", dir.join("memory.high")),
+                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                events: Kept::open("cgroup memory.events", dir.join("memory.events")),
+                pressure: Kept::open("cgroup memory.pressure", dir.join("memory.pressure")),
+                ancestors: v2_ancestors(&dir, cgroup_root),
+                dir,
+            },
+            CgroupLocation::V1(dir) => Cgroup::V1 {
+                usage: Kept::open(
+                    "cgroup memory.usage_in_bytes",
+                    dir.join("memory.usage_in_bytes"),
+                ),
+                limit: Kept::open(
+                    "cgroup memory.limit_in_bytes",
+                    dir.join("memory.limit_in_bytes"),
+                ),
+                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                failcnt: Kept::open("cgroup memory.failcnt", dir.join("memory.failcnt")),
+                oom_control: Kept::open(
+                    "cgroup memory.oom_control",
+                    dir.join("memory.oom_control"),
+                ),
+                dir,
+            },
+            CgroupLocation::None(why) => Cgroup::None(why),
+        };
+        LinuxProbe {
+            meminfo: Kept::open("meminfo", proc_root.join("meminfo")),
+            psi: Kept::open("psi", proc_root.join("pressure/memory")),
+            cgroup,
+            buf: vec![0; SCRATCH_BYTES],
+            refresh: DEFAULT_REFRESH,
+            last_cgroup: None,
+            last_ancestor_limit: None,
+        }
+    }
+
+    /// Slow-moving cgroup figures are reused for up to `refresh` (default 1 s; zero reads
+    /// everything every time): the limits of v2 ancestors, and, while the cgroup has no limit at
+    /// all, its usage, working set and event counters, which then cannot move the level (the
+    /// headroom is the system's). A limited cgroup's own figures are read on every call.
+    pub fn set_refresh(&mut self, refresh: Duration) {
+        self.refresh = refresh;
+    }
+
+    /// The cgroup directory in use and its version, if any.
+    pub fn cgroup(&self) -> Option<(u8, &Path)> {
+        match &self.cgroup {
+            Cgroup::V2 { dir, .. } => Some((2, dir)),
+            Cgroup::V1 { dir, .. } => Some((1, dir)),
+            Cgroup::None(_) => None,
+        }
+    }
+
+    /// Why no cgroup is read, when none is (not a problem in itself: the root cgroup has no
+    /// memory files, and then the system figures are the truth).
+    pub fn no_cgroup_reason(&self) -> Option<&str> {
+        match &self.cgroup {
+            Cgroup::None(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// One reading of every signal; what failed is listed in `problems`.
+    pub fn read(&mut self) -> Sample {
+        self.read_at(Instant::now())
+    }
+
+    /// `read` with the time given (tests step it by hand).
+    pub fn read_at(&mut self, now: Instant) -> Sample {
+        let mut s = Sample::default();
+        let buf = &mut self.buf;
+        let mut problems = Problems::default();
+
+        if let Some(m) = problems.take(self.meminfo.label, self.meminfo.parse(buf, parse_meminfo)) {
+            s.total = Some(m.total);
+            s.available = m.available;
+            s.used = m.available.map(|a| m.total.saturating_sub(a));
+            s.compressed = m.zswap;
+            s.swap_total = m.swap_total;
+            s.swap_used = match (m.swap_total, m.swap_free) {
+                (Some(t), Some(f)) => Some(t.saturating_sub(f)),
+                _ => None,
+            };
+            s.sources.insert(Sources::MEMINFO);
+            if m.available.is_none() {
+                problems.note("meminfo", "no MemAvailable line (kernel older than 3.14)");
+            }
+        }
+
+        let fresh = |at: Instant| {
+            now.checked_duration_since(at)
+                .is_some_and(|d| d < self.refresh)
+        };
+        let reuse =
+            matches!(&self.last_cgroup, Some((at, part)) if part.limit.is_none() && fresh(*at));
+        if !reuse {
+            let ancestor_limit = match self.last_ancestor_limit {
+                Some((at, limit)) if fresh(at) => limit,
+                _ => {
+                    let limit = ancestor_limit(&self.cgroup, buf);
+                    self.last_ancestor_limit = Some((now, limit));
+                    limit
+                }
+            };
+            let part = read_cgroup(&self.cgroup, buf, ancestor_limit);
+            self.last_cgroup = Some((now, part));
+        }
+        if let Some((_, part)) = &self.last_cgroup {
+            part.apply(&mut s, &mut problems);
+        }
+
+        let mut psi_read = false;
+        if let Cgroup::V2 { pressure, .. } = &self.cgroup {
+            if pressure.exists() {
+                if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
+                    apply_psi(&mut s, &p);
+                    s.sources.insert(Sources::CGROUP_PSI);
+                    psi_read = true;
+                }
+            }
+        }
+        if !psi_read {
+            if let Some(p) = problems.take(self.psi.label, self.psi.parse(buf, parse_psi)) {
+                apply_psi(&mut s, &p);
+                s.sources.insert(Sources::PSI);
+            }
+        }
+        s.page_size = Some(page_size());
+        s.problems = problems.0;
+        s
+    }
+}
+
+/// Reads the cgroup's own figures; `ancestor_limit` is the tightest v2 ancestor limit.
+fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestor_limit: Option<u64>) -> CgroupPart {
+    let mut part = CgroupPart::default();
+    match cgroup {
+        Cgroup::V2 {
+            current,
+            max,
+            high,
+            stat,
+            events,
+            ..
+        } => {
+            part.sources.insert(Sources::CGROUP_V2);
+            part.usage = part.problems.take(
+                current.label,
+                current.parse(buf, |t| parse_u64(current.label, t)),
+            );
+            let max_v = part
+                .problems
+                .take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
+            let high_v = part.problems.take(
+                high.label,
+                high.parse(buf, |t| parse_v2_limit(high.label, t)),
+            );
+            part.high = high_v.flatten();
+            part.limit = match (max_v.flatten(), high_v.flatten()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let inactive = stat.parse(buf, |t| keyed("cgroup memory.stat", t, "inactive_file"));
+            if let Some(i) = part.problems.take(stat.label, inactive) {
+                part.working_set = part.usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
+            }
+            let counters = events.parse(buf, |t| {
+                Ok((
+                    keyed("cgroup memory.events", t, "high")?,
+                    keyed("cgroup memory.events", t, "max")?,
+                    keyed("cgroup memory.events", t, "oom")?,
+                ))
+            });
+            if let Some((h, m, o)) = part.problems.take(events.label, counters) {
+                part.events_high = h;
+                part.events_max = m;
+                part.events_oom = o;
+                part.sources.insert(Sources::CGROUP_EVENTS);
+            }
+        }
+        Cgroup::V1 {
+            usage,
+            limit,
+            stat,
+            failcnt,
+            oom_control,
+            ..
+        } => {
+            part.sources.insert(Sources::CGROUP_V1);
+            part.usage = part
+                .problems
+                .take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
+            let stats = stat.parse(buf, |t| {
+                Ok((
+                    keyed("cgroup memory.stat", t, "total_inactive_file")?,
+                    keyed("cgroup memory.stat", t, "hierarchical_memory_limit")?,
+                ))
+            });
+            let mut hierarchical = None;
+            if let Some((inactive, hier)) = part.problems.take(stat.label, stats) {
+                part.working_set = part.usage.map(|u| u.saturating_sub(inactive.unwrap_or(0)));
+                hierarchical = hier;
+            }
+            // hierarchical_memory_limit is already the minimum over this cgroup and its
+            // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
+            part.limit = match hierarchical {
+                Some(h) => v1_limit(h),
+                None => part
+                    .problems
+                    .take(
+                        limit.label,
+                        limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
+                    )
+                    .flatten(),
+            };
+            let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
+            let kills =
+                oom_control.parse(buf, |t| keyed("cgroup memory.oom_control", t, "oom_kill"));
+            if let Some((f, k)) = part
+                .problems
+                .take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
+            {
+                part.events_max = Some(f);
+                part.events_oom = k;
+                part.sources.insert(Sources::CGROUP_EVENTS);
+            }
+        }
+        // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
+        Cgroup::None(_) => {}
+    }
+
+    if let Cgroup::V2 { .. } = cgroup {
+        part.limit = min_limit(part.limit, ancestor_limit);
+    }
+    part
+}
+
+/// The tightest `memory.max` / `memory.high` among the v2 ancestors (unreadable ones skipped).
+fn ancestor_limit(cgroup: &Cgroup, buf: &mut Vec<u8>) -> Option<u64> {
+    let Cgroup::V2 { ancestors, .. } = cgroup else {
+        return None;
+    };
+    let mut limit = None;
+    for (max, high) in ancestors {
+        for k in [max, high] {
+            if let Ok(l) = k.parse(buf, |t| parse_v2_limit(k.label, t)) {
+                limit = min_limit(limit, l);
+            }
+        }
+    }
+    limit
+}
+
+fn apply_psi(s: &mut Sample, p: &Psi) {
+    s.psi_some_avg10 = Some(p.some.avg10);
+    s.psi_some_avg60 = Some(p.some.avg60);
+    s.psi_some_total = Some(p.some.total);
+    if let Some(full) = p.full {
+        s.psi_full_avg10 = Some(full.avg10);
+        s.psi_full_avg60 = Some(full.avg60);
+        s.psi_full_total = Some(full.total);
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMINFO: &str = "MemTotal:       16314480 kB\nMemFree:         1000000 kB\n\
+        MemAvailable:    8157240 kB\nSwapTotal:       2097148 kB\nSwapFree:        1048574 kB\n\
+        Zswap:             10240 kB\nDirty:                 0 kB\nMemTotal:  1 kB\n";
+
+    #[test]
+    fn meminfo_in_bytes() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        assert_eq!(m.total, 16314480 * 1024);
+        assert_eq!(m.available, Some(8157240 * 1024));
+        assert_eq!(m.swap_total, Some(2097148 * 1024));
+        assert_eq!(m.swap_free, Some(1048574 * 1024));
+        assert_eq!(m.zswap, Some(10240 * 1024));
+    }
+
+    #[test]
+    fn meminfo_broken_inputs() {
+        assert!(parse_meminfo("").unwrap_err().0.contains("no MemTotal"));
+        assert!(parse_meminfo("MemTotal: lots kB\n")
+            .unwrap_err()
+            .0
+            .contains("MemTotal"));
+        assert!(parse_meminfo("MemTotal: 0 kB\n")
+            .unwrap_err()
+            .0
+            .contains("is 0"));
+        let m = parse_meminfo("MemTotal: 100 kB\n").unwrap();
+        assert_eq!(m.available, None);
+    }
+
+    const PSI: &str = "some avg10=12.34 avg60=5.00 avg300=1.00 total=123456\n\
+        full avg10=3.21 avg60=1.00 avg300=0.50 total=6543\n";
+
+    #[test]
+    fn psi_lines() {
+        let p = parse_psi(PSI).unwrap();
+        assert_eq!(p.some.avg10, 12.34);
+        assert_eq!(p.some.total, 123456);
+        assert_eq!(p.full.unwrap().avg10, 3.21);
+        let some_only = parse_psi("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n").unwrap();
+        assert!(some_only.full.is_none());
+    }
+
+    #[test]
+    fn psi_broken_inputs() {
+        assert!(parse_psi("").unwrap_err().0.contains("no \"some\""));
+        assert!(parse_psi("some avg10=x avg60=0 avg300=0 total=0")
+            .unwrap_err()
+            .0
+            .contains("avg10"));
+        assert!(parse_psi("some avg10=1 total=0")
+            .unwrap_err()
+            .0
+            .contains("missing"));
+        assert!(parse_psi("garbage\n")
+            .unwrap_err()
+            .0
+            .contains("unexpected line"));
+        assert!(parse_psi("some avg10=101 avg60=0 avg300=0 total=0")
+            .unwrap_err()
+            .0
+            .contains("range"));
+    }
+
+    #[test]
+    fn proc_cgroup_hybrid_and_unified() {
+        let m = parse_proc_cgroup("5:devices:/\n4:memory:/process_api/abc\n0::/\n").unwrap();
+        assert_eq!(m.v1_memory.as_deref(), Some("/process_api/abc"));
+        assert_eq!(m.v2.as_deref(), Some("/"));
+        let m = parse_proc_cgroup("0::/user.slice/app.scope\n").unwrap();
+        assert_eq!(m.v2.as_deref(), Some("/user.slice/app.scope"));
+        assert_eq!(m.v1_memory, None);
+        let m = parse_proc_cgroup("3:cpu,memory:/x\n").unwrap();
+        assert_eq!(m.v1_memory.as_deref(), Some("/x"));
+        assert!(parse_proc_cgroup("garbage\n").is_err());
+        assert!(parse_proc_cgroup("0::relative\n").is_err());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_v2_limit("max", "max\n").unwrap(), None);
+        assert_eq!(
+            parse_v2_limit("max", "268435456\n").unwrap(),
+            Some(268435456)
+        );
+        assert!(parse_v2_limit("max", "lots\n").is_err());
+        assert_eq!(parse_v1_limit("l", "9223372036854771712\n").unwrap(), None);
+        assert_eq!(parse_v1_limit("l", "4611686018427387904\n").unwrap(), None);
+        assert_eq!(
+            parse_v1_limit("l", "4611686018427387903\n").unwrap(),
+            Some(V1_UNLIMITED - 1)
+        );
+    }
+
+    #[test]
+    fn keyed_files() {
+        let stat = "anon 100\nfile 200\ninactive_file 150\n";
+        assert_eq!(keyed("stat", stat, "inactive_file").unwrap(), Some(150));
+        assert_eq!(keyed("stat", stat, "active_file").unwrap(), None);
+        assert!(keyed("stat", "inactive_file x\n", "inactive_file").is_err());
+        assert!(keyed("stat", "inactive_file\n", "inactive_file").is_err());
+    }
+
+    /// A fixture tree under the temp dir, removed on drop.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new(name: &str, files: &[(&str, &str)]) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("ironcliw-linux-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            let tree = Tree(root);
+            for (rel, text) in files {
+                tree.write(rel, text);
+            }
+            tree
+        }
+
+        fn write(&self, rel: &str, text: &str) {
+            let path = self.0.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            // In place (same inode), as the kernel would change it.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+                .unwrap();
+        }
+
+        fn probe(&self) -> LinuxProbe {
+            LinuxProbe::new(self.0.join("proc"), self.0.join("cgroup"))
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const PSI_CALM: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+    fn v1_tree(name: &str, limit: &str) -> Tree {
+        Tree::new(
+            name,
+            &[
+                ("proc/meminfo", MEMINFO),
+                ("proc/pressure/memory", PSI_CALM),
+                ("proc/self/cgroup", "4:memory:/job\n"),
+                ("cgroup/memory/job/memory.usage_in_bytes", "1000\n"),
+                ("cgroup/memory/job/memory.limit_in_bytes", limit),
+                ("cgroup/memory/job/memory.stat", "total_inactive_file 100\n"),
+                ("cgroup/memory/job/memory.failcnt", "0\n"),
+                ("cgroup/memory/job/memory.oom_control", "oom_kill 0\n"),
+            ],
+        )
+    }
+
+    #[test]
+    fn unlimited_cgroup_figures_are_reused_within_the_refresh() {
+        let tree = v1_tree("unlimited", "9223372036854771712\n");
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        let s = probe.read_at(t0);
+        assert_eq!((s.cgroup_usage, s.cgroup_limit), (Some(1000), None));
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "2000\n");
+        tree.write(
+            "proc/pressure/memory",
+            "some avg10=7.00 avg60=0 avg300=0 total=1\n",
+        );
+        let s = probe.read_at(t0 + Duration::from_millis(500));
+        assert_eq!(s.cgroup_usage, Some(1000), "reused within the refresh");
+        assert_eq!(s.psi_some_avg10, Some(7.0), "PSI is always read");
+        let s = probe.read_at(t0 + Duration::from_millis(1001));
+        assert_eq!(s.cgroup_usage, Some(2000));
+        // A limit set meanwhile is seen at the next refresh, and then every read is fresh.
+        tree.write("cgroup/memory/job/memory.limit_in_bytes", "4000\n");
+        let s = probe.read_at(t0 + Duration::from_millis(2002));
+        assert_eq!(s.cgroup_limit, Some(4000));
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "3000\n");
+        let s = probe.read_at(t0 + Duration::from_millis(2003));
+        assert_eq!(s.cgroup_usage, Some(3000));
+        assert_eq!(s.cgroup_working_set, Some(2900));
+    }
+
+    #[test]
+    fn zero_refresh_reads_everything_every_time() {
+        let tree = v1_tree("zero-refresh", "9223372036854771712\n");
+        let mut probe = tree.probe();
+        probe.set_refresh(Duration::ZERO);
+        let t0 = Instant::now();
+        probe.read_at(t0);
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "2000\n");
+        assert_eq!(probe.read_at(t0).cgroup_usage, Some(2000));
+    }
+
+    #[test]
+    fn v2_ancestor_limits_bind_the_cgroup() {
+        let tree = Tree::new(
+            "ancestors",
+            &[
+                ("proc/meminfo", MEMINFO),
+                ("proc/self/cgroup", "0::/slice/app\n"),
+                ("cgroup/cgroup.controllers", "memory\n"),
+                ("cgroup/slice/memory.max", "5000\n"),
+                ("cgroup/slice/memory.high", "max\n"),
+                ("cgroup/slice/app/memory.current", "1000\n"),
+                ("cgroup/slice/app/memory.max", "max\n"),
+                ("cgroup/slice/app/memory.high", "8000\n"),
+                ("cgroup/slice/app/memory.stat", "inactive_file 0\n"),
+                ("cgroup/slice/app/memory.events", "high 0\nmax 0\noom 0\n"),
+            ],
+        );
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        let s = probe.read_at(t0);
+        assert_eq!(s.cgroup_high, Some(8000));
+        assert_eq!(s.cgroup_limit, Some(5000), "the slice's memory.max binds");
+        // Ancestor limits are re-read once per refresh.
+        tree.write("cgroup/slice/memory.max", "3000\n");
+        assert_eq!(
+            probe.read_at(t0 + Duration::from_millis(10)).cgroup_limit,
+            Some(5000)
+        );
+        assert_eq!(
+            probe.read_at(t0 + Duration::from_secs(2)).cgroup_limit,
+            Some(3000)
+        );
+    }
+}
