@@ -205,7 +205,7 @@ def test_bad_explicit_arguments_are_reported_like_variables() -> None:
 def test_hysteresis_bands_must_point_the_safe_way() -> None:
     with pytest.raises(ConfigError, match="PRESSURE_YELLOW_SOME10_EXIT"):
         MemoryConfig(env={"PRESSURE_YELLOW_SOME10_EXIT": "20"})
-    with pytest.raises(ConfigError, match="PRESSURE_RED_HEADROOM_EXIT"):
+    with pytest.raises(ConfigError, match="red_headroom_exit"):
         MemoryConfig(env={"PRESSURE_RED_HEADROOM_EXIT": "5"})
 
 

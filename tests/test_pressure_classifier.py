@@ -93,12 +93,12 @@ def test_thresholds_from_env_reads_prefixed_variables_and_reports_all_bad_ones()
     assert thresholds_from_env(env, downgrade_dwell=1.0).downgrade_dwell == 1.0
     assert thresholds_from_env({}) == Thresholds()
     bad = {"PRESSURE_RED_FULL10_ENTER": "lots", "PRESSURE_DOWNGRADE_DWELL": "-2"}
-    with pytest.raises(ValueError, match="invalid pressure threshold variables") as info:
+    with pytest.raises(ValueError, match="invalid ironcliw-mem configuration") as info:
         thresholds_from_env(bad)
     message = str(info.value)
-    assert "PRESSURE_RED_FULL10_ENTER='lots': expected a number" in message
+    assert "PRESSURE_RED_FULL10_ENTER='lots': expected a finite number >= 0" in message
     assert "PRESSURE_DOWNGRADE_DWELL='-2': expected a finite number >= 0" in message
-    with pytest.raises(ValueError, match=r"^yellow_some10_exit: "):
+    with pytest.raises(ValueError, match=r"PRESSURE_YELLOW_SOME10_EXIT=50.0: must be <="):
         thresholds_from_env({"PRESSURE_YELLOW_SOME10_EXIT": "50"})
 
 

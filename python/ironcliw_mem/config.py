@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ironcliw_mem._native import Thresholds
 from ironcliw_mem.policy import CaptureQuality, MemoryPressure
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -20,26 +21,9 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 BOOL_ACCEPTED = "true/false, 1/0, yes/no, on/off (any case)"
 SUBSAMPLINGS = ("444", "422", "420")
 
-# Classifier thresholds (see the README's Pressure section); each is read from PRESSURE_<NAME>.
-THRESHOLD_DEFAULTS: dict[str, float] = {
-    "yellow_some10_enter": 10.0,
-    "yellow_some10_exit": 5.0,
-    "yellow_headroom_enter": 25.0,
-    "yellow_headroom_exit": 30.0,
-    "red_full10_enter": 10.0,
-    "red_full10_exit": 5.0,
-    "red_some10_enter": 40.0,
-    "red_some10_exit": 20.0,
-    "red_headroom_enter": 15.0,
-    "red_headroom_exit": 20.0,
-    "downgrade_dwell": 10.0,
-    "macos_compressor_warn_enter": 50.0,
-    "macos_compressor_warn_exit": 40.0,
-    "macos_compressor_critical_enter": 66.0,
-    "macos_compressor_critical_exit": 60.0,
-    "fallback_yellow_available_mb": 1000.0,
-    "fallback_red_available_mb": 400.0,
-}
+# Classifier thresholds (see the README's Pressure section), each read from PRESSURE_<NAME>. The
+# native classifier owns the defaults and the rules that relate them.
+THRESHOLD_DEFAULTS: dict[str, float] = Thresholds().to_dict()
 
 
 class ConfigError(ValueError):
@@ -327,7 +311,11 @@ class MemoryConfig:
             value, source = _resolve(setting, explicit[setting.name], environ, problems)
             setattr(self, setting.name, value)
             self.sources[setting.name] = source
-        self.thresholds = _resolve_thresholds(thresholds, environ, problems, self.sources)
+        self.thresholds, threshold_sources, threshold_problems = resolve_thresholds(
+            thresholds, environ
+        )
+        self.sources.update(threshold_sources)
+        problems.extend(threshold_problems)
         if problems:
             raise ConfigError(problems)
 
@@ -393,19 +381,18 @@ def _resolve(
         return setting.default, source
 
 
-def _resolve_thresholds(
-    explicit: Mapping[str, float] | None,
-    environ: Mapping[str, str],
-    problems: list[str],
-    sources: dict[str, str],
-) -> dict[str, float]:
+def resolve_thresholds(
+    explicit: Mapping[str, float] | None, environ: Mapping[str, str]
+) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """Threshold values (argument > PRESSURE_<NAME> > default), their sources, and problems."""
     explicit = dict(explicit or {})
-    for unknown in sorted(set(explicit) - set(THRESHOLD_DEFAULTS)):
-        problems.append(
-            f"argument thresholds[{unknown!r}]: unknown threshold; accepted: "
-            + ", ".join(THRESHOLD_DEFAULTS)
-        )
+    problems = [
+        f"argument thresholds[{unknown!r}]: unknown threshold; accepted: "
+        + ", ".join(THRESHOLD_DEFAULTS)
+        for unknown in sorted(set(explicit) - set(THRESHOLD_DEFAULTS))
+    ]
     values: dict[str, float] = {}
+    sources: dict[str, str] = {}
     for name, default in THRESHOLD_DEFAULTS.items():
         env_name = threshold_env_name(name)
         if name in explicit:
@@ -425,32 +412,14 @@ def _resolve_thresholds(
         except ValueError as accepted:
             problems.append(f"{label}: expected {accepted}")
             values[name] = default
-    problems.extend(_threshold_order_problems(values))
-    return values
-
-
-def _threshold_order_problems(values: Mapping[str, float]) -> list[str]:
-    """Enter and exit thresholds must leave a hysteresis band on the safe side."""
-    problems = []
-    # (enter, exit, True when a higher value is worse)
-    pairs = [
-        ("yellow_some10_enter", "yellow_some10_exit", True),
-        ("red_full10_enter", "red_full10_exit", True),
-        ("red_some10_enter", "red_some10_exit", True),
-        ("macos_compressor_warn_enter", "macos_compressor_warn_exit", True),
-        ("macos_compressor_critical_enter", "macos_compressor_critical_exit", True),
-        ("yellow_headroom_enter", "yellow_headroom_exit", False),
-        ("red_headroom_enter", "red_headroom_exit", False),
-    ]
-    for enter, leave, higher_is_worse in pairs:
-        if higher_is_worse and values[leave] > values[enter]:
+    if not problems:
+        try:
+            Thresholds(**values)
+        except ValueError as relation:
+            # The classifier names the field whose value breaks a rule ("field: must be ...").
+            field_name, _, rule = str(relation).partition(": ")
             problems.append(
-                f"{threshold_env_name(leave)}={values[leave]}: expected <= "
-                f"{threshold_env_name(enter)} ({values[enter]}) so the level cannot flap"
+                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule} "
+                "(enter and exit thresholds must leave a band so the level cannot flap)"
             )
-        if not higher_is_worse and values[leave] < values[enter]:
-            problems.append(
-                f"{threshold_env_name(leave)}={values[leave]}: expected >= "
-                f"{threshold_env_name(enter)} ({values[enter]}) so the level cannot flap"
-            )
-    return problems
+    return values, sources, problems

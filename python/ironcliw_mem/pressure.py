@@ -16,7 +16,6 @@ and macOS and a psutil reading elsewhere (``psutil_sample()``, also usable expli
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import threading
@@ -114,28 +113,14 @@ def read_sample(source: SampleSource = "auto", *, probe: PressureProbe | None = 
 def thresholds_from_env(environ: Mapping[str, str] | None = None, **overrides: float) -> Thresholds:
     """``Thresholds`` from ``PRESSURE_<NAME>`` environment variables; keywords beat the environment.
 
-    Every bad variable is reported in one ``ValueError`` that names the variable, its value and
-    what is accepted; an invalid combination (an exit threshold on the wrong side of its enter
-    threshold, say) raises ``ValueError`` naming the field.
+    Every bad variable is reported in one ``ConfigError`` (a ``ValueError``) that names the
+    variable, its value and what is accepted, as ``MemoryConfig`` does for all settings.
     """
-    env = os.environ if environ is None else environ
-    values: dict[str, float] = {}
-    errors: list[str] = []
-    for name in THRESHOLD_NAMES:
-        variable = THRESHOLD_ENV_PREFIX + name.upper()
-        raw = env.get(variable)
-        if raw is None or raw.strip() == "":
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            errors.append(f"{variable}={raw!r}: expected a number")
-            continue
-        if not math.isfinite(value) or value < 0:
-            errors.append(f"{variable}={raw!r}: expected a finite number >= 0")
-            continue
-        values[name] = value
-    if errors:
-        raise ValueError("invalid pressure threshold variables: " + "; ".join(errors))
-    values.update(overrides)
+    from ironcliw_mem.config import ConfigError, resolve_thresholds
+
+    values, _sources, problems = resolve_thresholds(
+        overrides, os.environ if environ is None else environ
+    )
+    if problems:
+        raise ConfigError(problems)
     return Thresholds(**values)

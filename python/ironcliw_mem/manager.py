@@ -1,0 +1,428 @@
+"""The asyncio memory manager the agent imports (`MacOSMemoryManager`, alias `MemoryManager`).
+
+Three separate pieces, as in Chromium's memory-pressure components: the evaluator (the Rust probe,
+read in a worker thread), the voter (the Rust classifier with hysteresis) and the listeners (the
+registered callbacks, notified once per change, in order, each isolated from the others).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+
+from ironcliw_mem import pressure
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.policy import (
+    LevelPolicy,
+    MemoryPressure,
+    policy_for,
+    should_monitor_all_spaces,
+)
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+MIB = 1024**2
+# How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
+WATCHER_SLICE_SECONDS = 1.0
+
+PressureCallback = Callable[[MemoryPressure, "MemoryStats"], Awaitable[None] | None]
+
+
+@dataclass
+class MemoryStats:
+    """One reading, in the agent's original shape plus what explains it."""
+
+    pressure: MemoryPressure
+    total_gb: float
+    available_gb: float
+    used_percent: float
+    app_memory_gb: float
+    wired_memory_gb: float
+    compressed_gb: float
+    swap_used_gb: float
+    timestamp: datetime
+    measured_pressure: MemoryPressure = MemoryPressure.UNKNOWN
+    forced: bool = False
+    reasons: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    signals: dict[str, Any] = field(default_factory=dict)
+    process_rss_mb: float = 0.0
+    process_uss_mb: float | None = None
+
+
+def effective_memory(sample: pressure.Sample) -> tuple[int | None, int | None]:
+    """(total, available) bytes as this process experiences them.
+
+    Inside a memory-limited cgroup the limit and the cgroup's headroom are the truth; the host's
+    figures (what psutil reports) are not.
+    """
+    total, available = sample.total, sample.available
+    limit = sample.cgroup_limit
+    if limit is not None and (total is None or limit < total):
+        working_set = sample.cgroup_working_set or sample.cgroup_usage or 0
+        cgroup_available = max(0, limit - working_set)
+        total = limit
+        available = cgroup_available if available is None else min(available, cgroup_available)
+    return total, available
+
+
+def stats_from_sample(
+    sample: pressure.Sample,
+    verdict: pressure.Verdict,
+    pressure_level: MemoryPressure,
+    forced: bool,
+    footprint: tuple[float, float | None],
+) -> MemoryStats:
+    total, available = effective_memory(sample)
+    total_b = total or 0
+    available_b = min(available or 0, total_b) if total_b else 0
+    used_b = max(0, total_b - available_b)
+    return MemoryStats(
+        pressure=pressure_level,
+        total_gb=total_b / GIB,
+        available_gb=available_b / GIB,
+        used_percent=100.0 * used_b / total_b if total_b else 0.0,
+        app_memory_gb=max(0, sample.used if sample.used is not None else used_b) / GIB,
+        wired_memory_gb=(sample.wired or 0) / GIB,
+        compressed_gb=(sample.compressed or 0) / GIB,
+        swap_used_gb=(sample.swap_used or 0) / GIB,
+        timestamp=datetime.now(UTC),
+        measured_pressure=MemoryPressure.from_level(verdict.level),
+        forced=forced,
+        reasons=list(verdict.reasons),
+        sources=list(sample.sources),
+        signals=dict(sample.to_dict()),
+        process_rss_mb=footprint[0],
+        process_uss_mb=footprint[1],
+    )
+
+
+def process_footprint() -> tuple[float, float | None]:
+    """(RSS, USS) of this process in MB; USS is None where the platform will not tell."""
+    proc = psutil.Process()
+    try:
+        full = proc.memory_full_info()
+        return full.rss / MIB, getattr(full, "uss", None) and full.uss / MIB
+    except (psutil.AccessDenied, OSError):
+        return proc.memory_info().rss / MIB, None
+
+
+class PressureListeners:
+    """Callbacks notified once per level change, in registration order, each isolated."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[PressureCallback] = []
+        self._pending: collections.deque[tuple[MemoryPressure, MemoryStats]] = collections.deque()
+        self._delivering = False
+
+    def register(self, callback: PressureCallback) -> None:
+        if not callable(callback):
+            raise TypeError(f"a pressure callback must be callable, got {type(callback).__name__}")
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def unregister(self, callback: PressureCallback) -> bool:
+        try:
+            self._callbacks.remove(callback)
+        except ValueError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self._callbacks)
+
+    async def publish(self, level: MemoryPressure, stats: MemoryStats) -> None:
+        """Queues a change and delivers the queue in order.
+
+        Only one delivery loop runs at a time, so a callback that itself triggers a check (or a
+        check that overlaps another) adds to the queue instead of re-entering.
+        """
+        self._pending.append((level, stats))
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._pending:
+                change = self._pending.popleft()
+                for callback in list(self._callbacks):
+                    await self._call(callback, *change)
+        finally:
+            self._delivering = False
+
+    @staticmethod
+    async def _call(callback: PressureCallback, level: MemoryPressure, stats: MemoryStats) -> None:
+        try:
+            result = callback(level, stats)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("pressure callback %r failed; the others still run", callback)
+
+
+class _WatcherThread:
+    """Blocks in the kernel's pressure notification and sets an asyncio event when it fires."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        self._loop = loop
+        self._wake = wake
+        self._stopped = threading.Event()
+        self._watcher: pressure.PressureWatcher | None = None
+        try:
+            self._watcher = pressure.PressureWatcher()
+        except (OSError, ValueError) as exc:
+            log.info("no kernel pressure notifications (%s); polling only", exc)
+        self.mechanism = self._watcher.mechanism if self._watcher else "none"
+        self._thread: threading.Thread | None = None
+        if self._watcher is not None and self.mechanism != "none":
+            self._thread = threading.Thread(
+                target=self._run, name="ironcliw-pressure-watcher", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._watcher is not None
+        while not self._stopped.is_set():
+            try:
+                fired = self._watcher.wait(WATCHER_SLICE_SECONDS)
+            except OSError:
+                log.exception("pressure watcher failed; polling only from now on")
+                return
+            if fired and not self._stopped.is_set():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    self._loop.call_soon_threadsafe(self._wake.set)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * WATCHER_SLICE_SECONDS)
+        if self._watcher is not None:
+            self._watcher.close()
+
+
+class MacOSMemoryManager:
+    """Reads memory pressure, keeps the level, tells listeners, recommends budgets.
+
+    Works on macOS (kernel level + Mach statistics) and Linux (PSI, cgroups, meminfo); elsewhere
+    it falls back to psutil. `read_sample` and `clock` are injectable for tests and simulations.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig | None = None,
+        *,
+        read_sample: Callable[[], pressure.Sample] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        watch_kernel_events: bool = True,
+    ) -> None:
+        self.config = config if config is not None else MemoryConfig()
+        self._read_sample = read_sample or pressure.read_sample
+        self._clock = clock
+        self._classifier = pressure.Classifier(pressure.Thresholds(**self.config.thresholds))
+        self._listeners = PressureListeners()
+        self._override: MemoryPressure | None = self.config.pressure_override
+        self._watch_kernel_events = watch_kernel_events
+        self._check_lock: asyncio.Lock | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
+        self._watcher: _WatcherThread | None = None
+        self._wake: asyncio.Event | None = None
+        self.current_pressure = MemoryPressure.UNKNOWN
+        self.last_stats: MemoryStats | None = None
+        self.checks = 0
+        self.kernel_wakeups = 0
+
+    # --- listeners ---------------------------------------------------------------------------
+
+    def register_pressure_callback(self, callback: PressureCallback) -> None:
+        """`callback(new_pressure, stats)` runs once per level change; it may be async."""
+        self._listeners.register(callback)
+
+    def unregister_pressure_callback(self, callback: PressureCallback) -> bool:
+        return self._listeners.unregister(callback)
+
+    # --- readings ----------------------------------------------------------------------------
+
+    def _measure(self) -> tuple[pressure.Sample, tuple[float, float | None]]:
+        return self._read_sample(), process_footprint()
+
+    async def check_pressure(self) -> MemoryPressure:
+        """Takes a reading now (off the event loop) and notifies listeners if the level changed.
+
+        Concurrent calls are serialised, so one change is announced once.
+        """
+        if self._check_lock is None:
+            self._check_lock = asyncio.Lock()
+        async with self._check_lock:
+            sample, footprint = await asyncio.to_thread(self._measure)
+            verdict = self._classifier.update(sample, self._clock())
+            override = self._override
+            level = override if override is not None else MemoryPressure.from_level(verdict.level)
+            stats = stats_from_sample(sample, verdict, level, override is not None, footprint)
+            previous = self.current_pressure
+            self.current_pressure = level
+            self.last_stats = stats
+            self.checks += 1
+        if level is not previous:
+            log.info("memory pressure %s -> %s (%s)", previous.value, level.value, verdict.reasons)
+            await self._listeners.publish(level, stats)
+        return level
+
+    async def override_pressure(self, level: MemoryPressure | str | None) -> MemoryPressure:
+        """Forces a level (for tests and demos) until called with None; applies it at once."""
+        self._override = level if level is None else _as_pressure(level)
+        return await self.check_pressure()
+
+    @property
+    def pressure_override(self) -> MemoryPressure | None:
+        return self._override
+
+    # --- monitoring --------------------------------------------------------------------------
+
+    async def start_monitoring(self) -> None:
+        """Starts the background monitor; it runs until `stop_monitoring()`."""
+        if self._monitor_task is not None and not self._monitor_task.done():
+            return
+        self._wake = asyncio.Event()
+        if self._watch_kernel_events:
+            self._watcher = _WatcherThread(asyncio.get_running_loop(), self._wake)
+        self._monitor_task = asyncio.create_task(self._monitor(), name="ironcliw-memory-monitor")
+
+    async def stop_monitoring(self) -> None:
+        task, self._monitor_task = self._monitor_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            await asyncio.to_thread(watcher.stop)
+
+    @property
+    def monitoring(self) -> bool:
+        return self._monitor_task is not None and not self._monitor_task.done()
+
+    @property
+    def event_mechanism(self) -> str:
+        return self._watcher.mechanism if self._watcher else "none"
+
+    async def _monitor(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await self.check_pressure()
+            except Exception:
+                # A failed reading must not end monitoring: log it and try again next period.
+                log.exception("memory pressure check failed")
+            try:
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=self.config.pressure_check_interval
+                )
+                self.kernel_wakeups += 1
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    # --- recommendations ---------------------------------------------------------------------
+
+    @property
+    def policy(self) -> LevelPolicy:
+        return policy_for(self.config, self.current_pressure)
+
+    def get_recommended_cache_size(self) -> int:
+        """Cache budget in MB for the current level."""
+        return self.policy.cache_budget_mb
+
+    def get_recommended_quality(self) -> str:
+        """Capture quality name for the current level ("full", "optimized", "fast", "thumbnail")."""
+        return self.policy.capture_quality.value
+
+    def should_monitor_all_spaces(self) -> bool:
+        return should_monitor_all_spaces(self.config, self.current_pressure)
+
+    def get_stats_summary(self) -> dict[str, Any]:
+        """The latest reading with recommendations; `pressure` is present from the first reading."""
+        policy = self.policy
+        summary: dict[str, Any] = {
+            "pressure": self.current_pressure.value,
+            "level": self.current_pressure.level_name,
+            "recommended_cache_mb": policy.cache_budget_mb,
+            "recommended_quality": policy.capture_quality.value,
+            "recommended_jpeg_quality": policy.jpeg_quality,
+            "monitoring_strategy": policy.monitoring.value,
+            "monitor_all_spaces": self.should_monitor_all_spaces(),
+            "adaptive": policy.adaptive,
+            "forced": self._override is not None,
+            "monitoring": self.monitoring,
+            "event_mechanism": self.event_mechanism,
+            "checks": self.checks,
+        }
+        stats = self.last_stats
+        if stats is None:
+            summary["timestamp"] = datetime.now(UTC).isoformat()
+            summary["reasons"] = ["no reading yet"]
+            return summary
+        summary.update(
+            {
+                "total_gb": round(stats.total_gb, 3),
+                "available_gb": round(stats.available_gb, 3),
+                "used_percent": round(stats.used_percent, 1),
+                "app_memory_gb": round(stats.app_memory_gb, 3),
+                "wired_memory_gb": round(stats.wired_memory_gb, 3),
+                "compressed_gb": round(stats.compressed_gb, 3),
+                "swap_used_gb": round(stats.swap_used_gb, 3),
+                "timestamp": stats.timestamp.isoformat(),
+                "measured_pressure": stats.measured_pressure.value,
+                "reasons": stats.reasons,
+                "sources": stats.sources,
+                "signals": stats.signals,
+                "process": {"rss_mb": stats.process_rss_mb, "uss_mb": stats.process_uss_mb},
+            }
+        )
+        return summary
+
+
+MemoryManager = MacOSMemoryManager
+
+
+def _as_pressure(level: MemoryPressure | str) -> MemoryPressure:
+    return level if isinstance(level, MemoryPressure) else MemoryPressure.parse(level)
+
+
+_manager: MacOSMemoryManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager:
+    """The process-wide manager; `config` applies only when it is first created."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            _manager = MacOSMemoryManager(config)
+        return _manager
+
+
+async def initialize_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager:
+    """The process-wide manager, after its first reading and with monitoring started."""
+    manager = get_memory_manager(config)
+    if manager.last_stats is None:
+        await manager.check_pressure()
+    await manager.start_monitoring()
+    return manager
+
+
+def reset_memory_manager_for_tests() -> None:
+    """Forgets the process-wide manager (its monitor must be stopped first)."""
+    global _manager
+    with _manager_lock:
+        _manager = None
