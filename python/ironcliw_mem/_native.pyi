@@ -121,7 +121,7 @@ class EncodedTier:
     @property
     def nbytes(self) -> int: ...
 
-_FrameLike = Frame | Buffer
+_FrameLike = Frame | Buffer | npt.NDArray[np.uint8]
 _Tiers = str | Iterable[str] | None
 
 def downscale(

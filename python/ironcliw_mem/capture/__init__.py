@@ -5,14 +5,35 @@ from ironcliw_mem.capture.backends import (
     CaptureError,
     SyntheticBackend,
 )
+from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
+from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
 from ironcliw_mem.capture.macos import MacOSBackend, ScreenRecordingDenied
+from ironcliw_mem.capture.optimizer import AccessPattern, MultiSpaceOptimizer
 from ironcliw_mem.capture.select import describe_backend, select_backend
+from ironcliw_mem.capture.types import (
+    CaptureMethod,
+    JpegScreenshot,
+    SpaceCaptureMetadata,
+    SpaceCaptureRequest,
+    SpaceCaptureResult,
+)
 from ironcliw_mem.capture.x11 import X11Backend
 
-__all__ = ["CaptureBackend", "CaptureError", "SyntheticBackend"]
-__all__ += [
+__all__ = [
+    "AccessPattern",
+    "CaptureBackend",
+    "CaptureError",
+    "CaptureMethod",
+    "JpegScreenshot",
     "MacOSBackend",
+    "MultiSpaceCaptureCache",
+    "MultiSpaceCaptureEngine",
+    "MultiSpaceOptimizer",
     "ScreenRecordingDenied",
+    "SpaceCaptureMetadata",
+    "SpaceCaptureRequest",
+    "SpaceCaptureResult",
+    "SyntheticBackend",
     "X11Backend",
     "describe_backend",
     "select_backend",

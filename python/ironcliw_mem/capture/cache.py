@@ -1,0 +1,330 @@
+"""`MultiSpaceCaptureCache`: JPEG tiers per (space, quality) in the native byte cache.
+
+The budget follows the memory manager: a pressure callback resizes the cache the moment the level
+changes (evicting at once, counted as pressure evictions), and a background sweep releases
+expired entries without waiting for a lookup. A request for a lower tier is served from a cached
+higher tier by downscaling; never the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ironcliw_mem._native import ByteCache
+from ironcliw_mem.capture.encoding import derive_tier, encode_tier
+from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
+
+if TYPE_CHECKING:
+    from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+# How often the background sweep releases expired entries. Entries live CACHE_DEFAULT_TTL
+# (30 s by default), so a second's delay in freeing them is immaterial.
+SWEEP_INTERVAL_SECONDS = 1.0
+
+
+def cache_key(space_id: int, quality: CaptureQuality) -> str:
+    return f"space_{space_id}_{quality.value}"
+
+
+class MultiSpaceCaptureCache:
+    """Compressed screenshots per space and tier, within the level's budget."""
+
+    def __init__(
+        self,
+        max_size_mb: int | None = None,
+        default_ttl: float | None = None,
+        *,
+        config: MemoryConfig | None = None,
+    ) -> None:
+        self.config = config if config is not None else MemoryConfig()
+        if max_size_mb is not None and max_size_mb < 0:
+            raise ValueError(f"max_size_mb must be >= 0, got {max_size_mb}")
+        if default_ttl is not None and default_ttl <= 0:
+            raise ValueError(f"default_ttl must be > 0 seconds, got {default_ttl}")
+        self.max_size_mb = self.config.cache_max_size_mb if max_size_mb is None else max_size_mb
+        self.default_ttl = self.config.cache_default_ttl if default_ttl is None else default_ttl
+        self._store = ByteCache(self.max_size_mb * MIB, default_ttl=self.default_ttl)
+        self._metadata: dict[str, SpaceCaptureMetadata] = {}
+        self._memory_manager: MacOSMemoryManager | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self.hit_count = 0
+        self.miss_count = 0
+        self.derived_hits = 0
+        self.budget_changes = 0
+
+    # --- budget ------------------------------------------------------------------------------
+
+    @property
+    def dynamic_sizing(self) -> bool:
+        return self.config.cache_dynamic_sizing and self._memory_manager is not None
+
+    @property
+    def pressure(self) -> MemoryPressure:
+        manager = self._memory_manager
+        return manager.current_pressure if manager is not None else MemoryPressure.UNKNOWN
+
+    def effective_budget_mb(self) -> int:
+        if self._memory_manager is not None and self.config.cache_dynamic_sizing:
+            return self._memory_manager.get_recommended_cache_size()
+        return self.max_size_mb
+
+    def set_memory_manager(self, manager: MacOSMemoryManager | None) -> None:
+        """Follows `manager`'s level from now on: the budget is applied now and on every change."""
+        if self._memory_manager is not None:
+            self._memory_manager.unregister_pressure_callback(self._on_pressure_change)
+        self._memory_manager = manager
+        if manager is not None:
+            manager.register_pressure_callback(self._on_pressure_change)
+        self.apply_budget()
+
+    def apply_budget(self) -> int:
+        """Resizes to the effective budget now; returns the entries evicted."""
+        budget = self.effective_budget_mb() * MIB
+        if budget == self._store.max_bytes:
+            return 0
+        self.budget_changes += 1
+        # Shrinking because of pressure is counted as such, then the budget itself moves.
+        evicted = self._store.evict_to(budget, reason="pressure")
+        evicted += self._store.resize(budget)
+        self._forget_missing_metadata()
+        return evicted
+
+    def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
+        evicted = self.apply_budget()
+        log.info(
+            "capture cache budget %d MB at %s pressure (%d entries evicted)",
+            self._store.max_bytes // MIB,
+            pressure.value,
+            evicted,
+        )
+
+    # --- entries -----------------------------------------------------------------------------
+
+    async def get(
+        self, space_id: int, quality: CaptureQuality, max_age: float | None = None
+    ) -> tuple[JpegScreenshot, SpaceCaptureMetadata] | None:
+        """The cached screenshot of `space_id` at `quality`, or one made from a cached higher
+        tier; None on a miss. `max_age` (seconds) rejects older captures."""
+        self._ensure_sweeper()
+        found = self._lookup(space_id, quality, max_age)
+        if found is not None:
+            self.hit_count += 1
+            return found
+        derived = await self._derive_from_higher_tier(space_id, quality, max_age)
+        if derived is not None:
+            self.hit_count += 1
+            self.derived_hits += 1
+            return derived
+        self.miss_count += 1
+        return None
+
+    def _lookup(
+        self, space_id: int, quality: CaptureQuality, max_age: float | None
+    ) -> tuple[JpegScreenshot, SpaceCaptureMetadata] | None:
+        key = cache_key(space_id, quality)
+        jpeg = self._store.get(key)
+        metadata = self._metadata.get(key)
+        if jpeg is None or metadata is None:
+            self._metadata.pop(key, None)
+            return None
+        if max_age is not None and _age_seconds(metadata) > max_age:
+            return None
+        return JpegScreenshot(jpeg), metadata
+
+    async def _derive_from_higher_tier(
+        self, space_id: int, quality: CaptureQuality, max_age: float | None
+    ) -> tuple[JpegScreenshot, SpaceCaptureMetadata] | None:
+        higher = sorted((q for q in CaptureQuality if q > quality), key=lambda q: q.fidelity)
+        for source_quality in higher:
+            source = self._lookup(space_id, source_quality, max_age)
+            if source is None:
+                continue
+            jpeg, metadata = source
+            if metadata.source_resolution is None:
+                continue
+            started = time.perf_counter()
+            encoded = await asyncio.to_thread(
+                derive_tier,
+                bytes(jpeg),
+                metadata.source_resolution,
+                quality,
+                jpeg_quality=metadata.jpeg_quality or self.config.image_compression_quality,
+                subsampling=self.config.image_subsampling,
+                thumbnail_size=self.config.image_thumbnail_size,
+            )
+            derived = dataclasses.replace(
+                metadata,
+                quality=quality,
+                resolution=(encoded.width, encoded.height),
+                file_size=len(encoded.jpeg),
+                content_hash=encoded.content_hash,
+                capture_duration=metadata.capture_duration + time.perf_counter() - started,
+                derived_from=source_quality,
+            )
+            self._store_entry(cache_key(space_id, quality), encoded.jpeg, derived)
+            return JpegScreenshot(encoded.jpeg), derived
+        return None
+
+    async def put(
+        self,
+        space_id: int,
+        screenshot: bytes | np.ndarray[Any, Any],
+        metadata: SpaceCaptureMetadata,
+    ) -> bool:
+        """Stores a screenshot under `metadata.quality`. JPEG bytes are stored as they are; a
+        pixel array is encoded to that tier first. Returns False when it cannot fit the budget."""
+        self._ensure_sweeper()
+        if metadata.space_id != space_id:
+            raise ValueError(f"metadata is for space {metadata.space_id}, not {space_id}")
+        if isinstance(screenshot, np.ndarray):
+            policy = policy_for(self.config, self.pressure)
+            height, width = screenshot.shape[:2]
+            encoded = await asyncio.to_thread(
+                encode_tier,
+                screenshot,
+                metadata.quality,
+                jpeg_quality=policy.jpeg_quality,
+                subsampling=self.config.image_subsampling,
+                thumbnail_size=self.config.image_thumbnail_size,
+            )
+            jpeg = encoded.jpeg
+            metadata = dataclasses.replace(
+                metadata,
+                resolution=(encoded.width, encoded.height),
+                file_size=len(jpeg),
+                content_hash=encoded.content_hash,
+                source_resolution=metadata.source_resolution or (width, height),
+                jpeg_quality=policy.jpeg_quality,
+            )
+        elif isinstance(screenshot, bytes | bytearray | memoryview):
+            jpeg = bytes(screenshot)
+        else:
+            raise TypeError(
+                "screenshot must be JPEG bytes or a (height, width, channels) uint8 array, "
+                f"got {type(screenshot).__name__}"
+            )
+        return self._store_entry(cache_key(space_id, metadata.quality), jpeg, metadata)
+
+    def _store_entry(self, key: str, jpeg: bytes, metadata: SpaceCaptureMetadata) -> bool:
+        stored = self._store.set(key, jpeg)
+        if stored:
+            self._metadata[key] = metadata
+        return stored
+
+    async def clear(self) -> None:
+        self._store.clear()
+        self._metadata.clear()
+
+    async def remove_space(self, space_id: int) -> int:
+        """Drops every tier of one space; returns how many entries went."""
+        removed = 0
+        for quality in CaptureQuality:
+            key = cache_key(space_id, quality)
+            if self._store.pop(key) is not None:
+                removed += 1
+            self._metadata.pop(key, None)
+        return removed
+
+    async def evict_to_target_size(self, target_mb: float) -> int:
+        """Frees least recently used entries until the cache holds at most `target_mb`."""
+        if target_mb < 0:
+            raise ValueError(f"target_mb must be >= 0, got {target_mb}")
+        evicted = self._store.evict_to(int(target_mb * MIB), reason="explicit")
+        self._forget_missing_metadata()
+        return evicted
+
+    def expire(self) -> int:
+        """Releases expired entries now; returns how many."""
+        released = self._store.expire()
+        if released:
+            self._forget_missing_metadata()
+        return released
+
+    def _forget_missing_metadata(self) -> None:
+        live = set(self._store.keys())
+        for key in [k for k in self._metadata if k not in live]:
+            del self._metadata[key]
+
+    # --- background sweep --------------------------------------------------------------------
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is not None and not self._sweeper.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._sweeper = loop.create_task(self._sweep_forever(), name="ironcliw-cache-sweeper")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+            self.expire()
+
+    async def close(self) -> None:
+        """Stops the sweep and stops following the memory manager."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        if self._memory_manager is not None:
+            self._memory_manager.unregister_pressure_callback(self._on_pressure_change)
+            self._memory_manager = None
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    @property
+    def size_bytes(self) -> int:
+        return self._store.bytes
+
+    def entries_by_space(self) -> dict[int, list[str]]:
+        spaces: dict[int, list[str]] = {}
+        for key in self._store:
+            metadata = self._metadata.get(key)
+            if metadata is not None:
+                spaces.setdefault(metadata.space_id, []).append(metadata.quality.value)
+        return spaces
+
+    def get_stats(self) -> dict[str, Any]:
+        native = self._store.stats()
+        lookups = self.hit_count + self.miss_count
+        return {
+            "size_mb": native["bytes"] / MIB,
+            "max_size_mb": native["max_bytes"] / MIB,
+            "entries": native["entries"],
+            "hit_count": self.hit_count,
+            "miss_count": self.miss_count,
+            "hit_rate": self.hit_count / lookups if lookups else 0.0,
+            "dynamic_sizing": self.dynamic_sizing,
+            "compression_enabled": True,
+            "compression_quality": policy_for(self.config, self.pressure).jpeg_quality,
+            "thumbnail_size": self.config.image_thumbnail_size,
+            "bytes": native["bytes"],
+            "max_bytes": native["max_bytes"],
+            "derived_hits": self.derived_hits,
+            "default_ttl": self.default_ttl,
+            "evictions": {
+                reason: native[f"evictions_{reason}"]
+                for reason in ("capacity", "ttl", "pressure", "explicit")
+            },
+        }
+
+
+def _age_seconds(metadata: SpaceCaptureMetadata) -> float:
+    captured = metadata.capture_time
+    now = datetime.now(UTC) if captured.tzinfo is not None else datetime.now()
+    return (now - captured).total_seconds()

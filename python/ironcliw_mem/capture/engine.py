@@ -1,0 +1,356 @@
+"""`MultiSpaceCaptureEngine`: captures the spaces the memory policy allows, at the tier it allows.
+
+Capture and encoding run in worker threads (the Rust encoder releases the GIL, so spaces encode
+in parallel); two concurrent requests for the same space and tier share one capture; a failure
+in one space is reported in `errors` and does not fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ironcliw_mem.capture.backends import CaptureBackend, SyntheticBackend
+from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
+from ironcliw_mem.capture.encoding import encode_tier
+from ironcliw_mem.capture.types import (
+    CaptureMethod,
+    JpegScreenshot,
+    SpaceCaptureMetadata,
+    SpaceCaptureRequest,
+    SpaceCaptureResult,
+)
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.policy import (
+    CaptureQuality,
+    LevelPolicy,
+    MemoryPressure,
+    MonitoringStrategy,
+    policy_for,
+)
+
+if TYPE_CHECKING:
+    from ironcliw_mem.manager import MacOSMemoryManager
+
+log = logging.getLogger(__name__)
+
+CAPTURE_METHOD_OF_BACKEND = {
+    "macos": CaptureMethod.SCREENCAPTURE_API,
+    "x11": CaptureMethod.SCREENCAPTURE_API,
+}
+
+Captured = tuple[JpegScreenshot, SpaceCaptureMetadata]
+
+
+def adjacent_spaces(spaces: list[int], active: int) -> list[int]:
+    """`active` and its neighbours in display order (the spaces a user most likely goes to next)."""
+    if active not in spaces:
+        return [active] if not spaces else spaces[:1]
+    index = spaces.index(active)
+    return spaces[max(0, index - 1) : index + 2]
+
+
+class MultiSpaceCaptureEngine:
+    """Captures desktop spaces as JPEG tiers, within the memory policy of the current level."""
+
+    def __init__(
+        self,
+        cache_size_mb: int | None = None,
+        memory_manager: MacOSMemoryManager | None = None,
+        *,
+        backend: CaptureBackend | None = None,
+        config: MemoryConfig | None = None,
+    ) -> None:
+        if config is None:
+            config = memory_manager.config if memory_manager is not None else MemoryConfig()
+        self.config = config
+        self.backend: CaptureBackend = backend if backend is not None else SyntheticBackend()
+        self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
+        self.memory_manager = memory_manager
+        if memory_manager is not None:
+            self.cache.set_memory_manager(memory_manager)
+        self.optimizer: Any = None
+        self.current_space_id = 1
+        self.monitoring_active = False
+        self._in_flight: dict[tuple[int, CaptureQuality], asyncio.Future[Captured]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self.captures_made = 0
+        self.capture_failures = 0
+        self.shared_captures = 0
+        self.bytes_encoded = 0
+
+    # --- policy ------------------------------------------------------------------------------
+
+    @property
+    def pressure(self) -> MemoryPressure:
+        if self.memory_manager is None:
+            return MemoryPressure.UNKNOWN
+        return self.memory_manager.current_pressure
+
+    @property
+    def policy(self) -> LevelPolicy:
+        return policy_for(self.config, self.pressure)
+
+    def get_quality_for_pressure(self, requested_quality: CaptureQuality) -> CaptureQuality:
+        """The requested tier, lowered to the level's tier; never raised. By fidelity."""
+        requested = CaptureQuality.parse(requested_quality)
+        if self.memory_manager is None:
+            return requested
+        return self.policy.cap_quality(requested)
+
+    async def enumerate_spaces(self) -> list[int]:
+        return sorted(await asyncio.to_thread(self.backend.list_spaces))
+
+    async def get_current_space(self) -> int:
+        self.current_space_id = await asyncio.to_thread(self.backend.current_space)
+        return self.current_space_id
+
+    async def get_spaces_to_monitor(self) -> list[int]:
+        """The spaces the policy lets us watch: all (green), the active space and its neighbours
+        (yellow), the active space only (red); always within MONITORED_SPACES when it is set."""
+        spaces = await self.enumerate_spaces()
+        if self.config.monitored_spaces:
+            spaces = [s for s in self.config.monitored_spaces if s in spaces]
+        if self.memory_manager is None:
+            return spaces
+        strategy = self.policy.monitoring
+        if strategy is MonitoringStrategy.ALL_SPACES:
+            return spaces
+        active = await self.get_current_space()
+        if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
+            return [s for s in adjacent_spaces(spaces, active) if s in spaces]
+        return [active] if active in spaces else spaces[:1]
+
+    # --- capture -----------------------------------------------------------------------------
+
+    async def check_system_health(self) -> tuple[bool, str, dict[str, Any] | None]:
+        """(healthy, message, details): the backend must list at least one space."""
+        try:
+            spaces = await self.enumerate_spaces()
+        except Exception as exc:
+            return False, f"capture backend {self.backend.name!r} failed: {exc}", None
+        info = {"backend": self.backend.name, "spaces": spaces, "pressure": self.pressure.value}
+        if not spaces:
+            return False, f"capture backend {self.backend.name!r} lists no spaces", info
+        return True, "System is healthy", info
+
+    async def capture_all_spaces(self, request: SpaceCaptureRequest) -> SpaceCaptureResult:
+        started = time.perf_counter()
+        healthy, message, _ = await self.check_system_health()
+        if not healthy:
+            return SpaceCaptureResult({}, {}, False, time.perf_counter() - started, {-1: message})
+        if self.optimizer is not None:
+            request = await self.optimizer.optimize_capture_request(request)
+        quality = self.get_quality_for_pressure(request.quality)
+        allowed = set(await self.get_spaces_to_monitor())
+        active = await self.get_current_space()
+        result = SpaceCaptureResult(
+            {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
+        )
+        wanted: list[int] = []
+        for space_id in dict.fromkeys(request.space_ids):
+            if space_id in allowed:
+                wanted.append(space_id)
+            else:
+                result.skipped[space_id] = (
+                    f"not watched at {self.pressure.level_name} pressure "
+                    f"({self.policy.monitoring.value} spaces)"
+                )
+        to_capture: list[int] = []
+        for space_id in wanted:
+            cached = (
+                await self.cache.get(space_id, quality, request.cache_ttl)
+                if request.use_cache
+                else None
+            )
+            if cached is None:
+                to_capture.append(space_id)
+                continue
+            result.screenshots[space_id], result.metadata[space_id] = cached
+            result.cache_hits += 1
+            self._track_performance(space_id, 0.0, True)
+
+        async def one(space_id: int) -> None:
+            try:
+                shot, metadata = await self._capture_shared(space_id, quality, active == space_id)
+            except Exception as exc:
+                result.errors[space_id] = f"{type(exc).__name__}: {exc}"
+                return
+            result.screenshots[space_id], result.metadata[space_id] = shot, metadata
+            result.new_captures += 1
+            self._track_performance(space_id, metadata.capture_duration, False)
+
+        if request.parallel and len(to_capture) > 1:
+            limit = asyncio.Semaphore(max(1, request.max_workers))
+
+            async def limited(space_id: int) -> None:
+                async with limit:
+                    await one(space_id)
+
+            await asyncio.gather(*(limited(s) for s in to_capture))
+        else:
+            for space_id in to_capture:
+                await one(space_id)
+        result.success = bool(result.screenshots)
+        result.total_duration = time.perf_counter() - started
+        if request.callback is not None:
+            outcome = request.callback(result.screenshots, result.metadata)
+            if inspect.isawaitable(outcome):
+                await outcome
+        return result
+
+    async def _capture_shared(
+        self, space_id: int, quality: CaptureQuality, active: bool
+    ) -> Captured:
+        """One capture per (space, tier) at a time: concurrent callers await the same one."""
+        key = (space_id, quality)
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            self.shared_captures += 1
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Captured] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            captured = await self._capture_and_store(space_id, quality, active)
+        except BaseException as exc:
+            future.set_exception(exc)
+            # Retrieved here so an unshared failure does not log "exception never retrieved".
+            future.exception()
+            raise
+        else:
+            future.set_result(captured)
+            return captured
+        finally:
+            del self._in_flight[key]
+
+    async def _capture_and_store(
+        self, space_id: int, quality: CaptureQuality, active: bool
+    ) -> Captured:
+        policy = self.policy
+        started = time.perf_counter()
+        try:
+            frame = await asyncio.to_thread(self.backend.capture, space_id)
+            encoded = await asyncio.to_thread(
+                encode_tier,
+                frame,
+                quality,
+                jpeg_quality=policy.jpeg_quality,
+                subsampling=self.config.image_subsampling,
+                thumbnail_size=self.config.image_thumbnail_size,
+            )
+        except Exception:
+            self.capture_failures += 1
+            raise
+        native = (int(frame.shape[1]), int(frame.shape[0]))
+        del frame  # the raw frame (~20 MB at 2880x1800) is not kept past the encode
+        metadata = SpaceCaptureMetadata(
+            space_id=space_id,
+            capture_time=datetime.now(UTC),
+            capture_method=CAPTURE_METHOD_OF_BACKEND.get(
+                self.backend.name, CaptureMethod.SCREENCAPTURE_API
+            ),
+            quality=quality,
+            resolution=(encoded.width, encoded.height),
+            file_size=len(encoded.jpeg),
+            capture_duration=time.perf_counter() - started,
+            is_active_space=active,
+            content_hash=encoded.content_hash,
+            source_resolution=native,
+            jpeg_quality=policy.jpeg_quality,
+        )
+        self.captures_made += 1
+        self.bytes_encoded += len(encoded.jpeg)
+        await self.cache.put(space_id, encoded.jpeg, metadata)
+        return JpegScreenshot(encoded.jpeg), metadata
+
+    def _track_performance(self, space_id: int, seconds: float, cache_hit: bool) -> None:
+        if self.optimizer is not None:
+            self.optimizer.track_capture_performance(space_id, seconds, cache_hit)
+
+    # --- housekeeping ------------------------------------------------------------------------
+
+    async def clear_cache(self, space_ids: list[int] | None = None) -> None:
+        if space_ids is None:
+            await self.cache.clear()
+            return
+        for space_id in space_ids:
+            await self.cache.remove_space(space_id)
+
+    async def prefetch_spaces(
+        self, space_ids: list[int], quality: CaptureQuality = CaptureQuality.OPTIMIZED
+    ) -> asyncio.Task[SpaceCaptureResult] | None:
+        """Starts a background capture of `space_ids` (as the original, it does not wait).
+
+        Nothing is prefetched under red pressure; the policy bounds spaces and tier as for any
+        request. Returns the task, for callers that do want to wait.
+        """
+        if self.pressure is MemoryPressure.RED or not space_ids:
+            return None
+        request = SpaceCaptureRequest(
+            space_ids=list(space_ids),
+            quality=quality,
+            priority=3,
+            reason="prefetch",
+            require_permission=False,
+        )
+        task = asyncio.create_task(self.capture_all_spaces(request), name="ironcliw-prefetch")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def monitor_space_changes(
+        self,
+        callback: Callable[[list[int]], Awaitable[Any] | Any],
+        interval: float = 5,
+    ) -> None:
+        """Calls `callback(spaces)` whenever the set of spaces changes; runs until cancelled."""
+        known = await self.enumerate_spaces()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                current = await self.enumerate_spaces()
+            except Exception:
+                log.exception("listing spaces failed; trying again in %s s", interval)
+                continue
+            if current != known:
+                known = current
+                outcome = callback(current)
+                if inspect.isawaitable(outcome):
+                    await outcome
+
+    async def start_monitoring_session(self) -> bool:
+        self.monitoring_active = True
+        return True
+
+    def stop_monitoring_session(self) -> None:
+        self.monitoring_active = False
+
+    async def close(self) -> None:
+        """Cancels background prefetches and stops the cache's sweep and pressure following."""
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.cache.close()
+
+    def get_cache_stats(self) -> dict[str, Any]:
+        stats = self.cache.get_stats()
+        stats.update(
+            {
+                "backend": self.backend.name,
+                "captures_made": self.captures_made,
+                "capture_failures": self.capture_failures,
+                "shared_captures": self.shared_captures,
+                "bytes_encoded": self.bytes_encoded,
+                "policy": self.policy.to_dict(),
+            }
+        )
+        if self.memory_manager is not None:
+            stats["memory_pressure"] = self.memory_manager.get_stats_summary()
+        return stats

@@ -1,0 +1,463 @@
+"""Multi-space capture: the cache wired to pressure, the engine, the optimizer, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ironcliw_mem import (
+    CaptureQuality,
+    MacOSMemoryManager,
+    MemoryConfig,
+    MemoryPressure,
+    Sample,
+    tier_size,
+)
+from ironcliw_mem.capture import (
+    CaptureMethod,
+    JpegScreenshot,
+    MultiSpaceCaptureCache,
+    MultiSpaceCaptureEngine,
+    MultiSpaceOptimizer,
+    SpaceCaptureMetadata,
+    SpaceCaptureRequest,
+    SyntheticBackend,
+)
+from ironcliw_mem.capture import cache as cache_module
+
+GIB = 1024**3
+MIB = 1024**2
+SCREEN = (960, 600)  # small screens keep the suite fast; the engine does not care
+GREEN_SAMPLE = Sample.from_values(
+    total=16 * GIB, available=12 * GIB, psi_some_avg10=0.0, psi_full_avg10=0.0, sources=["meminfo"]
+)
+
+
+def make_manager(**config: object) -> MacOSMemoryManager:
+    return MacOSMemoryManager(
+        MemoryConfig(env={}, **config),  # type: ignore[arg-type]
+        read_sample=lambda: GREEN_SAMPLE,
+        watch_kernel_events=False,
+    )
+
+
+def make_engine(
+    manager: MacOSMemoryManager | None = None, spaces: int = 9, **config: object
+) -> MultiSpaceCaptureEngine:
+    backend = SyntheticBackend(spaces=spaces, size=SCREEN)
+    if manager is None:
+        return MultiSpaceCaptureEngine(backend=backend, config=MemoryConfig(env={}, **config))  # type: ignore[arg-type]
+    return MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
+
+
+def decode(jpeg: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(jpeg))
+    image.load()
+    assert image.format == "JPEG"
+    return image
+
+
+def metadata_for(space_id: int, quality: CaptureQuality) -> SpaceCaptureMetadata:
+    return SpaceCaptureMetadata(
+        space_id=space_id,
+        capture_time=datetime.now(UTC),
+        capture_method=CaptureMethod.SCREENCAPTURE_API,
+        quality=quality,
+        resolution=(0, 0),
+        file_size=0,
+        capture_duration=0.0,
+    )
+
+
+# --- the defects of the originals ----------------------------------------------------------------
+
+
+async def test_captures_reach_the_cache() -> None:
+    engine = make_engine()
+    request = SpaceCaptureRequest(space_ids=[1, 2, 3])
+    first = await engine.capture_all_spaces(request)
+    assert (first.new_captures, first.cache_hits) == (3, 0)
+    assert engine.cache.get_stats()["entries"] == 3
+    second = await engine.capture_all_spaces(request)
+    assert (second.new_captures, second.cache_hits) == (0, 3)
+    assert engine.backend.captures == 3  # type: ignore[attr-defined]
+    for space_id in (1, 2, 3):
+        assert second.screenshots[space_id] == first.screenshots[space_id]
+    await engine.close()
+
+
+async def test_clear_cache_works_for_all_and_for_some_spaces() -> None:
+    engine = make_engine()
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2, 3]))
+    await engine.clear_cache(space_ids=[2])
+    assert sorted(engine.cache.entries_by_space()) == [1, 3]
+    await engine.clear_cache()
+    assert engine.cache.get_stats()["entries"] == 0
+    assert engine.cache.size_bytes == 0
+    await engine.close()
+
+
+@pytest.mark.parametrize(
+    ("pressure", "requested", "expected"),
+    [
+        (MemoryPressure.RED, CaptureQuality.FULL, CaptureQuality.THUMBNAIL),
+        (MemoryPressure.RED, CaptureQuality.OPTIMIZED, CaptureQuality.THUMBNAIL),
+        (MemoryPressure.YELLOW, CaptureQuality.OPTIMIZED, CaptureQuality.FAST),
+        (MemoryPressure.YELLOW, CaptureQuality.THUMBNAIL, CaptureQuality.THUMBNAIL),
+        (MemoryPressure.GREEN, CaptureQuality.THUMBNAIL, CaptureQuality.THUMBNAIL),
+        (MemoryPressure.GREEN, CaptureQuality.FAST, CaptureQuality.FAST),
+        (MemoryPressure.GREEN, CaptureQuality.FULL, CaptureQuality.OPTIMIZED),
+    ],
+)
+async def test_tiers_are_compared_by_fidelity(
+    pressure: MemoryPressure, requested: CaptureQuality, expected: CaptureQuality
+) -> None:
+    manager = make_manager()
+    await manager.override_pressure(pressure)
+    engine = make_engine(manager)
+    assert engine.get_quality_for_pressure(requested) is expected
+    await engine.close()
+
+
+async def test_budget_shrinks_the_moment_the_level_changes() -> None:
+    manager = make_manager(cache_size_green=8, cache_size_yellow=2, cache_size_red=1)
+    await manager.override_pressure(MemoryPressure.GREEN)
+    cache = MultiSpaceCaptureCache(config=manager.config)
+    cache.set_memory_manager(manager)
+    payload = bytes(300 * 1024)
+    for space_id in range(1, 21):
+        assert await cache.put(space_id, payload, metadata_for(space_id, CaptureQuality.FAST))
+    assert cache.size_bytes > 2 * MIB
+    await manager.override_pressure(MemoryPressure.RED)  # no put, no get after this
+    stats = cache.get_stats()
+    assert stats["max_size_mb"] == 1
+    assert cache.size_bytes <= 1 * MIB
+    assert stats["evictions"]["pressure"] > 0
+    await manager.override_pressure(MemoryPressure.GREEN)
+    assert cache.get_stats()["max_size_mb"] == 8
+    await cache.close()
+
+
+async def test_expired_entries_are_released_without_a_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.05)
+    cache = MultiSpaceCaptureCache(max_size_mb=10, default_ttl=0.2, config=MemoryConfig(env={}))
+    await cache.put(1, bytes(100_000), metadata_for(1, CaptureQuality.FAST))
+    assert cache.size_bytes > 100_000
+    await asyncio.sleep(0.6)
+    assert cache.size_bytes == 0
+    assert cache.get_stats()["evictions"]["ttl"] == 1
+    assert cache.get_stats()["hit_count"] + cache.get_stats()["miss_count"] == 0
+    await cache.close()
+
+
+async def test_a_cached_higher_tier_serves_a_lower_tier_request() -> None:
+    engine = make_engine()
+    await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[4], quality=CaptureQuality.OPTIMIZED)
+    )
+    captured = engine.backend.captures  # type: ignore[attr-defined]
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[4], quality=CaptureQuality.THUMBNAIL)
+    )
+    assert engine.backend.captures == captured  # type: ignore[attr-defined]
+    assert result.cache_hits == 1
+    metadata = result.metadata[4]
+    assert metadata.quality is CaptureQuality.THUMBNAIL
+    assert metadata.derived_from is CaptureQuality.OPTIMIZED
+    expected = tuple(tier_size("thumbnail", *SCREEN))
+    assert decode(result.screenshots[4]).size == expected == metadata.resolution
+    assert engine.cache.get_stats()["derived_hits"] == 1
+    await engine.close()
+
+
+async def test_a_lower_tier_never_serves_a_higher_request() -> None:
+    engine = make_engine()
+    await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[5], quality=CaptureQuality.THUMBNAIL)
+    )
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[5], quality=CaptureQuality.FULL)
+    )
+    assert (result.cache_hits, result.new_captures) == (0, 1)
+    assert decode(result.screenshots[5]).size == SCREEN
+    await engine.close()
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+async def test_screenshots_are_jpeg_bytes_with_lazy_pixels() -> None:
+    engine = make_engine()
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.FULL)
+    )
+    shot = result.screenshots[1]
+    assert isinstance(shot, bytes)
+    assert isinstance(shot, JpegScreenshot)
+    assert not shot.decoded
+    assert shot.shape == (SCREEN[1], SCREEN[0], 3)
+    assert shot.array.dtype == np.uint8
+    assert shot.decoded
+    assert shot.to_image().size == SCREEN
+    assert Image.fromarray(shot.array).size == SCREEN
+    meta = result.metadata[1]
+    assert meta.file_size == len(shot) < SCREEN[0] * SCREEN[1] * 4 // 5
+    assert meta.resolution == meta.source_resolution == SCREEN
+    assert meta.is_active_space
+    await engine.close()
+
+
+async def test_concurrent_requests_for_one_space_share_a_capture() -> None:
+    engine = make_engine()
+    request = SpaceCaptureRequest(space_ids=[2], use_cache=False)
+    first, second = await asyncio.gather(
+        engine.capture_all_spaces(request), engine.capture_all_spaces(request)
+    )
+    assert engine.backend.captures == 1  # type: ignore[attr-defined]
+    assert engine.shared_captures == 1
+    assert first.screenshots[2] == second.screenshots[2]
+    await engine.close()
+
+
+async def test_one_failing_space_does_not_fail_the_others() -> None:
+    engine = make_engine()
+    engine.backend.failing_spaces.add(2)  # type: ignore[attr-defined]
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1, 2, 3], parallel=True)
+    )
+    assert sorted(result.screenshots) == [1, 3]
+    assert "space 2" in result.errors[2]
+    assert result.success
+    assert engine.capture_failures == 1
+    await engine.close()
+
+
+async def test_request_callback_receives_the_results() -> None:
+    seen: list[tuple[list[int], list[int]]] = []
+
+    async def on_done(screenshots: dict[int, bytes], metadata: dict[int, object]) -> None:
+        seen.append((sorted(screenshots), sorted(metadata)))
+
+    engine = make_engine()
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[3, 1], callback=on_done))
+    assert seen == [([1, 3], [1, 3])]
+    await engine.close()
+
+
+async def test_monitored_spaces_always_bound_the_set() -> None:
+    manager = make_manager(monitored_spaces=[2, 4, 42])
+    await manager.override_pressure(MemoryPressure.GREEN)
+    engine = make_engine(manager)
+    assert await engine.get_spaces_to_monitor() == [2, 4]
+    result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2, 3, 4]))
+    assert sorted(result.screenshots) == [2, 4]
+    assert sorted(result.skipped) == [1, 3]
+    await engine.close()
+
+
+async def test_prefetch_respects_the_level() -> None:
+    manager = make_manager()
+    await manager.override_pressure(MemoryPressure.RED)
+    engine = make_engine(manager)
+    assert await engine.prefetch_spaces([2, 3]) is None
+    await manager.override_pressure(MemoryPressure.GREEN)
+    task = await engine.prefetch_spaces([2, 3])
+    assert task is not None
+    result = await task
+    assert sorted(result.screenshots) == [2, 3]
+    assert result.quality is CaptureQuality.OPTIMIZED
+    await engine.close()
+
+
+async def test_health_and_space_listing() -> None:
+    engine = make_engine(spaces=4)
+    healthy, message, info = await engine.check_system_health()
+    assert healthy
+    assert message
+    assert info is not None
+    assert info["spaces"] == [1, 2, 3, 4]
+    assert await engine.enumerate_spaces() == [1, 2, 3, 4]
+    engine.backend.switch_to(3)  # type: ignore[attr-defined]
+    assert await engine.get_current_space() == 3
+    await engine.close()
+
+
+async def test_monitor_space_changes_reports_new_spaces() -> None:
+    engine = make_engine(spaces=2)
+    seen: list[list[int]] = []
+    task = asyncio.create_task(engine.monitor_space_changes(seen.append, interval=0.02))
+    await asyncio.sleep(0.05)
+    engine.backend.spaces = 3  # type: ignore[attr-defined]
+    await asyncio.sleep(0.1)
+    task.cancel()
+    assert seen == [[1, 2, 3]]
+    await engine.close()
+
+
+async def test_bad_inputs_are_clear_errors() -> None:
+    cache = MultiSpaceCaptureCache(max_size_mb=1, config=MemoryConfig(env={}))
+    with pytest.raises(TypeError, match="JPEG bytes or a"):
+        await cache.put(1, "not an image", metadata_for(1, CaptureQuality.FAST))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="metadata is for space 2"):
+        await cache.put(1, b"x", metadata_for(2, CaptureQuality.FAST))
+    with pytest.raises(ValueError, match="max_size_mb must be >= 0"):
+        MultiSpaceCaptureCache(max_size_mb=-1)
+    with pytest.raises(ValueError, match="target_mb must be >= 0"):
+        await cache.evict_to_target_size(-5)
+    await cache.close()
+
+
+async def test_put_of_a_pixel_array_encodes_it() -> None:
+    cache = MultiSpaceCaptureCache(max_size_mb=10, config=MemoryConfig(env={}))
+    frame = SyntheticBackend(spaces=1, size=SCREEN).capture(1)
+    assert await cache.put(1, frame, metadata_for(1, CaptureQuality.FAST))
+    hit = await cache.get(1, CaptureQuality.FAST)
+    assert hit is not None
+    shot, metadata = hit
+    assert decode(shot).size == (SCREEN[0] // 2, SCREEN[1] // 2) == metadata.resolution
+    assert await cache.get(1, CaptureQuality.FAST, max_age=-1) is None  # too old for the caller
+    old = metadata_for(1, CaptureQuality.FULL)
+    old.capture_time = datetime.now(UTC) - timedelta(hours=1)
+    stats = cache.get_stats()
+    for key in (
+        "size_mb",
+        "max_size_mb",
+        "entries",
+        "hit_count",
+        "miss_count",
+        "hit_rate",
+        "dynamic_sizing",
+        "compression_enabled",
+        "compression_quality",
+        "thumbnail_size",
+    ):
+        assert key in stats
+    await cache.close()
+
+
+# --- the optimizer -------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_next_space_prediction_follows_observed_transitions() -> None:
+    optimizer = MultiSpaceOptimizer(clock=Clock())
+    for _ in range(6):
+        for space in (1, 2, 5):
+            optimizer.track_space_access(space)
+    optimizer.track_space_access(1)
+    optimizer.track_space_access(3)
+    prediction = dict(optimizer.predict_next_spaces(1))
+    assert prediction[2] == pytest.approx(6 / 7)
+    assert prediction[3] == pytest.approx(1 / 7)
+    assert optimizer.predict_next_spaces(9) == []
+
+
+def test_patterns_are_detected() -> None:
+    clock = Clock()
+    optimizer = MultiSpaceOptimizer(clock=clock)
+    for _ in range(12):
+        clock.now += 60
+        optimizer.track_space_access(1)
+    for _ in range(12):
+        clock.now += 600
+        optimizer.track_space_access(2)
+    patterns = {
+        space: info["pattern"]
+        for space, info in optimizer.get_optimization_stats()["space_patterns"].items()
+    }
+    assert patterns == {1: "frequent", 2: "periodic"}
+
+
+def test_prefetch_candidates_depend_on_the_level() -> None:
+    optimizer = MultiSpaceOptimizer(clock=Clock())
+    for _ in range(5):
+        optimizer.track_space_access(4)
+        optimizer.track_space_access(8)
+    spaces = list(range(1, 10))
+    assert optimizer.prefetch_candidates(4, spaces, MemoryPressure.GREEN)[0] == 8
+    assert set(optimizer.prefetch_candidates(4, spaces, MemoryPressure.GREEN)) >= {3, 5}
+    assert optimizer.prefetch_candidates(4, spaces, MemoryPressure.YELLOW) == [3, 5]
+    assert optimizer.prefetch_candidates(4, spaces, MemoryPressure.RED) == []
+    assert optimizer.prefetch_candidates(4, spaces, MemoryPressure.UNKNOWN) == []
+
+
+async def test_optimizer_never_raises_quality_and_keeps_new_spaces_as_asked() -> None:
+    optimizer = MultiSpaceOptimizer(clock=Clock())
+    request = SpaceCaptureRequest(space_ids=[7], quality=CaptureQuality.FAST)
+    assert (await optimizer.optimize_capture_request(request)).quality is CaptureQuality.FAST
+    for _ in range(20):
+        optimizer.track_space_access(7)
+    request = SpaceCaptureRequest(space_ids=[7], quality=CaptureQuality.THUMBNAIL)
+    assert (await optimizer.optimize_capture_request(request)).quality is CaptureQuality.THUMBNAIL
+
+
+async def test_engine_with_optimizer_stays_within_policy_and_tracks() -> None:
+    manager = make_manager()
+    await manager.override_pressure(MemoryPressure.YELLOW)
+    engine = make_engine(manager)
+    optimizer = MultiSpaceOptimizer(capture_engine=engine)
+    engine.optimizer = optimizer
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1, 2], quality=CaptureQuality.FULL)
+    )
+    assert result.quality is CaptureQuality.FAST
+    stats = optimizer.get_optimization_stats()
+    for key in (
+        "cache_hit_rate",
+        "total_captures",
+        "average_capture_time",
+        "tracked_spaces",
+        "optimization_active",
+        "space_patterns",
+    ):
+        assert key in stats
+    assert stats["total_captures"] == 2
+    assert await optimizer.prefetch_once() == [2]  # yellow: the active space's neighbour
+    await optimizer.start_optimization()
+    assert optimizer.get_optimization_stats()["optimization_active"]
+    await optimizer.stop_optimization()
+    await engine.close()
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+async def test_end_to_end_level_sequence_on_nine_spaces() -> None:
+    manager = make_manager(cache_size_green=12, cache_size_yellow=3, cache_size_red=1)
+    engine = make_engine(manager, spaces=9)
+    engine.backend.switch_to(5)  # type: ignore[attr-defined]
+    expectations = [
+        (MemoryPressure.GREEN, list(range(1, 10)), CaptureQuality.OPTIMIZED, 12),
+        (MemoryPressure.YELLOW, [4, 5, 6], CaptureQuality.FAST, 3),
+        (MemoryPressure.RED, [5], CaptureQuality.THUMBNAIL, 1),
+        (MemoryPressure.GREEN, list(range(1, 10)), CaptureQuality.OPTIMIZED, 12),
+    ]
+    for level, spaces, tier, budget_mb in expectations:
+        await manager.override_pressure(level)
+        assert engine.cache.size_bytes <= budget_mb * MIB
+        result = await engine.capture_all_spaces(
+            SpaceCaptureRequest(space_ids=list(range(1, 10)), quality=CaptureQuality.FULL)
+        )
+        assert sorted(result.screenshots) == spaces, level
+        assert sorted(result.skipped) == sorted(set(range(1, 10)) - set(spaces))
+        expected_size = tuple(tier_size(tier.value, *SCREEN))
+        for space_id, shot in result.screenshots.items():
+            assert result.metadata[space_id].quality is tier
+            assert decode(shot).size == expected_size
+        assert engine.cache.size_bytes <= budget_mb * MIB
+        assert engine.get_cache_stats()["max_size_mb"] == budget_mb
+    await engine.close()
