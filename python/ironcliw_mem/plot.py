@@ -1,0 +1,133 @@
+"""The profile as a picture: memory over time, the pressure level as coloured bands.
+
+matplotlib is the optional extra `plot` (`pip install 'ironcliw-mem[plot]'`); without it
+`plot_profile` raises `PlotUnavailable` and the profiler still writes its JSON report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LEVEL_COLOURS = {
+    "green": "#4caf50",
+    "yellow": "#ffc107",
+    "red": "#f44336",
+    "unknown": "#9e9e9e",
+}
+BAND_ALPHA = 0.18
+FIGURE_SIZE_IN = (11.0, 5.5)
+FIGURE_DPI = 100
+
+
+class PlotUnavailable(RuntimeError):
+    """The plot cannot be drawn here; the message says why and what to install."""
+
+
+def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
+    """Draws the report's samples to a PNG at `path`: RSS, USS and cache MB over time, the
+    baseline, one band per sample coloured by its level, and the workloads named on top."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only; never a display
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+    except ImportError as exc:
+        raise PlotUnavailable(
+            f"matplotlib is not installed ({exc}); pip install 'ironcliw-mem[plot]'"
+        ) from None
+    samples = report.get("samples") or []
+    if not samples:
+        raise PlotUnavailable("the report has no samples to plot")
+    out = Path(path)
+    t0 = samples[0]["t"]
+    times = [s["t"] - t0 for s in samples]
+    fig, ax = plt.subplots(figsize=FIGURE_SIZE_IN, dpi=FIGURE_DPI)
+    try:
+        # Level bands: each sample's level holds until the next sample.
+        for i, sample in enumerate(samples):
+            end = times[i + 1] if i + 1 < len(times) else times[i] + _step(times)
+            ax.axvspan(
+                times[i],
+                end,
+                color=LEVEL_COLOURS.get(sample["level"], LEVEL_COLOURS["unknown"]),
+                alpha=BAND_ALPHA,
+                linewidth=0,
+            )
+        ax.plot(times, [s["rss_mb"] for s in samples], label="RSS", color="#1f3b73", linewidth=2)
+        uss = [s["uss_mb"] for s in samples]
+        if any(v is not None for v in uss):
+            ax.plot(
+                times,
+                [float("nan") if v is None else v for v in uss],
+                label="USS",
+                color="#6a1b9a",
+                linewidth=1.5,
+            )
+        cache = [s["cache_mb"] for s in samples]
+        if any(v is not None for v in cache):
+            ax.plot(
+                times,
+                [float("nan") if v is None else v for v in cache],
+                label="cache",
+                color="#00838f",
+                linewidth=1.5,
+                linestyle="--",
+            )
+        baseline = report.get("baseline", {}).get("rss_mb")
+        if baseline:
+            ax.axhline(
+                baseline,
+                color="#555555",
+                linewidth=1,
+                linestyle=":",
+                label=f"baseline {baseline:.0f} MB",
+            )
+        # Workload boundaries and names.
+        previous = None
+        for time_s, sample in zip(times, samples, strict=True):
+            if sample["component"] != previous:
+                ax.axvline(time_s, color="#333333", linewidth=0.8)
+                ax.annotate(
+                    sample["component"],
+                    (time_s, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    xytext=(4, -14),
+                    textcoords="offset points",
+                    fontsize=9,
+                )
+                previous = sample["component"]
+        level_handles = [
+            Patch(color=colour, alpha=0.5, label=f"level {name}")
+            for name, colour in LEVEL_COLOURS.items()
+            if any(s["level"] == name for s in samples)
+        ]
+        handles, _ = ax.get_legend_handles_labels()
+        ax.legend(
+            handles=handles + level_handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=9,
+        )
+        summary = report.get("summary", {})
+        ax.set_title(
+            f"ironcliw-mem profile {report.get('generated_at', '')[:19]}: "
+            f"peak {summary.get('highest_peak_mb', 0):.0f} MB, "
+            f"target {'met' if summary.get('priority_3_target_met') else 'missed'}",
+            fontsize=11,
+        )
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("MB")
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format="png")
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _step(times: list[float]) -> float:
+    return times[-1] - times[-2] if len(times) > 1 else 1.0
