@@ -21,7 +21,7 @@ $(BIN)/python:
 
 setup: $(BIN)/python
 	./scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
-	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev,x11
+	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev,x11,plot
 
 run: setup
 	$(BIN)/ironcliw-mem info

@@ -56,6 +56,7 @@ from ironcliw_mem.pressure import (
     read_sample,
     thresholds_from_env,
 )
+from ironcliw_mem.profiler import BenchmarkResult, MemoryProfiler, MemorySnapshot
 
 __all__ = [
     "BUILD_FEATURES",
@@ -65,6 +66,7 @@ __all__ = [
     "PIXEL_FORMATS",
     "SUBSAMPLINGS",
     "TIERS",
+    "BenchmarkResult",
     "ByteCache",
     "CaptureMethod",
     "CaptureQuality",
@@ -78,6 +80,8 @@ __all__ = [
     "MemoryConfig",
     "MemoryManager",
     "MemoryPressure",
+    "MemoryProfiler",
+    "MemorySnapshot",
     "MemoryStats",
     "MonitoringStrategy",
     "MultiSpaceCaptureCache",

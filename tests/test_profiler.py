@@ -1,0 +1,219 @@
+"""The memory profiler: honest results (defect 11), the report's keys, the plot, the command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from ironcliw_mem import MacOSMemoryManager, MemoryConfig, MemoryProfiler, Sample, cli, profiler
+
+GIB = 1024**3
+GREEN = Sample.from_values(
+    total=16 * GIB, available=12 * GIB, psi_some_avg10=0.0, psi_full_avg10=0.0, sources=["meminfo"]
+)
+REPORT_KEYS = {"generated_at", "baseline", "benchmarks", "summary"}
+BENCHMARK_KEYS = {
+    "name",
+    "duration_s",
+    "memory_delta_mb",
+    "peak_memory_mb",
+    "avg_memory_mb",
+    "success",
+    "notes",
+}
+SUMMARY_KEYS = {
+    "total_components",
+    "total_memory_delta_mb",
+    "highest_peak_mb",
+    "priority_3_target_met",
+    "target_status",
+    "reduction_from_baseline",
+}
+REDUCTION_KEYS = {"baseline_mb", "current_peak_mb", "reduction_mb", "reduction_percent"}
+# Small screens and a small cache budget keep the command's run short and light.
+SMALL_RUN_ENV = {"CACHE_SIZE_GREEN": "48", "CACHE_SIZE_YELLOW": "24", "CACHE_SIZE_RED": "8"}
+
+
+def make_manager() -> MacOSMemoryManager:
+    return MacOSMemoryManager(
+        MemoryConfig(env={}), read_sample=lambda: GREEN, watch_kernel_events=False
+    )
+
+
+async def idle() -> None:
+    await asyncio.sleep(3600)
+
+
+async def explode() -> None:
+    await asyncio.sleep(0.01)
+    raise RuntimeError("the workload broke")
+
+
+def check_report_shape(report: dict[str, Any]) -> None:
+    assert set(report) >= REPORT_KEYS
+    assert set(report["baseline"]) >= {"rss_mb", "available_gb"}
+    for entry in report["benchmarks"]:
+        assert set(entry) >= BENCHMARK_KEYS
+    assert set(report["summary"]) >= SUMMARY_KEYS
+    assert set(report["summary"]["reduction_from_baseline"]) == REDUCTION_KEYS
+
+
+async def test_a_running_component_is_sampled_and_succeeds() -> None:
+    held: list[bytes] = []
+
+    async def grow() -> None:
+        while True:
+            held.append(b"x" * (1 << 20))
+            await asyncio.sleep(0.01)
+
+    prof = MemoryProfiler(make_manager(), cache_bytes=lambda: 1024 * 1024)
+    prof.set_baseline()
+    result = await prof.profile_component("grow", grow, duration_seconds=0.3, sample_interval=0.1)
+    assert result.success, result.notes
+    assert prof.benchmarks == [result]
+    assert len(result.samples) >= 3
+    assert result.peak_memory_mb >= result.avg_memory_mb > 0
+    assert all(s.level == "green" and s.cache_mb == 1.0 for s in result.samples)
+    assert all(s.budget_mb == 500 for s in result.samples)  # the green budget by default
+    assert prof.get_memory_delta() != 0.0
+
+
+async def test_a_component_that_raises_is_a_failure_and_misses_the_target() -> None:
+    prof = MemoryProfiler(make_manager())
+    prof.set_baseline()
+    result = await prof.profile_component("boom", explode, duration_seconds=5, sample_interval=0.1)
+    assert result.success is False
+    assert result.duration_seconds < 5  # it stopped when the workload did
+    assert "RuntimeError: the workload broke" in result.notes
+    report = prof.generate_report()
+    check_report_shape(report)
+    assert report["benchmarks"][0]["success"] is False
+    assert report["summary"]["priority_3_target_met"] is False
+    assert "boom failed" in report["summary"]["target_status"]
+
+
+async def test_a_component_that_is_not_async_gives_no_samples_and_fails() -> None:
+    prof = MemoryProfiler()
+    prof.set_baseline()
+    result = await prof.profile_component("sync", lambda: None, duration_seconds=1)  # type: ignore[arg-type, return-value]
+    assert result.success is False
+    assert result.samples == []
+    assert "no samples taken" in result.notes
+    assert result.peak_memory_mb == result.end_snapshot.rss_mb  # as the original, without samples
+
+
+def test_an_empty_profile_meets_no_target() -> None:
+    prof = MemoryProfiler()
+    report = prof.generate_report()
+    check_report_shape(report)
+    summary = report["summary"]
+    assert summary["total_components"] == 0
+    assert summary["priority_3_target_met"] is False
+    assert "no workloads were profiled" in summary["target_status"]
+    assert "no baseline was measured" in summary["target_status"]
+
+
+async def test_growth_beyond_budget_and_allowance_misses_the_target(tmp_path: Path) -> None:
+    prof = MemoryProfiler(make_manager())
+    prof.set_baseline()
+    await prof.profile_component("idle", idle, duration_seconds=0.2, sample_interval=0.1)
+    assert prof.baseline_snapshot is not None
+    result = prof.benchmarks[0]
+    # The same run judged with a baseline 600 MB lower: growth exceeds 500 MB budget + 0 MB.
+    summary = profiler.evaluate_targets(
+        result.peak_memory_mb - 600, prof.benchmarks, allowance_mb=0.0
+    )
+    assert summary["priority_3_target_met"] is False
+    assert summary["checks"]["workloads"][0]["within_budget"] is False
+    assert "more than the 500 MB allowed" in summary["target_status"]
+    # Judged honestly against its own baseline it is met, and the file is the same report.
+    out = tmp_path / "deep" / "report.json"
+    report = prof.generate_report(out)
+    assert report["summary"]["priority_3_target_met"] is True, report["summary"]["target_status"]
+    assert json.loads(out.read_text())["summary"] == report["summary"]
+    assert report["summary"]["reference"]["original_baseline_mb"] == 1200
+    assert report["baseline"]["rss_mb"] == round(prof.baseline_snapshot.rss_mb, 1)
+
+
+def test_the_profile_command_writes_the_report_and_plot(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ironcliw_mem", "profile", "--duration", "3", "--size", "640x400",
+         "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, **SMALL_RUN_ENV, "IRONCLIW_CAPTURE_BACKEND": "synthetic"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""  # no progress display when stderr is not a terminal
+    reports = list(tmp_path.glob("memory_profile_*.json"))
+    assert len(reports) == 1
+    assert f"report: {reports[0]}" in result.stdout
+    report = json.loads(reports[0].read_text())
+    check_report_shape(report)
+    names = [b["name"] for b in report["benchmarks"]]
+    assert names == [profiler.VISION_WORKLOAD, profiler.CACHE_WORKLOAD]
+    baseline = report["baseline"]["rss_mb"]
+    assert baseline > 0
+    assert report["baseline"]["available_gb"] > 0
+    for entry in report["benchmarks"]:
+        assert entry["success"] is True, entry["notes"]
+        assert entry["peak_memory_mb"] >= entry["avg_memory_mb"] > 0
+        assert entry["samples"] >= 3
+        assert entry["cache_budget_mb"] == 48
+        assert entry["peak_cache_mb"] <= 48
+    vision, cache = report["benchmarks"]
+    assert "captures, 0 failures" in vision["notes"]
+    assert "capacity" in cache["notes"]
+    summary = report["summary"]
+    assert summary["total_components"] == 2
+    assert summary["priority_3_target_met"] is True, summary["target_status"]
+    assert summary["highest_peak_mb"] == max(vision["peak_memory_mb"], cache["peak_memory_mb"])
+    assert summary["reduction_from_baseline"]["baseline_mb"] == baseline
+    samples = report["samples"]
+    assert {s["component"] for s in samples} == set(names)
+    assert all(s["uss_mb"] is None or s["uss_mb"] <= s["rss_mb"] for s in samples)
+    assert report["levels"][profiler.VISION_WORKLOAD]
+    assert report["config"]["memory"]["cache_size_green"] == "48"
+    png = reports[0].with_suffix(".png")
+    assert report["plot"]["path"] == str(png)
+    with Image.open(png) as image:
+        assert image.format == "PNG"
+        assert image.width >= 800
+        assert image.height >= 400
+        colours = {c for _, c in image.convert("RGB").getcolors(1 << 20) or []}
+    assert any(g > r + 20 and g > b + 20 for r, g, b in colours)  # the green level band
+
+
+def test_a_failing_workload_makes_the_command_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_vision(engine: Any, interval_s: float = 1.0) -> Any:
+        return explode
+
+    monkeypatch.setattr(profiler, "vision_workload", broken_vision)
+    # No matplotlib: the report is still written, and says why the plot is missing.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name, value in SMALL_RUN_ENV.items():
+        monkeypatch.setenv(name, value)
+    code = cli.main(
+        ["profile", "--duration", "0.5", "--interval", "0.1", "--backend", "synthetic",
+         "--size", "320x200", "--output-dir", str(tmp_path)]
+    )  # fmt: skip
+    assert code == cli.EXIT_FAILED_CHECK
+    (path,) = tmp_path.glob("memory_profile_*.json")
+    report = json.loads(path.read_text())
+    vision, cache = report["benchmarks"]
+    assert vision["success"] is False
+    assert "the workload broke" in vision["notes"]
+    assert cache["success"] is True
+    assert report["summary"]["priority_3_target_met"] is False
+    assert report["plot"]["path"] is None
+    assert "matplotlib is not installed" in report["plot"]["skipped"]
+    assert not list(tmp_path.glob("*.png"))
