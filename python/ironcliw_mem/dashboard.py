@@ -1,0 +1,506 @@
+"""A small live dashboard over HTTP: `/stats`, `/metrics` (Prometheus text), `/history`, `/`.
+
+The server is the standard library's `ThreadingHTTPServer` on 127.0.0.1: four read-only
+endpoints need no framework, and the package gains no dependency. Request threads never touch
+the memory manager or the engine: a sampler task on the asyncio loop that owns them takes a
+reading every `DASHBOARD_SAMPLE_INTERVAL_S` and publishes an immutable snapshot, which the
+request threads serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
+    from ironcliw_mem.manager import MacOSMemoryManager
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+# One reading a second: a live chart, and far below the rate at which reading PSI would starve
+# the kernel's pressure triggers (see the README's Pressure caveat).
+DASHBOARD_SAMPLE_INTERVAL_S = 1.0
+HISTORY_POINTS = 600  # ten minutes at one point a second
+LEVEL_CODES = {"green": 0, "yellow": 1, "red": 2, "unknown": -1}
+METRIC_PREFIX = "ironcliw_"
+
+# Sample signals exported as gauges: signal name -> (metric suffix, help). Values in bytes keep
+# bytes (Prometheus base units); PSI averages are percent as the kernel prints them.
+SIGNAL_GAUGES: dict[str, tuple[str, str]] = {
+    "total": ("memory_total_bytes", "Memory this process can use (the cgroup limit if lower)"),
+    "available": (
+        "memory_available_bytes",
+        "Memory available (MemAvailable / macOS free+reclaimable)",
+    ),
+    "used": ("memory_used_bytes", "Memory in use by applications"),
+    "wired": ("memory_wired_bytes", "Wired memory (macOS)"),
+    "compressed": ("memory_compressed_bytes", "Memory held by the compressor (macOS)"),
+    "swap_total": ("memory_swap_total_bytes", "Swap space"),
+    "swap_used": ("memory_swap_used_bytes", "Swap in use"),
+    "psi_some_avg10": ("memory_psi_some_avg10_percent", "PSI memory some avg10"),
+    "psi_some_avg60": ("memory_psi_some_avg60_percent", "PSI memory some avg60"),
+    "psi_full_avg10": ("memory_psi_full_avg10_percent", "PSI memory full avg10"),
+    "psi_full_avg60": ("memory_psi_full_avg60_percent", "PSI memory full avg60"),
+    "cgroup_limit": ("cgroup_memory_limit_bytes", "The memory cgroup's limit"),
+    "cgroup_high": ("cgroup_memory_high_bytes", "The memory cgroup's high mark"),
+    "cgroup_usage": ("cgroup_memory_usage_bytes", "The memory cgroup's usage"),
+    "cgroup_working_set": ("cgroup_memory_working_set_bytes", "Usage minus inactive file"),
+    "macos_pressure_level": ("macos_pressure_level", "kern.memorystatus_vm_pressure_level"),
+    "memorystatus_level": ("macos_memorystatus_level", "kern.memorystatus_level (percent free)"),
+    "headroom": ("memory_headroom_percent", "Headroom H: min of system and cgroup, percent"),
+    "compressor_share": ("memory_compressor_share_percent", "Compressor share (macOS), percent"),
+}
+SIGNAL_COUNTERS: dict[str, tuple[str, str]] = {
+    "psi_some_total": ("memory_psi_some_stall_microseconds", "PSI memory some total stall"),
+    "psi_full_total": ("memory_psi_full_stall_microseconds", "PSI memory full total stall"),
+    "cgroup_events_high": ("cgroup_memory_events_high", "cgroup memory.events high"),
+    "cgroup_events_max": ("cgroup_memory_events_max", "cgroup memory.events max"),
+    "cgroup_events_oom": ("cgroup_memory_events_oom", "cgroup memory.events oom"),
+}
+EVICTION_REASONS = ("capacity", "ttl", "pressure", "explicit")
+
+
+# --- Prometheus text format ----------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+@dataclass
+class MetricFamily:
+    name: str
+    kind: str  # "gauge" or "counter"
+    help: str
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def add(self, value: float, **labels: str) -> MetricFamily:
+        self.samples.append((labels, value))
+        return self
+
+    def also(self, samples: Iterable[tuple[dict[str, str], float]]) -> MetricFamily:
+        self.samples.extend(samples)
+        return self
+
+    def render(self) -> str:
+        # In the 0.0.4 text format a counter's HELP/TYPE name is the sample name, `_total` included.
+        sample_name = METRIC_PREFIX + self.name + ("_total" if self.kind == "counter" else "")
+        lines = [f"# HELP {sample_name} {self.help}", f"# TYPE {sample_name} {self.kind}"]
+        for labels, value in self.samples:
+            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+            lines.append(
+                f"{sample_name}{{{label_text}}} {_number(value)}"
+                if label_text
+                else f"{sample_name} {_number(value)}"
+            )
+        return "\n".join(lines)
+
+
+def render_metrics(families: Iterable[MetricFamily]) -> str:
+    """The Prometheus text exposition format (version 0.0.4)."""
+    return "\n".join(f.render() for f in families if f.samples) + "\n"
+
+
+def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> list[MetricFamily]:
+    """The manager's stats summary and the engine's cache stats as metric families."""
+    level = summary.get("level", "unknown")
+    families = [
+        MetricFamily("memory_pressure", "gauge", "1 for the current pressure level, else 0").also(
+            [({"level": name}, float(name == level)) for name in LEVEL_CODES]
+        ),
+        MetricFamily(
+            "memory_pressure_level_code",
+            "gauge",
+            "Pressure level: 0 green, 1 yellow, 2 red, -1 unknown",
+        ).add(LEVEL_CODES.get(level, -1)),
+        MetricFamily("memory_pressure_forced", "gauge", "1 when the level is overridden").add(
+            bool(summary.get("forced"))
+        ),
+        MetricFamily("memory_checks", "counter", "Pressure readings taken").add(
+            summary.get("checks", 0)
+        ),
+        MetricFamily(
+            "recommended_cache_bytes", "gauge", "Cache budget the current level allows"
+        ).add(summary.get("recommended_cache_mb", 0) * MIB),
+    ]
+    signals = summary.get("signals") or {}
+    for signal, (name, help_text) in SIGNAL_GAUGES.items():
+        value = signals.get(signal)
+        if isinstance(value, int | float):
+            families.append(MetricFamily(name, "gauge", help_text).add(value))
+    for signal, (name, help_text) in SIGNAL_COUNTERS.items():
+        value = signals.get(signal)
+        if isinstance(value, int | float):
+            families.append(MetricFamily(name, "counter", help_text).add(value))
+    process = summary.get("process") or {}
+    if process.get("rss_mb") is not None:
+        families.append(
+            MetricFamily("process_resident_memory_bytes", "gauge", "Resident set size").add(
+                round(process["rss_mb"] * MIB)
+            )
+        )
+    if process.get("uss_mb") is not None:
+        families.append(
+            MetricFamily("process_unique_memory_bytes", "gauge", "Unique set size").add(
+                round(process["uss_mb"] * MIB)
+            )
+        )
+    if cache is not None:
+        evictions = cache.get("evictions", {})
+        families += [
+            MetricFamily("cache_bytes", "gauge", "Bytes held by the capture cache").add(
+                cache.get("bytes", 0)
+            ),
+            MetricFamily("cache_max_bytes", "gauge", "The capture cache's budget").add(
+                cache.get("max_bytes", 0)
+            ),
+            MetricFamily("cache_entries", "gauge", "Entries in the capture cache").add(
+                cache.get("entries", 0)
+            ),
+            MetricFamily("cache_hits", "counter", "Capture cache hits").add(
+                cache.get("hit_count", 0)
+            ),
+            MetricFamily("cache_misses", "counter", "Capture cache misses").add(
+                cache.get("miss_count", 0)
+            ),
+            MetricFamily("cache_evictions", "counter", "Capture cache evictions by reason").also(
+                [({"reason": r}, evictions.get(r, 0)) for r in EVICTION_REASONS]
+            ),
+            MetricFamily("captures", "counter", "Spaces captured").add(
+                cache.get("captures_made", 0)
+            ),
+            MetricFamily("capture_failures", "counter", "Captures that failed").add(
+                cache.get("capture_failures", 0)
+            ),
+            MetricFamily("capture_encoded_bytes", "counter", "JPEG bytes encoded").add(
+                cache.get("bytes_encoded", 0)
+            ),
+        ]
+    return families
+
+
+# --- the state the request threads serve ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stats: dict[str, Any]
+    metrics: str
+
+
+class DashboardState:
+    """The latest snapshot and the history, shared by the sampler and the request threads."""
+
+    def __init__(self, points: int = HISTORY_POINTS) -> None:
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot({"pressure": "unknown", "reasons": ["no reading yet"]}, "\n")
+        self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=points)
+
+    def publish(self, summary: dict[str, Any], cache: dict[str, Any] | None) -> None:
+        stats = dict(summary)
+        if cache is not None:
+            stats["cache"] = cache
+        metrics = render_metrics(metric_families(summary, cache))
+        process = summary.get("process") or {}
+        point = {
+            "t": time.time(),
+            "level": summary.get("level", "unknown"),
+            "rss_mb": process.get("rss_mb"),
+            "uss_mb": process.get("uss_mb"),
+            "cache_mb": cache["bytes"] / MIB if cache is not None else None,
+            "available_gb": summary.get("available_gb"),
+        }
+        with self._lock:
+            self._snapshot = Snapshot(stats, metrics)
+            self._history.append(point)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def history(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._history)
+
+
+def cache_stats_of(engine: MultiSpaceCaptureEngine | None) -> dict[str, Any] | None:
+    if engine is None:
+        return None
+    stats = engine.get_cache_stats()
+    stats.pop("memory_pressure", None)  # the summary is served beside it already
+    return stats
+
+
+async def sample_forever(
+    state: DashboardState,
+    manager: MacOSMemoryManager,
+    engine: MultiSpaceCaptureEngine | None = None,
+    interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S,
+) -> None:
+    """Takes a reading every `interval_s` and publishes it; runs until cancelled."""
+    while True:
+        try:
+            await manager.check_pressure()
+            state.publish(manager.get_stats_summary(), cache_stats_of(engine))
+        except Exception:
+            log.exception("dashboard sample failed; trying again")
+        await asyncio.sleep(interval_s)
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DashboardHTTPServer
+    server_version = "ironcliw-mem"
+
+    def do_GET(self) -> None:
+        self._respond(include_body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(include_body=False)
+
+    def _respond(self, include_body: bool) -> None:
+        state = self.server.state
+        path = self.path.split("?", 1)[0]
+        if path == "/":
+            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode(), include_body)
+        elif path == "/stats":
+            self._json(HTTPStatus.OK, state.snapshot.stats, include_body)
+        elif path == "/history":
+            self._json(HTTPStatus.OK, {"points": state.history()}, include_body)
+        elif path == "/metrics":
+            body = state.snapshot.metrics.encode()
+            self._send(
+                HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", body, include_body
+            )
+        elif path == "/healthz":
+            self._json(HTTPStatus.OK, {"ok": True}, include_body)
+        else:
+            self._json(
+                HTTPStatus.NOT_FOUND,
+                {
+                    "error": f"no such path: {path}",
+                    "paths": ["/", "/stats", "/history", "/metrics", "/healthz"],
+                },
+                include_body,
+            )
+
+    def _not_allowed(self) -> None:
+        self._json(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            {"error": "only GET and HEAD"},
+            True,
+            extra={"Allow": "GET, HEAD"},
+        )
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
+    def _json(
+        self,
+        status: HTTPStatus,
+        payload: Any,
+        include_body: bool,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        body = json.dumps(payload, default=str).encode()
+        self._send(status, "application/json", body, include_body, extra)
+
+    def _send(
+        self,
+        status: HTTPStatus,
+        content_type: str,
+        body: bytes,
+        include_body: bool,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if include_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class DashboardHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: DashboardState) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+
+class DashboardServer:
+    """The HTTP server in a thread of its own; `port=0` picks a free port (see `.port`)."""
+
+    def __init__(
+        self, state: DashboardState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    ) -> None:
+        self.state = state
+        self.httpd = DashboardHTTPServer((host, port), state)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="ironcliw-dashboard", daemon=True
+        )
+
+    @property
+    def host(self) -> str:
+        return str(self.httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def start(self) -> DashboardServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.httpd.shutdown()
+            self._thread.join()
+        self.httpd.server_close()
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>ironcliw-mem</title>
+<style>
+  body { font: 14px system-ui, sans-serif; margin: 16px 24px; background: #f6f7f9; color: #1d2330; }
+  h1 { font-size: 20px; margin: 0 0 12px; }
+  .row { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 12px; }
+  .card { background: #fff; border-radius: 8px; padding: 10px 14px;
+          box-shadow: 0 1px 3px #0002; min-width: 130px; }
+  .card b { display: block; font-size: 20px; margin-top: 2px; }
+  #level { color: #fff; }
+  .lv-green { background: #2e7d32 !important; } .lv-yellow { background: #f9a825 !important; }
+  .lv-red { background: #c62828 !important; } .lv-unknown { background: #757575 !important; }
+  canvas { background: #fff; border-radius: 8px; box-shadow: 0 1px 3px #0002;
+           width: 100%; height: 340px; }
+  #reasons { color: #444; margin: 8px 0; }
+  .legend span { margin-right: 14px; }
+  .sw { display: inline-block; width: 12px; height: 3px; margin-right: 4px; }
+</style>
+</head>
+<body>
+<h1>ironcliw-mem &mdash; memory pressure</h1>
+<div class="row">
+  <div class="card lv-unknown" id="level">level<b id="level-text">&hellip;</b></div>
+  <div class="card">available<b id="available">&ndash;</b></div>
+  <div class="card">process RSS<b id="rss">&ndash;</b></div>
+  <div class="card">cache<b id="cache">&ndash;</b></div>
+  <div class="card">budget / quality<b id="budget">&ndash;</b></div>
+  <div class="card">captures<b id="captures">&ndash;</b></div>
+</div>
+<div id="reasons"></div>
+<canvas id="chart" width="1100" height="340"></canvas>
+<div class="legend">
+  <span><i class="sw" style="background:#1f3b73"></i>RSS MB</span>
+  <span><i class="sw" style="background:#8e24aa"></i>USS MB</span>
+  <span><i class="sw" style="background:#00838f"></i>cache MB</span>
+  <span>bands: level (green / yellow / red / grey = unknown)</span>
+</div>
+<script>
+"use strict";
+const BAND = {green: "#4caf5033", yellow: "#ffc10744", red: "#f4433644", unknown: "#9e9e9e33"};
+const SERIES = [["rss_mb", "#1f3b73"], ["uss_mb", "#8e24aa"], ["cache_mb", "#00838f"]];
+function text(id, value) { document.getElementById(id).textContent = value; }
+function mb(v) { return v == null ? "\\u2013" : v.toFixed(1) + " MB"; }
+function draw(points) {
+  const c = document.getElementById("chart"), g = c.getContext("2d");
+  const W = c.width, H = c.height, L = 56, R = 12, T = 12, B = 28;
+  g.clearRect(0, 0, W, H);
+  if (points.length === 0) { g.fillText("waiting for readings\\u2026", L, H / 2); return; }
+  const t0 = points[0].t, t1 = Math.max(points[points.length - 1].t, t0 + 1);
+  let ymax = 1;
+  for (const p of points) {
+    for (const k of SERIES.map(s => s[0])) if (p[k] != null) ymax = Math.max(ymax, p[k]);
+  }
+  ymax *= 1.1;
+  const x = t => L + (t - t0) / (t1 - t0) * (W - L - R), y = v => H - B - v / ymax * (H - T - B);
+  points.forEach((p, i) => {
+    const next = i + 1 < points.length ? points[i + 1].t : p.t + 1;
+    g.fillStyle = BAND[p.level] || BAND.unknown;
+    g.fillRect(x(p.t), T, Math.max(1, x(Math.min(next, t1)) - x(p.t)), H - T - B);
+  });
+  g.strokeStyle = "#ccc"; g.fillStyle = "#555"; g.lineWidth = 1; g.font = "11px sans-serif";
+  for (let i = 0; i <= 4; i++) {
+    const v = ymax * i / 4; g.beginPath(); g.moveTo(L, y(v)); g.lineTo(W - R, y(v)); g.stroke();
+    g.fillText(v.toFixed(0), 8, y(v) + 4);
+  }
+  g.fillText(((t1 - t0)).toFixed(0) + " s", W - R - 30, H - 8);
+  for (const [k, colour] of SERIES) {
+    g.strokeStyle = colour; g.lineWidth = 2; g.beginPath(); let on = false;
+    for (const p of points) {
+      if (p[k] == null) { on = false; continue; }
+      if (on) g.lineTo(x(p.t), y(p[k])); else { g.moveTo(x(p.t), y(p[k])); on = true; }
+    }
+    g.stroke();
+  }
+}
+function show(s) {
+  const level = s.level || "unknown", card = document.getElementById("level");
+  card.className = "card lv-" + level;
+  document.getElementById("level-text").textContent = level + (s.forced ? " (forced)" : "");
+  const gb = s.available_gb;
+  text("available", gb == null ? "\\u2013" : gb.toFixed(2) + " GB");
+  document.getElementById("rss").textContent = mb(s.process ? s.process.rss_mb : null);
+  const c = s.cache;
+  text("cache", c ? mb(c.bytes / 1048576) + " / " + c.entries : "\\u2013");
+  document.getElementById("captures").textContent = c ? String(c.captures_made) : "\\u2013";
+  text("budget", s.recommended_cache_mb + " MB / " + s.recommended_quality);
+  const why = (s.reasons || []).join("; ") || "none (no signal past a threshold)";
+  text("reasons", "reasons: " + why);
+}
+async function tick() {
+  try {
+    const get = path => fetch(path).then(r => r.json());
+    const [stats, hist] = await Promise.all([get("/stats"), get("/history")]);
+    show(stats); draw(hist.points);
+  } catch (e) { document.getElementById("reasons").textContent = "dashboard unreachable: " + e; }
+}
+tick(); setInterval(tick, 1000);
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,216 @@
+"""The dashboard: metrics in the Prometheus text format, and the real server seen by real clients
+(urllib, and headless Chromium loading the page and taking a screenshot)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
+from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
+from ironcliw_mem.dashboard import DashboardServer, DashboardState, cache_stats_of
+
+GIB = 1024**3
+SERVER_START_LIMIT_S = 30  # bounds a broken start only
+CHROMIUM_LIMIT_S = 90
+LEVEL_GREEN_RGB = (0x2E, 0x7D, 0x32)  # the page's level card at green
+
+
+def families(text: str) -> dict[str, Any]:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def value(family: Any, **labels: str) -> float:
+    for sample in family.samples:
+        if all(sample.labels.get(k) == v for k, v in labels.items()):
+            return float(sample.value)
+    raise AssertionError(f"no sample {labels} in {family.name}")
+
+
+async def test_metrics_parse_with_the_prometheus_parser() -> None:
+    sample = Sample.from_values(
+        total=16 * GIB, available=3 * GIB, psi_some_avg10=12.5, psi_full_avg10=0.0,
+        psi_some_total=1234, sources=["meminfo", "psi"],
+    )  # fmt: skip
+    manager = MacOSMemoryManager(
+        MemoryConfig(env={}), read_sample=lambda: sample, watch_kernel_events=False
+    )
+    await manager.check_pressure()
+    engine = MultiSpaceCaptureEngine(
+        memory_manager=manager, backend=SyntheticBackend(spaces=3, size=(320, 200))
+    )
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2, 3]))
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2, 3]))
+    state = DashboardState()
+    state.publish(manager.get_stats_summary(), cache_stats_of(engine))
+    await engine.close()
+    parsed = families(state.snapshot.metrics)
+    level = parsed["ironcliw_memory_pressure"]
+    assert level.type == "gauge"
+    assert value(level, level="yellow") == 1.0  # some10 12.5 % >= 10 %
+    assert value(level, level="green") == 0.0
+    assert value(parsed["ironcliw_memory_pressure_level_code"]) == 1
+    assert value(parsed["ironcliw_memory_psi_some_avg10_percent"]) == 12.5
+    assert value(parsed["ironcliw_memory_available_bytes"]) == 3 * GIB
+    assert parsed["ironcliw_memory_psi_some_stall_microseconds"].type == "counter"
+    # Yellow watches the active space and its neighbour: 2 captures, then 2 hits.
+    assert value(parsed["ironcliw_captures"]) == 2
+    assert value(parsed["ironcliw_cache_hits"]) == 2
+    assert value(parsed["ironcliw_cache_misses"]) == 2
+    assert value(parsed["ironcliw_cache_entries"]) == 2
+    assert value(parsed["ironcliw_cache_bytes"]) > 0
+    assert value(parsed["ironcliw_cache_max_bytes"]) == 200 * 1024 * 1024  # yellow budget
+    evictions = parsed["ironcliw_cache_evictions"]
+    assert {s.labels["reason"] for s in evictions.samples} == {
+        "capacity", "ttl", "pressure", "explicit",
+    }  # fmt: skip
+    assert value(parsed["ironcliw_process_resident_memory_bytes"]) > 0
+    stats = state.snapshot.stats
+    assert stats["pressure"] == "warn"
+    assert stats["cache"]["entries"] == 2
+    assert "memory_pressure" not in stats["cache"]  # not served twice
+    assert state.history()[-1]["level"] == "yellow"
+
+
+def test_the_in_process_server_answers_and_rejects() -> None:
+    state = DashboardState()
+    state.publish({"pressure": "normal", "level": "green", "checks": 1}, None)
+    server = DashboardServer(state, port=0).start()
+    try:
+        with urllib.request.urlopen(server.url + "healthz", timeout=10) as response:
+            assert json.load(response) == {"ok": True}
+        connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+        connection.request("HEAD", "/stats")
+        head = connection.getresponse()
+        assert head.status == 200
+        assert head.read() == b""
+        assert int(head.getheader("Content-Length", "0")) > 0
+        connection.close()
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`ironcliw-mem serve` on a free port, capturing small synthetic spaces."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ironcliw_mem", "serve", "--port", "0", "--duration", "120",
+         "--workload", "vision", "--backend", "synthetic", "--spaces", "4", "--size", "640x400"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("serving http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split()[1]
+        deadline = time.monotonic() + SERVER_START_LIMIT_S
+        while True:  # until the sampler has published a few points with captures
+            points = get_json(url + "history")["points"]
+            if len(points) >= 3 and get_json(url + "stats")["cache"]["captures_made"] > 0:
+                break
+            assert time.monotonic() < deadline, "the dashboard published no readings"
+            time.sleep(0.5)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        return json.load(response)
+
+
+def test_serve_answers_stats_metrics_history_and_errors(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, _ = served
+    stats = get_json(url + "stats")
+    assert stats["pressure"] in {"normal", "warn", "critical", "unknown"}
+    assert {"available_gb", "recommended_cache_mb", "reasons", "signals", "process"} <= set(stats)
+    assert stats["cache"]["backend"] == "synthetic"
+    with urllib.request.urlopen(url + "metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        parsed = families(response.read().decode())
+    level = parsed["ironcliw_memory_pressure"]
+    assert sum(s.value for s in level.samples) == 1.0
+    assert value(parsed["ironcliw_captures"]) > 0
+    assert value(parsed["ironcliw_cache_bytes"]) > 0
+    assert value(parsed["ironcliw_process_resident_memory_bytes"]) > 0
+    points = get_json(url + "history")["points"]
+    assert all({"t", "level", "rss_mb", "cache_mb"} <= set(p) for p in points)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(url + "nope", timeout=10)
+    assert missing.value.code == 404
+    assert "no such path" in json.load(missing.value)["error"]
+    with pytest.raises(urllib.error.HTTPError) as posted:
+        urllib.request.urlopen(urllib.request.Request(url + "stats", data=b"x"), timeout=10)
+    assert posted.value.code == 405
+    with urllib.request.urlopen(url, timeout=10) as response:
+        page = response.read().decode()
+    assert "<canvas" in page
+    assert "http" not in page.replace(url, "")  # self-contained: nothing fetched from elsewhere
+
+
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_page_renders_in_headless_chromium(
+    served: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian package chromium; make setup installs it)")
+    url, _ = served
+    shot = tmp_path / "dashboard.png"
+    result = subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--hide-scrollbars", "--window-size=1200,620", "--virtual-time-budget=4000",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", url],
+        capture_output=True, text=True, timeout=CHROMIUM_LIMIT_S, check=False,
+    )  # fmt: skip
+    if not shot.exists() and "error while loading shared libraries" in result.stderr:
+        pytest.skip(f"chromium cannot run here: {result.stderr.strip()[-300:]}")
+    assert shot.exists(), result.stderr[-2000:]
+    keep = os.environ.get("IRONCLIW_TEST_ARTIFACTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "dashboard.png")
+    with Image.open(shot) as image:
+        assert image.format == "PNG"
+        assert image.size == (1200, 620)
+        colours = image.convert("RGB").getcolors(1 << 22) or []
+    assert len(colours) > 20  # not a blank page
+    counts = {c: n for n, c in colours}
+    level_card = sum(n for c, n in counts.items() if _near(c, LEVEL_GREEN_RGB)) + sum(
+        n for c, n in counts.items() if _near(c, (0xF9, 0xA8, 0x25)) or _near(c, (0xC6, 0x28, 0x28))
+    )
+    assert level_card > 1000, "the level card is not drawn"
+    rss_line = sum(n for c, n in counts.items() if _near(c, (0x1F, 0x3B, 0x73)))
+    assert rss_line > 50, "the RSS line is not drawn"
+
+
+def _near(colour: tuple[int, int, int], target: tuple[int, int, int], slack: int = 12) -> bool:
+    return all(abs(a - b) <= slack for a, b in zip(colour, target, strict=True))
