@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import subprocess
@@ -127,10 +128,10 @@ async def test_growth_beyond_budget_and_allowance_misses_the_target(tmp_path: Pa
     await prof.profile_component("idle", idle, duration_seconds=0.2, sample_interval=0.1)
     assert prof.baseline_snapshot is not None
     result = prof.benchmarks[0]
-    # The same run judged with a baseline 600 MB lower: growth exceeds 500 MB budget + 0 MB.
-    summary = profiler.evaluate_targets(
-        result.peak_memory_mb - 600, prof.benchmarks, allowance_mb=0.0
-    )
+    # The same run as if it had started 600 MB lower: it grew more than 500 MB budget + 0 MB.
+    lower_start = dataclasses.replace(result.start_snapshot, rss_mb=result.peak_memory_mb - 600)
+    grown = dataclasses.replace(result, start_snapshot=lower_start)
+    summary = profiler.evaluate_targets(prof.baseline_snapshot.rss_mb, [grown], allowance_mb=0.0)
     assert summary["priority_3_target_met"] is False
     assert summary["checks"]["workloads"][0]["within_budget"] is False
     assert "more than the 500 MB allowed" in summary["target_status"]
