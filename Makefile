@@ -1,5 +1,5 @@
 # One entry point for a fresh machine: every target installs what it needs first.
-#   make run    the package's main job
+#   make run    the package's main job (a short memory profile)
 #   make test   every test (cargo + pytest)
 #   make lint   the lints CI enforces
 #   make bench  the side-by-side benchmark tables
@@ -10,8 +10,9 @@ BIN    := $(VENV)/bin
 # Debian packages the build and the tests need (checked, installed only when missing):
 # pkg-config for the native build; xvfb for the real X11 capture test; libxcb-randr0 and
 # libxcb-shm0, which mss loads at run time to find the monitors and grab through shared memory;
-# cmake + nasm build the vendored libjpeg-turbo 3.1 with its SIMD (Debian ships only 2.1).
-DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0 cmake nasm
+# cmake + nasm build the vendored libjpeg-turbo 3.1 with its SIMD (Debian ships only 2.1);
+# chromium loads the dashboard page headless in the tests and takes a screenshot of it.
+DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0 cmake nasm chromium
 
 .PHONY: setup run test test-rust test-python lint bench bench-cache bench-imaging clean
 
@@ -23,8 +24,10 @@ setup: $(BIN)/python
 	./scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
 	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev,x11,plot
 
+# The memory profile, short (10 s per workload; the default is 60): report + plot in
+# ~/.jarvis/profiling. DURATION=60 for the full run.
 run: setup
-	$(BIN)/ironcliw-mem info
+	$(BIN)/ironcliw-mem profile --duration $(or $(DURATION),10)
 
 test: setup test-rust test-python
 
