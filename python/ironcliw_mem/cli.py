@@ -560,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allowance-mb",
         type=_non_negative_mb,
         default=None,
-        help="growth allowed over the baseline beyond the cache budget (default 160)",
+        help="growth allowed over a workload's start beyond its cache budget (default 160)",
     )
     _add_capture_arguments(profile)
     profile.set_defaults(handler=cmd_profile)

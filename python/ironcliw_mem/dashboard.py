@@ -38,39 +38,77 @@ HISTORY_POINTS = 600  # ten minutes at one point a second
 LEVEL_CODES = {"green": 0, "yellow": 1, "red": 2, "unknown": -1}
 METRIC_PREFIX = "ironcliw_"
 
-# Sample signals exported as gauges: signal name -> (metric suffix, help). Values in bytes keep
-# bytes (Prometheus base units); PSI averages are percent as the kernel prints them.
-SIGNAL_GAUGES: dict[str, tuple[str, str]] = {
-    "total": ("memory_total_bytes", "Memory this process can use (the cgroup limit if lower)"),
+# Sample signals and stats exported: key -> (metric name, type, help). Bytes stay bytes
+# (Prometheus base units); PSI averages and headroom are percent, as the probe gives them.
+SIGNAL_METRICS: dict[str, tuple[str, str, str]] = {
+    "total": (
+        "memory_total_bytes",
+        "gauge",
+        "Memory this process can use (the cgroup limit if lower)",
+    ),
+    "used": ("memory_used_bytes", "gauge", "Memory in use by applications"),
+    "wired": ("memory_wired_bytes", "gauge", "Wired memory (macOS)"),
+    "compressed": ("memory_compressed_bytes", "gauge", "Memory held by the compressor (macOS)"),
+    "swap_total": ("memory_swap_total_bytes", "gauge", "Swap space"),
+    "swap_used": ("memory_swap_used_bytes", "gauge", "Swap in use"),
+    "psi_some_avg10": ("memory_psi_some_avg10_percent", "gauge", "PSI memory some avg10"),
+    "psi_some_avg60": ("memory_psi_some_avg60_percent", "gauge", "PSI memory some avg60"),
+    "psi_full_avg10": ("memory_psi_full_avg10_percent", "gauge", "PSI memory full avg10"),
+    "psi_full_avg60": ("memory_psi_full_avg60_percent", "gauge", "PSI memory full avg60"),
+    "cgroup_limit": ("cgroup_memory_limit_bytes", "gauge", "The memory cgroup's limit"),
+    "cgroup_high": ("cgroup_memory_high_bytes", "gauge", "The memory cgroup's high mark"),
+    "cgroup_usage": ("cgroup_memory_usage_bytes", "gauge", "The memory cgroup's usage"),
+    "cgroup_working_set": ("cgroup_memory_working_set_bytes", "gauge", "Usage minus inactive file"),
+    "macos_pressure_level": (
+        "macos_pressure_level",
+        "gauge",
+        "kern.memorystatus_vm_pressure_level",
+    ),
+    "memorystatus_level": (
+        "macos_memorystatus_level",
+        "gauge",
+        "kern.memorystatus_level (percent free)",
+    ),
+    "headroom": (
+        "memory_headroom_percent",
+        "gauge",
+        "Headroom H: min of system and cgroup, percent",
+    ),
+    "compressor_share": (
+        "memory_compressor_share_percent",
+        "gauge",
+        "Compressor share (macOS), percent",
+    ),
     "available": (
         "memory_available_bytes",
+        "gauge",
         "Memory available (MemAvailable / macOS free+reclaimable)",
     ),
-    "used": ("memory_used_bytes", "Memory in use by applications"),
-    "wired": ("memory_wired_bytes", "Wired memory (macOS)"),
-    "compressed": ("memory_compressed_bytes", "Memory held by the compressor (macOS)"),
-    "swap_total": ("memory_swap_total_bytes", "Swap space"),
-    "swap_used": ("memory_swap_used_bytes", "Swap in use"),
-    "psi_some_avg10": ("memory_psi_some_avg10_percent", "PSI memory some avg10"),
-    "psi_some_avg60": ("memory_psi_some_avg60_percent", "PSI memory some avg60"),
-    "psi_full_avg10": ("memory_psi_full_avg10_percent", "PSI memory full avg10"),
-    "psi_full_avg60": ("memory_psi_full_avg60_percent", "PSI memory full avg60"),
-    "cgroup_limit": ("cgroup_memory_limit_bytes", "The memory cgroup's limit"),
-    "cgroup_high": ("cgroup_memory_high_bytes", "The memory cgroup's high mark"),
-    "cgroup_usage": ("cgroup_memory_usage_bytes", "The memory cgroup's usage"),
-    "cgroup_working_set": ("cgroup_memory_working_set_bytes", "Usage minus inactive file"),
-    "macos_pressure_level": ("macos_pressure_level", "kern.memorystatus_vm_pressure_level"),
-    "memorystatus_level": ("macos_memorystatus_level", "kern.memorystatus_level (percent free)"),
-    "headroom": ("memory_headroom_percent", "Headroom H: min of system and cgroup, percent"),
-    "compressor_share": ("memory_compressor_share_percent", "Compressor share (macOS), percent"),
+    "psi_some_total": (
+        "memory_psi_some_stall_microseconds",
+        "counter",
+        "PSI memory some total stall",
+    ),
+    "psi_full_total": (
+        "memory_psi_full_stall_microseconds",
+        "counter",
+        "PSI memory full total stall",
+    ),
+    "cgroup_events_high": ("cgroup_memory_events_high", "counter", "cgroup memory.events high"),
+    "cgroup_events_max": ("cgroup_memory_events_max", "counter", "cgroup memory.events max"),
+    "cgroup_events_oom": ("cgroup_memory_events_oom", "counter", "cgroup memory.events oom"),
 }
-SIGNAL_COUNTERS: dict[str, tuple[str, str]] = {
-    "psi_some_total": ("memory_psi_some_stall_microseconds", "PSI memory some total stall"),
-    "psi_full_total": ("memory_psi_full_stall_microseconds", "PSI memory full total stall"),
-    "cgroup_events_high": ("cgroup_memory_events_high", "cgroup memory.events high"),
-    "cgroup_events_max": ("cgroup_memory_events_max", "cgroup memory.events max"),
-    "cgroup_events_oom": ("cgroup_memory_events_oom", "cgroup memory.events oom"),
+CACHE_METRICS: dict[str, tuple[str, str, str]] = {
+    "bytes": ("cache_bytes", "gauge", "Bytes held by the capture cache"),
+    "max_bytes": ("cache_max_bytes", "gauge", "The capture cache's budget"),
+    "entries": ("cache_entries", "gauge", "Entries in the capture cache"),
+    "hit_count": ("cache_hits", "counter", "Capture cache hits"),
+    "miss_count": ("cache_misses", "counter", "Capture cache misses"),
+    "captures_made": ("captures", "counter", "Spaces captured"),
+    "capture_failures": ("capture_failures", "counter", "Captures that failed"),
+    "bytes_encoded": ("capture_encoded_bytes", "counter", "JPEG bytes encoded"),
 }
+
 EVICTION_REASONS = ("capacity", "ttl", "pressure", "explicit")
 
 
@@ -127,6 +165,18 @@ def render_metrics(families: Iterable[MetricFamily]) -> str:
     return "\n".join(f.render() for f in families if f.samples) + "\n"
 
 
+def table_families(
+    table: dict[str, tuple[str, str, str]], values: dict[str, Any]
+) -> list[MetricFamily]:
+    """One family per key of `table` whose value is a number (absent signals are left out)."""
+    families = []
+    for key, (name, kind, help_text) in table.items():
+        value = values.get(key)
+        if isinstance(value, int | float):
+            families.append(MetricFamily(name, kind, help_text).add(value))
+    return families
+
+
 def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> list[MetricFamily]:
     """The manager's stats summary and the engine's cache stats as metric families."""
     level = summary.get("level", "unknown")
@@ -149,15 +199,7 @@ def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> li
             "recommended_cache_bytes", "gauge", "Cache budget the current level allows"
         ).add(summary.get("recommended_cache_mb", 0) * MIB),
     ]
-    signals = summary.get("signals") or {}
-    for signal, (name, help_text) in SIGNAL_GAUGES.items():
-        value = signals.get(signal)
-        if isinstance(value, int | float):
-            families.append(MetricFamily(name, "gauge", help_text).add(value))
-    for signal, (name, help_text) in SIGNAL_COUNTERS.items():
-        value = signals.get(signal)
-        if isinstance(value, int | float):
-            families.append(MetricFamily(name, "counter", help_text).add(value))
+    families += table_families(SIGNAL_METRICS, summary.get("signals") or {})
     process = summary.get("process") or {}
     if process.get("rss_mb") is not None:
         families.append(
@@ -172,36 +214,13 @@ def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> li
             )
         )
     if cache is not None:
+        families += table_families(CACHE_METRICS, cache)
         evictions = cache.get("evictions", {})
-        families += [
-            MetricFamily("cache_bytes", "gauge", "Bytes held by the capture cache").add(
-                cache.get("bytes", 0)
-            ),
-            MetricFamily("cache_max_bytes", "gauge", "The capture cache's budget").add(
-                cache.get("max_bytes", 0)
-            ),
-            MetricFamily("cache_entries", "gauge", "Entries in the capture cache").add(
-                cache.get("entries", 0)
-            ),
-            MetricFamily("cache_hits", "counter", "Capture cache hits").add(
-                cache.get("hit_count", 0)
-            ),
-            MetricFamily("cache_misses", "counter", "Capture cache misses").add(
-                cache.get("miss_count", 0)
-            ),
+        families.append(
             MetricFamily("cache_evictions", "counter", "Capture cache evictions by reason").also(
                 [({"reason": r}, evictions.get(r, 0)) for r in EVICTION_REASONS]
-            ),
-            MetricFamily("captures", "counter", "Spaces captured").add(
-                cache.get("captures_made", 0)
-            ),
-            MetricFamily("capture_failures", "counter", "Captures that failed").add(
-                cache.get("capture_failures", 0)
-            ),
-            MetricFamily("capture_encoded_bytes", "counter", "JPEG bytes encoded").add(
-                cache.get("bytes_encoded", 0)
-            ),
-        ]
+            )
+        )
     return families
 
 

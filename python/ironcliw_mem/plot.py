@@ -15,6 +15,12 @@ LEVEL_COLOURS = {
     "red": "#f44336",
     "unknown": "#9e9e9e",
 }
+# (sample key, label, colour, line width, line style)
+SERIES = (
+    ("rss_mb", "RSS", "#1f3b73", 2.0, "-"),
+    ("uss_mb", "USS", "#6a1b9a", 1.5, "-"),
+    ("cache_mb", "cache", "#00838f", 1.5, "--"),
+)
 BAND_ALPHA = 0.18
 FIGURE_SIZE_IN = (11.0, 5.5)
 FIGURE_DPI = 100
@@ -55,26 +61,17 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
                 alpha=BAND_ALPHA,
                 linewidth=0,
             )
-        ax.plot(times, [s["rss_mb"] for s in samples], label="RSS", color="#1f3b73", linewidth=2)
-        uss = [s["uss_mb"] for s in samples]
-        if any(v is not None for v in uss):
-            ax.plot(
-                times,
-                [float("nan") if v is None else v for v in uss],
-                label="USS",
-                color="#6a1b9a",
-                linewidth=1.5,
-            )
-        cache = [s["cache_mb"] for s in samples]
-        if any(v is not None for v in cache):
-            ax.plot(
-                times,
-                [float("nan") if v is None else v for v in cache],
-                label="cache",
-                color="#00838f",
-                linewidth=1.5,
-                linestyle="--",
-            )
+        for key, label, colour, width, style in SERIES:
+            values = [s[key] for s in samples]
+            if any(v is not None for v in values):
+                ax.plot(
+                    times,
+                    [float("nan") if v is None else v for v in values],
+                    label=label,
+                    color=colour,
+                    linewidth=width,
+                    linestyle=style,
+                )
         baseline = report.get("baseline", {}).get("rss_mb")
         if baseline:
             ax.axhline(
