@@ -22,6 +22,7 @@ SERIES = (
     ("cache_mb", "cache", "#00838f", 1.5, "--"),
 )
 BAND_ALPHA = 0.18
+LAST_BAND_S = 0.05
 FIGURE_SIZE_IN = (11.0, 5.5)
 FIGURE_DPI = 100
 
@@ -53,7 +54,8 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
     try:
         # Level bands: each sample's level holds until the next sample.
         for i, sample in enumerate(samples):
-            end = times[i + 1] if i + 1 < len(times) else times[i] + _step(times)
+            # The last sample ends the run: its band is a sliver, not a stretch with no data.
+            end = times[i + 1] if i + 1 < len(times) else times[i] + LAST_BAND_S
             ax.axvspan(
                 times[i],
                 end,
@@ -124,7 +126,3 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return out
-
-
-def _step(times: list[float]) -> float:
-    return times[-1] - times[-2] if len(times) > 1 else 1.0
