@@ -659,12 +659,10 @@ async def run_full_benchmark(
     sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S,
     allowance_mb: float = DEFAULT_ALLOWANCE_MB,
     progress: ProgressHook | None = None,
-    workloads: dict[str, Callable[[], Awaitable[Any]]] | None = None,
 ) -> MemoryProfiler:
     """The baseline, then the vision and cache workloads for `duration_s` each.
 
-    `manager` should have taken its first reading. `workloads` replaces the two standard ones
-    (name -> zero-argument async function), for tests and for other components.
+    `manager` should have taken its first reading (and is best monitoring).
     """
     profiler = MemoryProfiler(manager, progress=progress)
     profiler.allowance_mb = allowance_mb
@@ -672,10 +670,6 @@ async def run_full_benchmark(
         {"duration_s": duration_s, "sample_interval_s": sample_interval_s, "backend": backend.name}
     )
     profiler.set_baseline()
-    if workloads is not None:
-        for name, func in workloads.items():
-            await profiler.profile_component(name, func, duration_s, sample_interval_s)
-        return profiler
     engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
     try:
         await profiler.profile_component(
