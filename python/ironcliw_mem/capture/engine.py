@@ -27,6 +27,7 @@ from ironcliw_mem.capture.types import (
     SpaceCaptureResult,
 )
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.malloc_tuning import keep_frames_out_of_the_heap
 from ironcliw_mem.policy import (
     CaptureQuality,
     LevelPolicy,
@@ -70,6 +71,8 @@ class MultiSpaceCaptureEngine:
         if config is None:
             config = memory_manager.config if memory_manager is not None else MemoryConfig()
         self.config = config
+        if config.tune_malloc:
+            keep_frames_out_of_the_heap()
         self.backend: CaptureBackend = backend if backend is not None else SyntheticBackend()
         self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
         self.memory_manager = memory_manager
