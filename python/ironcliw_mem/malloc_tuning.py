@@ -35,5 +35,5 @@ def keep_frames_out_of_the_heap() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    _applied = mallopt(M_MMAP_THRESHOLD, FRAME_MMAP_THRESHOLD_BYTES) == 1
+    _applied = bool(mallopt(M_MMAP_THRESHOLD, FRAME_MMAP_THRESHOLD_BYTES) == 1)
     return _applied
