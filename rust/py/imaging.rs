@@ -24,6 +24,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_tiers, m)?)?;
     m.add_function(wrap_pyfunction!(encode_tiers_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tier_size, m)?)?;
+    m.add_function(wrap_pyfunction!(release_image_buffers, m)?)?;
+    m.add(
+        "IMAGE_BUFFER_POOL_MAX_BYTES",
+        imaging::BUFFER_POOL_MAX_BYTES,
+    )?;
     let names = |v: Vec<&'static str>| v;
     m.add(
         "PIXEL_FORMATS",
@@ -676,4 +681,12 @@ fn tier_size<'py>(
     );
     let (w, h) = imaging::tier_size(tier, side("width", width)?, side("height", height)?, bounds);
     PyTuple::new(py, [w, h])
+}
+
+/// Frees the tier buffers kept between `encode_tiers` calls (at most
+/// IMAGE_BUFFER_POOL_MAX_BYTES; they save ~4,000 page faults per 2880x1800 call). For the
+/// memory manager under pressure; returns the bytes released.
+#[pyfunction]
+fn release_image_buffers(py: Python<'_>) -> usize {
+    py.detach(imaging::release_buffers)
 }
