@@ -539,15 +539,7 @@ fn downscale_pooled(
     height: u32,
     filter: Filter,
 ) -> Result<Frame, ImageError> {
-    check_target(src, width, height)?;
-    let mut data = pooled(packed_len(width, height, src.format));
-    downscale_into(src, &mut data, width, height, filter)?;
-    Ok(Frame {
-        data,
-        width,
-        height,
-        format: src.format,
-    })
+    downscale_with(src, width, height, filter, pooled)
 }
 
 /// Bytes [`downscale_into`] writes for a `width` x `height` frame of `format`.
@@ -597,8 +589,19 @@ pub fn downscale(
     height: u32,
     filter: Filter,
 ) -> Result<Frame, ImageError> {
+    downscale_with(src, width, height, filter, |len| vec![0u8; len])
+}
+
+/// [`downscale_into`] a buffer of the right length from `alloc`.
+fn downscale_with(
+    src: FrameRef<'_>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+    alloc: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Frame, ImageError> {
     check_target(src, width, height)?;
-    let mut data = vec![0u8; packed_len(width, height, src.format)];
+    let mut data = alloc(packed_len(width, height, src.format));
     downscale_into(src, &mut data, width, height, filter)?;
     Ok(Frame {
         data,
