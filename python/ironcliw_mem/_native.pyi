@@ -72,6 +72,7 @@ FILTERS: list[str]
 SUBSAMPLINGS: list[str]
 TIERS: list[str]
 MAX_DIMENSION: int
+IMAGE_BUFFER_POOL_MAX_BYTES: int
 
 class Frame:
     """Pixels to downscale or encode, used in place when rows are contiguous.
@@ -149,6 +150,7 @@ def encode_tiers_batch(
 def tier_size(
     tier: str, width: int, height: int, thumbnail_size: tuple[int, int] = (400, 300)
 ) -> tuple[int, int]: ...
+def release_image_buffers() -> int: ...
 
 # --- pressure -------------------------------------------------------------------------------
 
