@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ironcliw_mem._native import ByteCache
+from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.capture.encoding import derive_tier, encode_tier
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
@@ -104,11 +104,16 @@ class MultiSpaceCaptureCache:
 
     def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
         evicted = self.apply_budget()
+        released = 0
+        if pressure in (MemoryPressure.YELLOW, MemoryPressure.RED):
+            # The encoder keeps up to 64 MB of resize buffers between calls; give them back.
+            released = release_image_buffers()
         log.info(
-            "capture cache budget %d MB at %s pressure (%d entries evicted)",
+            "capture cache budget %d MB at %s pressure (%d entries evicted, %d buffer bytes freed)",
             self._store.max_bytes // MIB,
             pressure.value,
             evicted,
+            released,
         )
 
     # --- entries -----------------------------------------------------------------------------
