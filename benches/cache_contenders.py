@@ -146,15 +146,26 @@ def make_set_evicting(contender: Contender, value: bytes) -> Callable[[], None]:
     cache, _ = filled(contender, value)
     rounds = [keys(ENTRIES, offset=ENTRIES * (r + 1)) for r in range(2)]
     state = {"round": 0}
+
+    if contender.setter == "__setitem__":
+        # Item assignment is how dict-like caches are written to; it reaches the C slot directly.
+        def run() -> None:
+            batch = rounds[state["round"]]
+            state["round"] ^= 1
+            for key in batch:
+                cache[key] = value
+
+        return run
+
     put = contender.put(cache)
 
-    def run() -> None:
+    def run_method() -> None:
         batch = rounds[state["round"]]
         state["round"] ^= 1
         for key in batch:
             put(key, value)
 
-    return run
+    return run_method
 
 
 OPERATIONS: dict[str, Callable[[Contender, bytes], Callable[[], None]]] = {

@@ -18,6 +18,7 @@ use fast_image_resize as fir;
 use fir::images::TypedImage;
 use fir::pixels::{InnerPixel, U8x3, U8x4};
 use fir::{FilterType, ImageView, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
+use parking_lot::Mutex;
 use rayon::prelude::*;
 
 /// libjpeg's own limit on either side of a JPEG image (`JPEG_MAX_DIMENSION`); larger frames
@@ -458,6 +459,89 @@ pub fn check_target(src: FrameRef<'_>, width: u32, height: u32) -> Result<(), Im
     Ok(())
 }
 
+/// Tier pixel buffers kept between calls, in one process-wide pool any thread draws from.
+/// Every capture allocates the same tier sizes again, and fresh pages cost a page fault each:
+/// ~4,000 faults (2-3 ms, 10 % of all four tiers) per 2880x1800 call once other code has
+/// returned the heap's free pages to the system. Pillow keeps an image arena for the same reason.
+static BUFFERS: BufferPool = BufferPool::new(BUFFER_POOL_MAX_BYTES);
+/// At most this many bytes stay pooled: all the tiers of one 5K frame (~48 MB), bounded so the
+/// pool never becomes the memory problem this package exists to solve; see [`release_buffers`].
+pub const BUFFER_POOL_MAX_BYTES: usize = 64 << 20;
+
+struct BufferPool {
+    buffers: Mutex<Vec<Vec<u8>>>,
+    max_bytes: usize,
+}
+
+impl BufferPool {
+    const fn new(max_bytes: usize) -> Self {
+        BufferPool {
+            buffers: Mutex::new(Vec::new()),
+            max_bytes,
+        }
+    }
+
+    /// A buffer of `len` bytes, from the pool when one is large enough (the smallest such).
+    fn take(&self, len: usize) -> Vec<u8> {
+        let reused = {
+            let mut pool = self.buffers.lock();
+            let best = (0..pool.len())
+                .filter(|&i| pool[i].capacity() >= len)
+                .min_by_key(|&i| pool[i].capacity());
+            best.map(|i| pool.swap_remove(i))
+        };
+        match reused {
+            Some(mut buf) => {
+                // Old pixels stay in the kept part; every byte is overwritten by the resize.
+                buf.resize(len, 0);
+                buf
+            }
+            None => vec![0u8; len],
+        }
+    }
+
+    /// Keeps `buf` for a later `take`, or frees it (outside the lock) when the pool is full.
+    fn give(&self, buf: Vec<u8>) {
+        let mut pool = self.buffers.lock();
+        let held: usize = pool.iter().map(Vec::capacity).sum();
+        if held + buf.capacity() <= self.max_bytes {
+            pool.push(buf);
+            return;
+        }
+        drop(pool);
+        drop(buf);
+    }
+
+    fn release(&self) -> usize {
+        let pool = std::mem::take(&mut *self.buffers.lock());
+        pool.iter().map(Vec::capacity).sum()
+    }
+}
+
+fn pooled(len: usize) -> Vec<u8> {
+    BUFFERS.take(len)
+}
+
+fn recycle(buf: Vec<u8>) {
+    BUFFERS.give(buf);
+}
+
+/// Frees every pooled tier buffer (e.g. when memory pressure rises); returns the bytes
+/// released. The pool refills on the next `encode_tiers`.
+pub fn release_buffers() -> usize {
+    BUFFERS.release()
+}
+
+/// [`downscale`] into a pooled buffer (return it with [`recycle`]).
+fn downscale_pooled(
+    src: FrameRef<'_>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+) -> Result<Frame, ImageError> {
+    downscale_with(src, width, height, filter, pooled)
+}
+
 /// Bytes [`downscale_into`] writes for a `width` x `height` frame of `format`.
 pub fn packed_len(width: u32, height: u32, format: PixelFormat) -> usize {
     width as usize * height as usize * format.bytes_per_pixel()
@@ -505,8 +589,19 @@ pub fn downscale(
     height: u32,
     filter: Filter,
 ) -> Result<Frame, ImageError> {
+    downscale_with(src, width, height, filter, |len| vec![0u8; len])
+}
+
+/// [`downscale_into`] a buffer of the right length from `alloc`.
+fn downscale_with(
+    src: FrameRef<'_>,
+    width: u32,
+    height: u32,
+    filter: Filter,
+    alloc: impl FnOnce(usize) -> Vec<u8>,
+) -> Result<Frame, ImageError> {
     check_target(src, width, height)?;
-    let mut data = vec![0u8; packed_len(width, height, src.format)];
+    let mut data = alloc(packed_len(width, height, src.format));
     downscale_into(src, &mut data, width, height, filter)?;
     Ok(Frame {
         data,
@@ -521,8 +616,9 @@ pub fn downscale(
 /// axis, a box filter (every pixel, equal weights) first reduces by the integer factor that
 /// still leaves a `gap`x step, then `filter` makes the final size. A wide kernel over the whole
 /// source (Catmull-Rom from 5K to a thumbnail: ~50 taps per axis) costs several times more and
-/// looks the same (tests: within 0.1 dB). The box filter is used as it is.
-pub fn downscale_reducing(
+/// looks the same (tests: within 0.1 dB). The box filter is used as it is. The result's buffer
+/// comes from the pool.
+fn downscale_reducing(
     src: FrameRef<'_>,
     width: u32,
     height: u32,
@@ -534,15 +630,17 @@ pub fn downscale_reducing(
     let fx = (src.width / width.saturating_mul(gap)).max(1);
     let fy = (src.height / height.saturating_mul(gap)).max(1);
     if filter == Filter::Box || (fx == 1 && fy == 1) {
-        return downscale(src, width, height, filter);
+        return downscale_pooled(src, width, height, filter);
     }
-    let reduced = downscale(
+    let reduced = downscale_pooled(
         src,
         src.width.div_ceil(fx),
         src.height.div_ceil(fy),
         Filter::Box,
     )?;
-    downscale(reduced.view(), width, height, filter)
+    let out = downscale_pooled(reduced.view(), width, height, filter);
+    recycle(reduced.data);
+    out
 }
 
 /// Baseline JPEG (standard Huffman tables, accurate integer DCT: Pillow's defaults) of `src`.
@@ -717,7 +815,7 @@ pub fn encode_tiers(
             Tier::Thumbnail => {
                 downscale_reducing(from, w, h, request.filter, THUMBNAIL_REDUCING_GAP).map(Some)
             }
-            _ => downscale(from, w, h, request.filter).map(Some),
+            _ => downscale_pooled(from, w, h, request.filter).map(Some),
         }
     };
     let fast = if wanted(Tier::Fast) {
@@ -731,7 +829,7 @@ pub fn encode_tiers(
             continue;
         }
         let fast_view = fast.as_ref().map_or(src, Frame::view);
-        let owned: Option<Frame>;
+        let mut owned: Option<Frame> = None;
         let view = match tier {
             Tier::Full => src,
             Tier::Fast => fast_view,
@@ -753,6 +851,12 @@ pub fn encode_tiers(
             height: view.height,
             jpeg: encode_jpeg(view, request.quality, request.subsampling)?,
         });
+        if let Some(frame) = owned {
+            recycle(frame.data);
+        }
+    }
+    if let Some(frame) = fast {
+        recycle(frame.data);
     }
     Ok(out)
 }
@@ -1030,6 +1134,22 @@ mod tests {
                 downscale(src, tw, th, filter).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn pooled_buffers_are_reused_and_released() {
+        let pool = BufferPool::new(4096);
+        let first = pool.take(1000);
+        let ptr = first.as_ptr();
+        pool.give(first);
+        pool.give(vec![0u8; 3000]);
+        let again = pool.take(800); // best fit: the 1000-byte allocation, shortened
+        assert_eq!((again.as_ptr(), again.len()), (ptr, 800));
+        pool.give(again);
+        pool.give(vec![0u8; 200]); // over the cap (1000 + 3000 + 200 > 4096): freed, not kept
+        assert_eq!(pool.release(), 4000);
+        assert_eq!(pool.release(), 0);
+        assert!(release_buffers() <= BUFFER_POOL_MAX_BYTES);
     }
 
     #[test]

@@ -461,3 +461,18 @@ async def test_end_to_end_level_sequence_on_nine_spaces() -> None:
         assert engine.cache.size_bytes <= budget_mb * MIB
         assert engine.get_cache_stats()["max_size_mb"] == budget_mb
     await engine.close()
+
+
+async def test_pressure_returns_the_encoders_pooled_buffers() -> None:
+    from ironcliw_mem import release_image_buffers
+
+    manager = make_manager()
+    await manager.override_pressure(MemoryPressure.GREEN)
+    engine = make_engine(manager)
+    request = SpaceCaptureRequest(space_ids=[1], use_cache=False)
+    await engine.capture_all_spaces(request)
+    assert release_image_buffers() > 0  # captures leave resize buffers pooled
+    await engine.capture_all_spaces(request)
+    await manager.override_pressure(MemoryPressure.RED)
+    assert release_image_buffers() == 0  # the level change already gave them back
+    await engine.close()

@@ -530,6 +530,17 @@ def test_bad_parameters(ui: Array) -> None:
     assert decode(m.encode_jpeg(small, quality=100)).size == (64, 64)
 
 
+def test_tier_buffers_are_pooled_and_released(ui: Array) -> None:
+    m.release_image_buffers()
+    assert m.release_image_buffers() == 0
+    first = m.encode_tiers(ui)
+    pooled = m.release_image_buffers()
+    assert 0 < pooled <= m.IMAGE_BUFFER_POOL_MAX_BYTES
+    m.encode_tiers(ui)
+    again = m.encode_tiers(ui)  # drawn from the pool: the same bytes
+    assert {k: t.jpeg for k, t in again.items()} == {k: t.jpeg for k, t in first.items()}
+
+
 # --- batch and the GIL -----------------------------------------------------------------------
 
 

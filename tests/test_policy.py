@@ -130,3 +130,13 @@ def test_should_monitor_all_spaces_follows_the_original_rule(
 ) -> None:
     config = MemoryConfig(**kwargs, env={})  # type: ignore[arg-type]
     assert should_monitor_all_spaces(config, pressure) is expected
+
+
+def test_without_a_manager_nothing_is_capped() -> None:
+    config = MemoryConfig(env={})
+    policy = policy_for(config, None)
+    assert policy.capture_quality is CaptureQuality.FULL
+    assert policy.cap_quality(CaptureQuality.FULL) is CaptureQuality.FULL
+    assert policy.jpeg_quality == config.image_compression_quality
+    assert policy.monitoring is MonitoringStrategy.ALL_SPACES
+    assert policy.cache_budget_mb == config.cache_max_size_mb

@@ -36,7 +36,14 @@ from ironcliw_mem import Classifier, PressureProbe, Thresholds
 CHUNK, DWELL_S = int(sys.argv[1]), float(sys.argv[2])
 sys.stdin.readline()  # the parent has moved this process into the test cgroup
 probe = PressureProbe()  # created after the move: finds the new cgroup
-classifier = Classifier(Thresholds(downgrade_dwell=DWELL_S))
+# Only the cgroup's headroom is under test. A v1 cgroup has no PSI of its own, so the PSI rules
+# would read the whole machine's stalls (other jobs, earlier tests) and are switched off here.
+classifier = Classifier(Thresholds(
+    downgrade_dwell=DWELL_S,
+    yellow_some10_enter=100.0, yellow_some10_exit=99.0,
+    red_some10_enter=100.0, red_some10_exit=99.0,
+    red_full10_enter=100.0, red_full10_exit=99.0,
+))
 
 
 def report(phase):

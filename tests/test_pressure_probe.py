@@ -60,9 +60,9 @@ def make_tree(tmp_path: Path, files: Mapping[str, str]) -> tuple[str, str]:
     return str(tmp_path / "proc"), str(tmp_path / "cgroup")
 
 
-def probe_of(tmp_path: Path, files: Mapping[str, str]) -> PressureProbe:
+def probe_of(tmp_path: Path, files: Mapping[str, str], refresh_s: float = 1.0) -> PressureProbe:
     proc, cgroup = make_tree(tmp_path, files)
-    return PressureProbe(proc, cgroup)
+    return PressureProbe(proc, cgroup, refresh_s=refresh_s)
 
 
 def classify(sample: Sample) -> tuple[str, list[str]]:
@@ -217,7 +217,7 @@ def test_cgroup_path_not_visible_uses_the_hierarchy_root(tmp_path: Path) -> None
 
 
 def test_files_are_kept_open_and_re_read(tmp_path: Path) -> None:
-    probe = probe_of(tmp_path, v1_container())
+    probe = probe_of(tmp_path, v1_container(), refresh_s=0.0)  # no reuse: every read is fresh
     assert probe.read().psi_some_avg10 == 0.0
     # Rewritten in place (same inode): the next read sees the new text.
     with (tmp_path / "proc/pressure/memory").open("r+") as f:

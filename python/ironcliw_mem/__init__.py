@@ -11,6 +11,7 @@ from ironcliw_mem._native import (
     BUILD_FEATURES,
     ENTRY_OVERHEAD,
     FILTERS,
+    IMAGE_BUFFER_POOL_MAX_BYTES,
     MAX_DIMENSION,
     PIXEL_FORMATS,
     SUBSAMPLINGS,
@@ -23,6 +24,7 @@ from ironcliw_mem._native import (
     encode_jpeg,
     encode_tiers,
     encode_tiers_batch,
+    release_image_buffers,
     tier_size,
 )
 from ironcliw_mem.capture import (
@@ -62,6 +64,7 @@ __all__ = [
     "BUILD_FEATURES",
     "ENTRY_OVERHEAD",
     "FILTERS",
+    "IMAGE_BUFFER_POOL_MAX_BYTES",
     "MAX_DIMENSION",
     "PIXEL_FORMATS",
     "SUBSAMPLINGS",
@@ -105,6 +108,7 @@ __all__ = [
     "initialize_memory_manager",
     "psutil_sample",
     "read_sample",
+    "release_image_buffers",
     "thresholds_from_env",
     "tier_size",
 ]

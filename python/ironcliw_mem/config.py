@@ -218,6 +218,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jpeg_quality_red", ("JPEG_QUALITY_RED",), 60, jpeg_quality),
     Setting("image_subsampling", ("IMAGE_CHROMA_SUBSAMPLING",), "444", subsampling),
     Setting("pressure_override", ("IRONCLIW_PRESSURE_OVERRIDE",), None, optional_pressure),
+    Setting("tune_malloc", ("IRONCLIW_TUNE_MALLOC",), True, parse_bool),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -253,6 +254,7 @@ class MemoryConfig:
     jpeg_quality_red: int
     image_subsampling: str
     pressure_override: MemoryPressure | None
+    tune_malloc: bool
     thresholds: dict[str, float]
     sources: dict[str, str] = field(repr=False, compare=False)
 
@@ -279,6 +281,7 @@ class MemoryConfig:
         jpeg_quality_red: int | None = None,
         image_subsampling: str | None = None,
         pressure_override: MemoryPressure | str | None = None,
+        tune_malloc: bool | None = None,
         thresholds: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -303,6 +306,7 @@ class MemoryConfig:
             "jpeg_quality_red": jpeg_quality_red,
             "image_subsampling": image_subsampling,
             "pressure_override": pressure_override,
+            "tune_malloc": tune_malloc,
         }
         environ = os.environ if env is None else env
         problems: list[str] = []

@@ -196,8 +196,9 @@ class _WatcherThread:
         while not self._stopped.is_set():
             try:
                 fired = self._watcher.wait(WATCHER_SLICE_SECONDS)
-            except OSError:
-                log.exception("pressure watcher failed; polling only from now on")
+            except (OSError, ValueError):
+                if not self._stopped.is_set():  # ValueError: closed by stop() meanwhile
+                    log.exception("pressure watcher failed; polling only from now on")
                 return
             if fired and not self._stopped.is_set():
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -205,10 +206,10 @@ class _WatcherThread:
 
     def stop(self) -> None:
         self._stopped.set()
+        if self._watcher is not None:
+            self._watcher.close()  # also ends a wait in progress on the thread
         if self._thread is not None:
             self._thread.join(timeout=2 * WATCHER_SLICE_SECONDS)
-        if self._watcher is not None:
-            self._watcher.close()
 
 
 class MacOSMemoryManager:

@@ -139,8 +139,19 @@ class LevelPolicy:
         }
 
 
-def policy_for(config: MemoryConfig, pressure: MemoryPressure) -> LevelPolicy:
-    """The policy for a level. Adaptive management off gives one fixed policy at every level."""
+def policy_for(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPolicy:
+    """The policy for a level. Adaptive management off gives one fixed policy at every level;
+    `None` (no memory manager attached) gives the unmanaged one: nothing capped, the base JPEG
+    quality, all spaces, the fixed CACHE_MAX_SIZE_MB budget."""
+    if pressure is None:
+        return LevelPolicy(
+            pressure=MemoryPressure.UNKNOWN,
+            cache_budget_mb=config.cache_max_size_mb,
+            capture_quality=CaptureQuality.FULL,
+            jpeg_quality=config.image_compression_quality,
+            monitoring=MonitoringStrategy.ALL_SPACES,
+            adaptive=False,
+        )
     if not config.enable_adaptive_management:
         return LevelPolicy(
             pressure=pressure,

@@ -409,6 +409,8 @@ pub struct LinuxProbe {
     last_cgroup: Option<(Instant, CgroupPart)>,
     /// The v2 ancestors' effective limit and when it was read.
     last_ancestor_limit: Option<(Instant, Option<u64>)>,
+    /// The last PSI reading, its source, and when it was taken.
+    last_psi: Option<(Instant, Psi, Sources)>,
 }
 
 /// How long slow-moving cgroup figures may be reused; see `LinuxProbe::set_refresh`.
@@ -508,6 +510,7 @@ impl LinuxProbe {
             refresh: DEFAULT_REFRESH,
             last_cgroup: None,
             last_ancestor_limit: None,
+            last_psi: None,
         }
     }
 
@@ -586,26 +589,45 @@ impl LinuxProbe {
             part.apply(&mut s, &mut problems);
         }
 
-        let mut psi_read = false;
-        if let Cgroup::V2 { pressure, .. } = &self.cgroup {
-            if pressure.exists() {
-                if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
-                    apply_psi(&mut s, &p);
-                    s.sources.insert(Sources::CGROUP_PSI);
-                    psi_read = true;
-                }
-            }
-        }
-        if !psi_read {
-            if let Some(p) = problems.take(self.psi.label, self.psi.parse(buf, parse_psi)) {
-                apply_psi(&mut s, &p);
-                s.sources.insert(Sources::PSI);
-            }
+        // The kernel recomputes PSI averages every 2 s (PSI_FREQ), so a reading younger than
+        // the refresh period holds the same averages; re-reading only costs ~2 us, and very
+        // frequent reads were measured to keep PSI triggers from firing (README, Pressure).
+        let cached_psi = match self.last_psi {
+            Some((at, psi, source)) if fresh(at) => Some((psi, source)),
+            _ => None,
+        };
+        let psi = cached_psi.or_else(|| {
+            let read = read_psi(&self.cgroup, &self.psi, buf, &mut problems);
+            self.last_psi = read.map(|(psi, source)| (now, psi, source));
+            read
+        });
+        if let Some((p, source)) = psi {
+            apply_psi(&mut s, &p);
+            s.sources.insert(source);
         }
         s.page_size = Some(page_size());
         s.problems = problems.0;
         s
     }
+}
+
+/// PSI from the cgroup v2 `memory.pressure` when there is one, else the system's.
+fn read_psi(
+    cgroup: &Cgroup,
+    system: &Kept,
+    buf: &mut Vec<u8>,
+    problems: &mut Problems,
+) -> Option<(Psi, Sources)> {
+    if let Cgroup::V2 { pressure, .. } = cgroup {
+        if pressure.exists() {
+            if let Some(p) = problems.take(pressure.label, pressure.parse(buf, parse_psi)) {
+                return Some((p, Sources::CGROUP_PSI));
+            }
+        }
+    }
+    problems
+        .take(system.label, system.parse(buf, parse_psi))
+        .map(|p| (p, Sources::PSI))
 }
 
 /// Reads the cgroup's own figures; `ancestor_limit` is the tightest v2 ancestor limit.
@@ -922,9 +944,18 @@ mod tests {
         );
         let s = probe.read_at(t0 + Duration::from_millis(500));
         assert_eq!(s.cgroup_usage, Some(1000), "reused within the refresh");
-        assert_eq!(s.psi_some_avg10, Some(7.0), "PSI is always read");
+        assert_eq!(
+            s.psi_some_avg10,
+            Some(0.0),
+            "PSI averages reused within the refresh"
+        );
         let s = probe.read_at(t0 + Duration::from_millis(1001));
         assert_eq!(s.cgroup_usage, Some(2000));
+        assert_eq!(
+            s.psi_some_avg10,
+            Some(7.0),
+            "PSI read again after the refresh"
+        );
         // A limit set meanwhile is seen at the next refresh, and then every read is fresh.
         tree.write("cgroup/memory/job/memory.limit_in_bytes", "4000\n");
         let s = probe.read_at(t0 + Duration::from_millis(2002));

@@ -11,15 +11,81 @@ use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
 use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
 use crate::clock::coarse_monotonic_nanos;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ByteCache>()?;
+    install_fast_get(&m.py().get_type::<ByteCache>())?;
     m.add("ENTRY_OVERHEAD", ENTRY_OVERHEAD)?;
     Ok(())
+}
+
+/// `ByteCache.get(key, default=None, /)` as a plain METH_FASTCALL method.
+///
+/// A cache lookup is ~25 ns, and PyO3's general argument parser plus trampoline cost about a
+/// third of that (measured with callgrind: ~100 of ~320 instructions per miss). `get` takes
+/// positional arguments only, like `dict.get`, so it needs none of that machinery.
+fn install_fast_get(class: &Bound<'_, PyType>) -> PyResult<()> {
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: c"get".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFast: fast_get,
+        },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: c"get(key, default=None, /)\n--\n\nThe stored bytes object for `key`, \
+or `default` when it is absent or expired (a miss, never an error)."
+            .as_ptr(),
+    }));
+    // SAFETY: `class` is a live heap type; the method definition is leaked, so it outlives it.
+    unsafe {
+        let descriptor = ffi::PyDescr_NewMethod(class.as_ptr().cast(), def);
+        let descriptor = Bound::from_owned_ptr_or_err(class.py(), descriptor)?;
+        class.setattr("get", descriptor)
+    }
+}
+
+unsafe extern "C" fn fast_get(
+    slf: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    let outcome = std::panic::catch_unwind(|| {
+        // SAFETY: CPython calls METH_FASTCALL methods on an attached thread, with `slf` an
+        // instance of the class (the method descriptor checks it) and `nargs` borrowed args.
+        let py = unsafe { Python::assume_attached() };
+        if !(1..=2).contains(&nargs) {
+            PyTypeError::new_err(format!(
+                "ByteCache.get expected 1 or 2 positional arguments (key, default), got {nargs}"
+            ))
+            .restore(py);
+            return std::ptr::null_mut();
+        }
+        let (cache, key) = unsafe {
+            let cache = Borrowed::from_ptr(py, slf).cast_unchecked::<ByteCache>();
+            (cache, Borrowed::from_ptr(py, *args))
+        };
+        match cache.get().lookup(py, &key) {
+            Ok(Some(bytes)) => bytes.into_ptr(),
+            Ok(None) if nargs == 2 => unsafe { Borrowed::from_ptr(py, *args.add(1)) }
+                .to_owned()
+                .into_ptr(),
+            Ok(None) => py.None().into_ptr(),
+            Err(err) => {
+                err.restore(py);
+                std::ptr::null_mut()
+            }
+        }
+    });
+    outcome.unwrap_or_else(|_| {
+        // SAFETY: as above; a panic is a bug, reported as an exception instead of unwinding
+        // into C.
+        let py = unsafe { Python::assume_attached() };
+        pyo3::exceptions::PySystemError::new_err("ByteCache.get panicked").restore(py);
+        std::ptr::null_mut()
+    })
 }
 
 struct Key {
@@ -80,6 +146,7 @@ fn utf8_of<'a>(text: *mut ffi::PyObject) -> Option<&'a [u8]> {
 
 /// The key as an exact `str`: a subclass is copied so that no user-defined `__hash__`, `__eq__`
 /// or `__del__` ever runs for a key the cache holds, and its hash matches the plain string's.
+#[inline]
 fn exact_key<'a, 'py>(key: &'a Bound<'py, PyAny>) -> PyResult<Cow<'a, Bound<'py, PyString>>> {
     if key.is_exact_instance_of::<PyString>() {
         // SAFETY: the exact type was checked on the line above.
@@ -178,6 +245,7 @@ pub struct ByteCache {
 
 impl ByteCache {
     /// The time for an operation; a user clock is called here, before any lock is taken.
+    #[inline]
     fn read_clock(&self, py: Python<'_>) -> PyResult<Option<u64>> {
         match &self.clock {
             Clock::Monotonic => Ok(None),
@@ -204,7 +272,12 @@ impl ByteCache {
             let mut core = self.core.lock();
             op(&mut core, &mut sink)
         };
-        drop(sink);
+        if sink.is_empty() {
+            // Nothing to release: skip SmallVec's out-of-line drop on the hot lookup path.
+            std::mem::forget(sink);
+        } else {
+            drop(sink);
+        }
         result
     }
 
@@ -251,20 +324,6 @@ impl ByteCache {
         Ok(Self {
             core: Mutex::new(LruTtlCache::new(max_bytes, default_ttl)),
             clock,
-        })
-    }
-
-    /// The stored bytes object for `key`, or `default` when absent or expired.
-    #[pyo3(signature = (key, default=None))]
-    fn get(
-        &self,
-        py: Python<'_>,
-        key: &Bound<'_, PyAny>,
-        default: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        Ok(match self.lookup(py, key)? {
-            Some(bytes) => bytes.into_any(),
-            None => default.unwrap_or_else(|| py.None()),
         })
     }
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ironcliw_mem._native import ByteCache
+from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.capture.encoding import derive_tier, encode_tier
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
+from ironcliw_mem.policy import CaptureQuality, LevelPolicy, MemoryPressure, policy_for
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats
@@ -76,6 +76,11 @@ class MultiSpaceCaptureCache:
         manager = self._memory_manager
         return manager.current_pressure if manager is not None else MemoryPressure.UNKNOWN
 
+    @property
+    def policy(self) -> LevelPolicy:
+        manager = self._memory_manager
+        return policy_for(self.config, manager.current_pressure if manager else None)
+
     def effective_budget_mb(self) -> int:
         if self._memory_manager is not None and self.config.cache_dynamic_sizing:
             return self._memory_manager.get_recommended_cache_size()
@@ -104,11 +109,16 @@ class MultiSpaceCaptureCache:
 
     def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
         evicted = self.apply_budget()
+        released = 0
+        if pressure in (MemoryPressure.YELLOW, MemoryPressure.RED):
+            # The encoder keeps up to 64 MB of resize buffers between calls; give them back.
+            released = release_image_buffers()
         log.info(
-            "capture cache budget %d MB at %s pressure (%d entries evicted)",
+            "capture cache budget %d MB at %s pressure (%d entries evicted, %d buffer bytes freed)",
             self._store.max_bytes // MIB,
             pressure.value,
             evicted,
+            released,
         )
 
     # --- entries -----------------------------------------------------------------------------
@@ -190,7 +200,7 @@ class MultiSpaceCaptureCache:
         if metadata.space_id != space_id:
             raise ValueError(f"metadata is for space {metadata.space_id}, not {space_id}")
         if isinstance(screenshot, np.ndarray):
-            policy = policy_for(self.config, self.pressure)
+            policy = self.policy
             height, width = screenshot.shape[:2]
             encoded = await asyncio.to_thread(
                 encode_tier,
@@ -311,7 +321,7 @@ class MultiSpaceCaptureCache:
             "hit_rate": self.hit_count / lookups if lookups else 0.0,
             "dynamic_sizing": self.dynamic_sizing,
             "compression_enabled": True,
-            "compression_quality": policy_for(self.config, self.pressure).jpeg_quality,
+            "compression_quality": self.policy.jpeg_quality,
             "thumbnail_size": self.config.image_thumbnail_size,
             "bytes": native["bytes"],
             "max_bytes": native["max_bytes"],

@@ -27,6 +27,7 @@ from ironcliw_mem.capture.types import (
     SpaceCaptureResult,
 )
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.malloc_tuning import keep_frames_out_of_the_heap
 from ironcliw_mem.policy import (
     CaptureQuality,
     LevelPolicy,
@@ -70,6 +71,8 @@ class MultiSpaceCaptureEngine:
         if config is None:
             config = memory_manager.config if memory_manager is not None else MemoryConfig()
         self.config = config
+        if config.tune_malloc:
+            keep_frames_out_of_the_heap()
         self.backend: CaptureBackend = backend if backend is not None else SyntheticBackend()
         self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
         self.memory_manager = memory_manager
@@ -95,14 +98,12 @@ class MultiSpaceCaptureEngine:
 
     @property
     def policy(self) -> LevelPolicy:
-        return policy_for(self.config, self.pressure)
+        manager = self.memory_manager
+        return policy_for(self.config, manager.current_pressure if manager else None)
 
     def get_quality_for_pressure(self, requested_quality: CaptureQuality) -> CaptureQuality:
         """The requested tier, lowered to the level's tier; never raised. By fidelity."""
-        requested = CaptureQuality.parse(requested_quality)
-        if self.memory_manager is None:
-            return requested
-        return self.policy.cap_quality(requested)
+        return self.policy.cap_quality(CaptureQuality.parse(requested_quality))
 
     async def enumerate_spaces(self) -> list[int]:
         return sorted(await asyncio.to_thread(self.backend.list_spaces))
@@ -114,15 +115,16 @@ class MultiSpaceCaptureEngine:
     async def get_spaces_to_monitor(self) -> list[int]:
         """The spaces the policy lets us watch: all (green), the active space and its neighbours
         (yellow), the active space only (red); always within MONITORED_SPACES when it is set."""
-        spaces = await self.enumerate_spaces()
+        return self._spaces_to_monitor(
+            await self.enumerate_spaces(), await self.get_current_space()
+        )
+
+    def _spaces_to_monitor(self, spaces: list[int], active: int) -> list[int]:
         if self.config.monitored_spaces:
             spaces = [s for s in self.config.monitored_spaces if s in spaces]
-        if self.memory_manager is None:
-            return spaces
         strategy = self.policy.monitoring
         if strategy is MonitoringStrategy.ALL_SPACES:
             return spaces
-        active = await self.get_current_space()
         if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
             return [s for s in adjacent_spaces(spaces, active) if s in spaces]
         return [active] if active in spaces else spaces[:1]
@@ -142,14 +144,14 @@ class MultiSpaceCaptureEngine:
 
     async def capture_all_spaces(self, request: SpaceCaptureRequest) -> SpaceCaptureResult:
         started = time.perf_counter()
-        healthy, message, _ = await self.check_system_health()
-        if not healthy:
+        healthy, message, info = await self.check_system_health()
+        if not healthy or info is None:
             return SpaceCaptureResult({}, {}, False, time.perf_counter() - started, {-1: message})
         if self.optimizer is not None:
             request = await self.optimizer.optimize_capture_request(request)
         quality = self.get_quality_for_pressure(request.quality)
-        allowed = set(await self.get_spaces_to_monitor())
         active = await self.get_current_space()
+        allowed = set(self._spaces_to_monitor(info["spaces"], active))
         result = SpaceCaptureResult(
             {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
         )

@@ -1,0 +1,106 @@
+"""Process RSS and cache bytes while 9 synthetic spaces are captured every second, per level.
+
+The manager's level is forced through green, yellow, red and green again; at each level the
+engine is asked for all nine spaces once a second (at the full tier, which the policy caps).
+Prints one row per level: captures made, cache hits, peak and mean cache bytes against the
+level's budget, and peak and mean process RSS.
+
+Usage: python benches/capture_soak.py [--seconds-per-level 60] [--spaces 9] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from ironcliw_mem import (
+    CaptureQuality,
+    MacOSMemoryManager,
+    MemoryConfig,
+    MemoryPressure,
+    MultiSpaceCaptureEngine,
+    SpaceCaptureRequest,
+    SyntheticBackend,
+    read_sample,
+)
+
+MIB = 1024 * 1024
+LEVELS = [MemoryPressure.GREEN, MemoryPressure.YELLOW, MemoryPressure.RED, MemoryPressure.GREEN]
+
+
+async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]:
+    manager = MacOSMemoryManager(MemoryConfig(), read_sample=read_sample, watch_kernel_events=False)
+    backend = SyntheticBackend(spaces=spaces)
+    backend.switch_to((spaces + 1) // 2)
+    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
+    process = psutil.Process()
+    rows: list[dict[str, object]] = []
+    request = SpaceCaptureRequest(
+        space_ids=list(range(1, spaces + 1)), quality=CaptureQuality.FULL, parallel=True
+    )
+    for level in LEVELS:
+        await manager.override_pressure(level)
+        captures_before = engine.captures_made
+        cache_bytes: list[int] = []
+        rss: list[int] = []
+        hits = 0
+        deadline = time.monotonic() + seconds_per_level
+        while time.monotonic() < deadline:
+            tick = time.monotonic()
+            result = await engine.capture_all_spaces(request)
+            hits += result.cache_hits
+            cache_bytes.append(engine.cache.size_bytes)
+            rss.append(process.memory_info().rss)
+            await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+        rows.append(
+            {
+                "level": level.level_name,
+                "budget_mb": manager.get_recommended_cache_size(),
+                "tier": engine.get_quality_for_pressure(CaptureQuality.FULL).value,
+                "spaces_watched": len(result.screenshots),
+                "requests": len(cache_bytes),
+                "captures": engine.captures_made - captures_before,
+                "cache_hits": hits,
+                "cache_peak_mb": max(cache_bytes) / MIB,
+                "cache_mean_mb": statistics.fmean(cache_bytes) / MIB,
+                "rss_peak_mb": max(rss) / MIB,
+                "rss_mean_mb": statistics.fmean(rss) / MIB,
+            }
+        )
+    await engine.close()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds-per-level", type=float, default=60.0)
+    parser.add_argument("--spaces", type=int, default=9)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = asyncio.run(soak(args.seconds_per_level, args.spaces))
+    header = (
+        f"{'level':<8}{'tier':<11}{'spaces':>7}{'reqs':>6}{'captures':>9}{'hits':>6}"
+        f"{'cache peak/mean MB':>20}{'budget MB':>10}{'RSS peak/mean MB':>18}"
+    )
+    print(header)
+    for r in rows:
+        print(
+            f"{r['level']:<8}{r['tier']:<11}{r['spaces_watched']:>7}{r['requests']:>6}"
+            f"{r['captures']:>9}{r['cache_hits']:>6}"
+            f"{r['cache_peak_mb']:>11.1f} /{r['cache_mean_mb']:>6.1f}{r['budget_mb']:>10}"
+            f"{r['rss_peak_mb']:>10.1f} /{r['rss_mean_mb']:>6.1f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
