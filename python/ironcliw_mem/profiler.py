@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from ironcliw_mem._native import ByteCache
+from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.capture.backends import CaptureBackend, CaptureError
 from ironcliw_mem.capture.encoding import encode_tier
 from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
@@ -628,12 +628,13 @@ def describe_engine(engine: MultiSpaceCaptureEngine) -> str:
 
 
 def release_freed_memory() -> bool:
-    """Collects garbage and asks glibc to hand freed heap memory back (`malloc_trim(0)`).
+    """Frees the encoder's pooled buffers, collects garbage and asks glibc to hand freed heap
+    memory back (`malloc_trim(0)`).
 
-    Between workloads, so each is judged on its own memory rather than on what the allocator
-    kept from the previous one (glibc keeps freed 20 MB frames in its arenas). False where there
-    is no `malloc_trim` (macOS, musl).
+    Between workloads, so each is judged on its own memory rather than on what the previous one
+    left in pools and allocator arenas. False where there is no `malloc_trim` (macOS, musl).
     """
+    release_image_buffers()
     gc.collect()
     try:
         trim = ctypes.CDLL(None).malloc_trim
