@@ -46,6 +46,9 @@ mod tests {
         }
         // Well past the coarse resolution (a few ms), however the scheduler treats the test.
         std::thread::sleep(std::time::Duration::from_millis(30));
-        assert!(coarse_monotonic_nanos() > first, "the clock did not advance in 30 ms");
+        assert!(
+            coarse_monotonic_nanos() > first,
+            "the clock did not advance in 30 ms"
+        );
     }
 }
