@@ -476,3 +476,11 @@ async def test_pressure_returns_the_encoders_pooled_buffers() -> None:
     await manager.override_pressure(MemoryPressure.RED)
     assert release_image_buffers() == 0  # the level change already gave them back
     await engine.close()
+
+
+async def test_metadata_of_evicted_entries_is_dropped_with_them() -> None:
+    cache = MultiSpaceCaptureCache(max_size_mb=1, config=MemoryConfig(env={}))
+    for space_id in range(1, 40):
+        await cache.put(space_id, bytes(200_000), metadata_for(space_id, CaptureQuality.FAST))
+    assert len(cache._metadata) == cache.get_stats()["entries"] <= 5
+    await cache.close()

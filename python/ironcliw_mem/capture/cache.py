@@ -232,6 +232,8 @@ class MultiSpaceCaptureCache:
         stored = self._store.set(key, jpeg)
         if stored:
             self._metadata[key] = metadata
+            if len(self._metadata) > len(self._store):  # the set evicted older entries
+                self._forget_missing_metadata()
         return stored
 
     async def clear(self) -> None:
