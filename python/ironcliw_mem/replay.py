@@ -330,6 +330,11 @@ class Meter:
     own_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0.0))
     peak_cache_by_level: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
     peak_vision_by_level: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    # By the configuration's own reading: what its budget follows (the truthful level can run
+    # ahead of it by up to one check interval).
+    peak_cache_by_own_level: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(LEVELS, 0)
+    )
     peak_cache: int = 0
     peak_footprint: int = 0
     cache_byte_seconds: float = 0.0
@@ -346,6 +351,7 @@ class Meter:
         self.peak_footprint = max(self.peak_footprint, base + vision)
         self.peak_cache_by_level[level] = max(self.peak_cache_by_level[level], cache)
         self.peak_vision_by_level[level] = max(self.peak_vision_by_level[level], vision)
+        self.peak_cache_by_own_level[own] = max(self.peak_cache_by_own_level[own], cache)
         self.cache_byte_seconds += cache * dt
         self.footprint_byte_seconds += (base + vision) * dt
 
@@ -451,6 +457,7 @@ class _Replayer:
             "level_changes": m.level_changes,
             "peak_cache_bytes_by_level": dict(m.peak_cache_by_level),
             "peak_vision_bytes_by_level": dict(m.peak_vision_by_level),
+            "peak_cache_bytes_by_own_level": dict(m.peak_cache_by_own_level),
             "offload_triggers": m.offload_triggers,
             "offload_cost_usd": round(m.offload_triggers * model.offload_cost_usd, 2),
             "offload_ticks": list(m.offload_ticks),
