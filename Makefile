@@ -56,5 +56,11 @@ bench-imaging: setup
 bench-pressure: setup
 	$(BIN)/python benches/compare_pressure.py
 
+# A simulated day (simulated time, well under a minute): the original behaviour against the
+# package's defaults; DAYS=7 also sums a week of seeds. The model is documented in the README.
+.PHONY: bench-replay
+bench-replay: setup
+	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1)
+
 clean:
 	rm -rf $(VENV) target
