@@ -814,6 +814,7 @@ def format_table(result: ReplayResult) -> str:
     rows: list[tuple[str, Callable[[dict[str, Any]], float], Callable[[float], str]]] = [
         ("cache hit rate", lambda r: r["hit_rate"], lambda v: f"{100 * v:.1f} %"),
         ("lookups", lambda r: r["lookups"], lambda v: f"{v:,.0f}"),
+        ("hits derived from a higher tier", lambda r: r["derived_hits"], lambda v: f"{v:,.0f}"),
         ("spaces skipped (not watched)", lambda r: r["spaces_skipped"], lambda v: f"{v:,.0f}"),
         ("captures made", lambda r: r["captures"], lambda v: f"{v:,.0f}"),
         ("JPEG bytes encoded", lambda r: r["jpeg_bytes_encoded"], _mb),
@@ -825,7 +826,11 @@ def format_table(result: ReplayResult) -> str:
     ]
     for level in ("green", "yellow", "red"):
         rows.append(
-            (f"time in {level} (truthful)", _level_hours(level), lambda v: f"{v:.2f} h"),
+            (f"time in {level} (truthful)", _level_hours(level), _hours),
+        )
+    for level in ("yellow", "red"):
+        rows.append(
+            (f"time in {level} (own reading)", _level_hours(level, "own_reading_"), _hours),
         )
     for level in ("green", "yellow", "red"):
         rows.append(
@@ -850,8 +855,12 @@ def format_table(result: ReplayResult) -> str:
     return "\n".join(lines)
 
 
-def _level_hours(level: str) -> Callable[[dict[str, Any]], float]:
-    return lambda r: float(r["seconds_by_level"][level]) / HOUR
+def _hours(value: float) -> str:
+    return f"{value:.2f} h"
+
+
+def _level_hours(level: str, prefix: str = "") -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r[f"{prefix}seconds_by_level"][level]) / HOUR
 
 
 def _peak_by_level(level: str, kind: str) -> Callable[[dict[str, Any]], float]:
