@@ -322,19 +322,25 @@ class _Blobs:
 # --- measuring --------------------------------------------------------------------------------
 
 
+def _seconds_per_level() -> dict[str, float]:
+    return dict.fromkeys(LEVELS, 0.0)
+
+
+def _bytes_per_level() -> dict[str, int]:
+    return dict.fromkeys(LEVELS, 0)
+
+
 @dataclass
 class Meter:
     """What the truthful classifier and the footprint tell about one configuration."""
 
-    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0.0))
-    own_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0.0))
-    peak_cache_by_level: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
-    peak_vision_by_level: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    seconds: dict[str, float] = field(default_factory=_seconds_per_level)
+    own_seconds: dict[str, float] = field(default_factory=_seconds_per_level)
+    peak_cache_by_level: dict[str, int] = field(default_factory=_bytes_per_level)
+    peak_vision_by_level: dict[str, int] = field(default_factory=_bytes_per_level)
     # By the configuration's own reading: what its budget follows (the truthful level can run
     # ahead of it by up to one check interval).
-    peak_cache_by_own_level: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(LEVELS, 0)
-    )
+    peak_cache_by_own_level: dict[str, int] = field(default_factory=_bytes_per_level)
     peak_cache: int = 0
     peak_footprint: int = 0
     cache_byte_seconds: float = 0.0
