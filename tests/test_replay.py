@@ -178,3 +178,57 @@ def test_report_mentions_every_configuration(hour: ReplayResult) -> None:
     report = format_report(hour)
     for name in (ORIGINAL_AS_WRITTEN, ORIGINAL, PACKAGE):
         assert name in report
+
+
+# --- the replayer's package rules against the real engine -------------------------------------
+
+# Wide enough that the thumbnail (fitted into 400x300) is smaller than the fast tier (half size):
+# below about 800x600 the cache cannot derive a thumbnail from a cached fast tier (it would have
+# to upscale; the real cache raises there, the replayer does not model that case).
+SCREEN = (960, 600)
+STEPS: list[tuple[MemoryPressure, int, tuple[int, ...]]] = [
+    (MemoryPressure.GREEN, 1, tuple(range(1, 10))),  # nine captures
+    (MemoryPressure.GREEN, 1, (1,)),  # a hit
+    (MemoryPressure.YELLOW, 5, tuple(range(1, 10))),  # 4-6 watched, FAST derived from OPTIMIZED
+    (MemoryPressure.YELLOW, 5, (5, 6)),  # hits on the derived tier
+    (MemoryPressure.RED, 5, (5, 6)),  # 5 only, a thumbnail derived
+    (MemoryPressure.GREEN, 2, (2, 3, 7)),  # back to OPTIMIZED, still cached
+]
+
+
+async def test_replayed_package_decides_as_the_real_engine() -> None:
+    from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
+    from ironcliw_mem.manager import MacOSMemoryManager
+    from ironcliw_mem.replay import Request, _Blobs, _Package, _SimClock, measure_jpeg_sizes
+
+    config = MemoryConfig(env={})
+    total = 16 * GIB
+    sample = Sample.from_values(total=total, available=total // 2, used=total // 2)
+    manager = MacOSMemoryManager(config, read_sample=lambda: sample, watch_kernel_events=False)
+    backend = SyntheticBackend(spaces=9, size=SCREEN)
+    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
+    model = DayModel(screen=SCREEN)
+    replayer = _Package(
+        PACKAGE,
+        model,
+        _SimClock(),
+        _Blobs(),
+        config=config,
+        sizes=measure_jpeg_sizes(model, config),
+    )
+    replayer.latest = sample
+    try:
+        for level, active, spaces in STEPS:
+            await manager.override_pressure(level)
+            await replayer.manager.override_pressure(level)
+            backend.switch_to(active)
+            result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=list(spaces)))
+            before = (replayer.hits, replayer.captures, replayer.skipped)
+            replayer.handle(Request(0, spaces, "check"), active)
+            after = (replayer.hits, replayer.captures, replayer.skipped)
+            replayed = tuple(b - a for a, b in zip(before, after, strict=True))
+            real = (result.cache_hits, result.new_captures, len(result.skipped))
+            assert replayed == real, (level, active, spaces)
+        assert replayer.derived_hits == engine.cache.derived_hits > 0
+    finally:
+        await engine.close()
