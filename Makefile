@@ -58,9 +58,11 @@ bench-pressure: setup
 
 # A simulated day (simulated time, well under a minute): the original behaviour against the
 # package's defaults; DAYS=7 also sums a week of seeds. The model is documented in the README.
+# The first day's full figures go to target/replay_day.json (JSON=path to change).
 .PHONY: bench-replay
 bench-replay: setup
-	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1)
+	mkdir -p target
+	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1) --json $(or $(JSON),target/replay_day.json)
 
 clean:
 	rm -rf $(VENV) target
