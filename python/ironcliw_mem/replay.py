@@ -710,7 +710,7 @@ class ReplayResult:
 
 def summarise_trace(trace: Trace) -> dict[str, Any]:
     model = trace.model
-    levels_other = [o + model.agent_baseline_bytes for o in trace.other_bytes]
+    without_vision = [o + model.agent_baseline_bytes for o in trace.other_bytes]
     return {
         "ticks": model.ticks,
         "active_seconds": sum(trace.active) * model.tick_s,
@@ -719,7 +719,7 @@ def summarise_trace(trace: Trace) -> dict[str, Any]:
         "bursts": len(trace.bursts),
         "peak_other_bytes": max(trace.other_bytes),
         "mean_other_bytes": sum(trace.other_bytes) / len(trace.other_bytes),
-        "peak_used_without_vision_bytes": max(levels_other),
+        "peak_used_without_vision_bytes": max(without_vision),
     }
 
 
