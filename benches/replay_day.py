@@ -1,0 +1,109 @@
+"""The replay benchmark: a simulated day, the original behaviour against the package's defaults.
+
+Prints the side-by-side table of one day (the model is `ironcliw_mem.replay`; the README's
+"Replay benchmark" section documents it) and checks the design targets. With ``--days N`` it
+also replays N days (seeds seed .. seed+N-1) and sums the figures that one day leaves to chance,
+the offload triggers above all (a day holds only a handful of red episodes).
+
+Usage: python benches/replay_day.py [--seed S] [--days N] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.replay import (
+    CONFIGURATIONS,
+    HOUR,
+    PACKAGE,
+    DayModel,
+    ReplayResult,
+    format_report,
+    measure_jpeg_sizes,
+    run_day,
+)
+
+
+def several_days(first: ReplayResult, model: DayModel, days: int) -> dict[str, dict[str, Any]]:
+    """Per configuration, sums over `days` days starting with `first`'s seed."""
+    config = MemoryConfig(env={})
+    sizes = measure_jpeg_sizes(model, config)
+    totals: dict[str, dict[str, Any]] = {
+        name: {"lookups": 0, "hits": 0, "captures": 0, "red_s": 0.0, "yellow_s": 0.0, "trig": []}
+        for name in CONFIGURATIONS
+    }
+    for day in range(days):
+        if day == 0:
+            result = first
+        else:
+            seeded = dataclasses.replace(model, seed=model.seed + day)
+            result = run_day(seeded, config, sizes=sizes)
+        for name, figures in result.configurations.items():
+            total = totals[name]
+            total["lookups"] += figures["lookups"]
+            total["hits"] += figures["hits"]
+            total["captures"] += figures["captures"]
+            total["red_s"] += figures["seconds_by_level"]["red"]
+            total["yellow_s"] += figures["seconds_by_level"]["yellow"]
+            total["trig"].append(figures["offload_triggers"])
+        print(f"  day {day + 1}/{days} replayed", file=sys.stderr, flush=True)
+    return totals
+
+
+def format_days(totals: dict[str, dict[str, Any]], days: int, cost: float) -> str:
+    lines = [
+        f"Over {days} days (seeds differ, model the same):",
+        "",
+        "| | hit rate | captures | yellow | red | offload triggers (per day) | cost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, t in totals.items():
+        triggers = sum(t["trig"])
+        lines.append(
+            f"| {name} | {100 * t['hits'] / max(1, t['lookups']):.1f} % | {t['captures']:,} "
+            f"| {t['yellow_s'] / HOUR:.2f} h | {t['red_s'] / HOUR:.2f} h "
+            f"| {triggers} ({', '.join(map(str, t['trig']))}) | ${triggers * cost:.2f} |"
+        )
+    package = sum(totals[PACKAGE]["trig"])
+    for baseline in CONFIGURATIONS:
+        if baseline == PACKAGE:
+            continue
+        before = sum(totals[baseline]["trig"])
+        if before:
+            down = 100 * (before - package) / before
+            verdict = "met" if down >= 80 else "NOT met"
+            lines.append(
+                f"\nOffload triggers vs {baseline}: {before} -> {package}, {down:.0f} % down "
+                f"(target >= 80 %): {verdict}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    defaults = DayModel()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--days", type=int, default=1, help="also sum this many days")
+    parser.add_argument("--json", metavar="FILE", help="write the first day's full result")
+    args = parser.parse_args()
+    model = dataclasses.replace(defaults, seed=args.seed)
+    result = run_day(model, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_report(result))
+    if args.days > 1:
+        totals = several_days(result, model, args.days)
+        print()
+        print(format_days(totals, args.days, model.offload_cost_usd))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(result.to_dict(), out, indent=2)
+            out.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,968 @@
+"""Replay of a whole simulated day: the original vision-memory behaviour against this package.
+
+A seeded generator writes one trace (which space the user looks at, the agent's capture requests,
+the other applications' memory) and every configuration replays that same trace in simulated
+time, so a day runs in well under a minute. Each configuration keeps its own cache in a real
+`ByteCache` driven by the simulated clock, and its own footprint; that footprint, plus the other
+applications and the agent's baseline, is what the classifier is fed, so a configuration that
+holds more memory really does push the machine into yellow and red sooner.
+
+Configurations:
+
+- ``original-as-written``: the agent's original code as it runs: raw RGBA frames, every requested
+  space, quality not adapted, and captures never reaching the cache (``cache.put`` is called
+  without ``await``), so every lookup misses.
+- ``original``: the original as the issue describes it (and as its authors meant it): the same,
+  but captures do reach a fixed 200 MB LRU cache of raw frames; expired frames stay in memory
+  until looked up or pushed out (there is no sweep); lookups use the requested tier while puts
+  use the effective one, as the original does.
+- ``package``: this package's defaults: JPEG tiers in the byte cache, the budget, tier, JPEG
+  quality and watched spaces following the level of a real `MacOSMemoryManager` (fed the same
+  synthetic samples through ``read_sample`` and the simulated ``clock``), lower tiers derived
+  from cached higher ones, expired entries swept every second.
+
+What is measured is the same for all: a truthful `Classifier` (the package's thresholds) sees each
+configuration's own samples once per simulated second; "time in each level" and the offload
+triggers (red held for 30 s, once per episode) come from it. Each configuration's *decisions*
+come from its own reading: the original's psutil-percent rule (>= 90 % red, >= 75 % yellow), the
+package's manager. Every assumption of the model is a named field of `DayModel` below and is
+documented in the README ("Replay benchmark").
+
+Run it: ``python -m ironcliw_mem.replay`` (``--help`` for the options), or ``make bench-replay``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import math
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ironcliw_mem._native import ByteCache, encode_tiers
+from ironcliw_mem.capture.backends import SyntheticBackend
+from ironcliw_mem.capture.cache import cache_key
+from ironcliw_mem.capture.encoding import RESAMPLING_FILTER
+from ironcliw_mem.capture.engine import adjacent_spaces
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.manager import MacOSMemoryManager
+from ironcliw_mem.policy import (
+    CaptureQuality,
+    LevelPolicy,
+    MemoryPressure,
+    MonitoringStrategy,
+    policy_for,
+)
+from ironcliw_mem.pressure import Classifier, Sample, Thresholds
+
+MIB = 1024**2
+GIB = 1024**3
+HOUR = 3600
+
+ORIGINAL_AS_WRITTEN = "original-as-written"
+ORIGINAL = "original"
+PACKAGE = "package"
+CONFIGURATIONS = (ORIGINAL_AS_WRITTEN, ORIGINAL, PACKAGE)
+LEVELS = ("green", "yellow", "red", "unknown")
+
+# The design document's targets for the package (see DESIGN.md and the issue).
+TARGET_PEAK_CACHE_MB = {"green": 800, "yellow": 400, "red": 100}
+TARGET_HIT_RATE = 0.60
+TARGET_OFFLOAD_REDUCTION = 0.80
+
+# The original manager's fallback rule on psutil's percent (its only rule that can move on a Mac).
+ORIGINAL_RED_PERCENT = 90.0
+ORIGINAL_YELLOW_PERCENT = 75.0
+# The original's recommended quality per level, compared with the request as *strings*.
+ORIGINAL_RECOMMENDED = {"green": "optimized", "yellow": "fast", "red": "thumbnail"}
+RAW_CHANNELS = 4  # the original keeps np.array(PIL.Image.open(png)): RGBA, 4 bytes a pixel
+
+
+@dataclass(frozen=True)
+class DayModel:
+    """Every number of the simulated day; each one is an assumption, named once."""
+
+    seed: int = 2026
+    hours: float = 24.0
+    tick_s: int = 1  # one simulated second per step; everything happens on ticks
+    spaces: int = 9
+    screen: tuple[int, int] = (2880, 1800)
+    total_bytes: int = 16 * GIB
+    # Memory that is neither the agent nor the user's applications: kernel, wired, WindowServer.
+    system_bytes: int = int(3.5 * GIB)
+    # The agent process without its screenshots (the original profiler's 1200 MB reference).
+    agent_baseline_bytes: int = 1200 * MIB
+    # When the user is at the machine (hours since midnight); the agent captures only then.
+    active_periods: tuple[tuple[float, float], ...] = ((8.5, 12.5), (13.5, 18.5), (20.0, 23.0))
+    # Other applications: a slow curve (time constant) towards a target, a swing over the
+    # working day peaking mid-afternoon, a mean-reverting random walk, and bursts.
+    apps_idle_bytes: int = int(2.5 * GIB)
+    apps_active_bytes: int = int(5.5 * GIB)
+    apps_swing_bytes: int = 1 * GIB
+    apps_time_constant_s: float = 600.0
+    noise_step_bytes: int = 16 * MIB
+    noise_reversion: float = 0.998
+    # Bursts (a build, a video call, a VM, a browser full of tabs): only while the user is active.
+    bursts_per_hour: float = 0.6
+    burst_bytes: tuple[float, float] = (1.0 * GIB, 4.5 * GIB)
+    burst_plateau_s: tuple[float, float] = (120.0, 1500.0)
+    burst_ramp_up_s: float = 60.0
+    burst_ramp_down_s: float = 240.0
+    # The user: seconds on a space on average, then a move to a neighbour, a favourite, or any.
+    mean_dwell_s: float = 90.0
+    neighbour_share: float = 0.55
+    favourite_share: float = 0.30
+    favourites: tuple[int, ...] = (1, 2, 5)
+    # The agent: a look at the current space every few seconds and on each switch, and now and
+    # then a multi-space analysis of every space (the call site's OPTIMIZED, cache_ttl=30).
+    focus_interval_s: int = 5
+    analyses_per_hour: float = 6.0
+    requested_quality: CaptureQuality = CaptureQuality.OPTIMIZED
+    request_ttl_s: float = 30.0
+    # How long the agent keeps a result's screenshots (its analysis) before dropping them.
+    result_hold_s: int = 5
+    # Frames encoded at once by the package's engine (each holds one raw frame meanwhile).
+    encode_workers: int = 2
+    # The original's fixed cache (CACHE_MAX_SIZE_MB's default) and pressure check interval.
+    original_cache_mb: int = 200
+    original_check_interval_s: int = 5
+    # The agent's offload rule: red held this long, then a cloud VM at this price.
+    offload_hold_s: int = 30
+    offload_cost_usd: float = 0.04
+    # JPEG sizes measured on synthetic screens, times this factor (real screens with photos or
+    # video compress worse; 1.0 uses the measured sizes as they are).
+    jpeg_size_factor: float = 1.0
+
+    @property
+    def ticks(self) -> int:
+        return round(self.hours * HOUR / self.tick_s)
+
+    @property
+    def raw_frame_bytes(self) -> int:
+        return self.screen[0] * self.screen[1] * RAW_CHANNELS
+
+    def active_at(self, t: float) -> bool:
+        hour = (t / HOUR) % 24
+        return any(start <= hour < end for start, end in self.active_periods)
+
+
+# --- the trace --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of the agent: spaces to look at, why."""
+
+    tick: int
+    space_ids: tuple[int, ...]
+    reason: str  # "focus", "switch" or "analysis"
+
+
+@dataclass
+class Trace:
+    """What every configuration replays: same user, same agent, same other applications."""
+
+    model: DayModel
+    active: list[bool]
+    space: list[int]
+    other_bytes: list[int]  # everything but the agent: system + other applications
+    requests: dict[int, list[Request]]
+    bursts: list[tuple[int, int, int]]  # (start tick, plateau end tick, bytes)
+
+    @property
+    def switches(self) -> int:
+        return sum(1 for reqs in self.requests.values() for r in reqs if r.reason == "switch")
+
+    def request_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {"focus": 0, "switch": 0, "analysis": 0}
+        for reqs in self.requests.values():
+            for r in reqs:
+                counts[r.reason] += 1
+        return counts
+
+
+def _next_space(rng: random.Random, model: DayModel, current: int) -> int:
+    draw = rng.random()
+    if draw < model.neighbour_share:
+        options = [s for s in (current - 1, current + 1) if 1 <= s <= model.spaces]
+    elif draw < model.neighbour_share + model.favourite_share:
+        options = [s for s in model.favourites if s != current and s <= model.spaces]
+    else:
+        options = [s for s in range(1, model.spaces + 1) if s != current]
+    return rng.choice(options or [current])
+
+
+def _burst_bytes_at(t: int, bursts: Sequence[tuple[int, int, int]], model: DayModel) -> float:
+    total = 0.0
+    for start, plateau_end, size in bursts:
+        if t < start or t > plateau_end + model.burst_ramp_down_s:
+            continue
+        if t < start + model.burst_ramp_up_s:
+            total += size * (t - start) / model.burst_ramp_up_s
+        elif t <= plateau_end:
+            total += size
+        else:
+            total += size * (1 - (t - plateau_end) / model.burst_ramp_down_s)
+    return total
+
+
+def build_trace(model: DayModel) -> Trace:
+    """The day's trace, from the model's seed alone."""
+    rng = random.Random(model.seed)
+    ticks = model.ticks
+    active = [model.active_at(t * model.tick_s) for t in range(ticks)]
+    # The user and the agent.
+    space = [1] * ticks
+    requests: dict[int, list[Request]] = {}
+    current = model.favourites[0] if model.favourites else 1
+    last_look = -math.inf
+    switch_p = model.tick_s / model.mean_dwell_s
+    analysis_p = model.analyses_per_hour * model.tick_s / HOUR
+    all_spaces = tuple(range(1, model.spaces + 1))
+    for t in range(ticks):
+        now = t * model.tick_s
+        if active[t]:
+            reqs: list[Request] = []
+            if rng.random() < switch_p:
+                current = _next_space(rng, model, current)
+                reqs.append(Request(t, (current,), "switch"))
+                last_look = now
+            elif now - last_look >= model.focus_interval_s:
+                reqs.append(Request(t, (current,), "focus"))
+                last_look = now
+            if rng.random() < analysis_p:
+                reqs.append(Request(t, all_spaces, "analysis"))
+            if reqs:
+                requests[t] = reqs
+        else:
+            last_look = -math.inf
+        space[t] = current
+    # Bursts of the other applications, while the user is active.
+    bursts: list[tuple[int, int, int]] = []
+    burst_p = model.bursts_per_hour * model.tick_s / HOUR
+    for t in range(ticks):
+        if active[t] and rng.random() < burst_p:
+            size = int(rng.uniform(*model.burst_bytes))
+            plateau = rng.uniform(*model.burst_plateau_s)
+            start = t * model.tick_s
+            bursts.append((start, int(start + model.burst_ramp_up_s + plateau), size))
+    # The slow curve with noise, plus the bursts.
+    other_bytes = [0] * ticks
+    apps = float(model.apps_idle_bytes)
+    noise = 0.0
+    smoothing = 1 - math.exp(-model.tick_s / model.apps_time_constant_s)
+    for t in range(ticks):
+        now = t * model.tick_s
+        if active[t]:
+            hour = (now / HOUR) % 24
+            day_phase = math.sin(math.pi * min(max((hour - 8.0) / 15.0, 0.0), 1.0))
+            target = model.apps_active_bytes + model.apps_swing_bytes * day_phase
+        else:
+            target = model.apps_idle_bytes
+        apps += (target - apps) * smoothing
+        noise = noise * model.noise_reversion + rng.gauss(0.0, model.noise_step_bytes)
+        other = model.system_bytes + apps + noise + _burst_bytes_at(now, bursts, model)
+        other_bytes[t] = int(max(model.system_bytes, other))
+    return Trace(model, active, space, other_bytes, requests, bursts)
+
+
+# --- encoded sizes ----------------------------------------------------------------------------
+
+
+SizeTable = dict[tuple[int, CaptureQuality, int], int]
+
+
+def measure_jpeg_sizes(model: DayModel, config: MemoryConfig) -> SizeTable:
+    """JPEG bytes per (space, tier, JPEG quality), measured once with the real encoder on a
+    synthetic frame of each space at the model's screen size; the replay reuses them."""
+    qualities = sorted(
+        {policy_for(config, level).jpeg_quality for level in MemoryPressure},
+    )
+    backend = SyntheticBackend(spaces=model.spaces, size=model.screen, clock=lambda: 12 * HOUR)
+    sizes: SizeTable = {}
+    for space_id in range(1, model.spaces + 1):
+        frame = backend.capture(space_id)
+        for jpeg_quality in qualities:
+            tiers = encode_tiers(
+                frame,
+                tiers=[q.value for q in CaptureQuality],
+                quality=jpeg_quality,
+                subsampling=config.image_subsampling,  # type: ignore[arg-type]
+                thumbnail_size=config.image_thumbnail_size,
+                filter=RESAMPLING_FILTER,
+            )
+            for quality in CaptureQuality:
+                measured = tiers[quality.value].nbytes
+                sizes[(space_id, quality, jpeg_quality)] = round(measured * model.jpeg_size_factor)
+        del frame
+    return sizes
+
+
+class _Blobs:
+    """One shared bytes object per size: the caches account real lengths without holding a
+    distinct 20 MB buffer per entry (`ByteCache` keeps a `bytes` value as the same object)."""
+
+    def __init__(self) -> None:
+        self._by_size: dict[int, bytes] = {}
+
+    def __call__(self, size: int) -> bytes:
+        blob = self._by_size.get(size)
+        if blob is None:
+            blob = self._by_size[size] = bytes(size)
+        return blob
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+
+def _seconds_per_level() -> dict[str, float]:
+    return dict.fromkeys(LEVELS, 0.0)
+
+
+def _bytes_per_level() -> dict[str, int]:
+    return dict.fromkeys(LEVELS, 0)
+
+
+@dataclass
+class Meter:
+    """What the truthful classifier and the footprint tell about one configuration."""
+
+    seconds: dict[str, float] = field(default_factory=_seconds_per_level)
+    own_seconds: dict[str, float] = field(default_factory=_seconds_per_level)
+    peak_cache_by_level: dict[str, int] = field(default_factory=_bytes_per_level)
+    peak_vision_by_level: dict[str, int] = field(default_factory=_bytes_per_level)
+    # By the configuration's own reading: what its budget follows (the truthful level can run
+    # ahead of it by up to one check interval).
+    peak_cache_by_own_level: dict[str, int] = field(default_factory=_bytes_per_level)
+    peak_cache: int = 0
+    peak_footprint: int = 0
+    cache_byte_seconds: float = 0.0
+    footprint_byte_seconds: float = 0.0
+    red_run_s: float = 0.0
+    offload_triggers: int = 0
+    offload_ticks: list[int] = field(default_factory=list)
+    level_changes: int = 0
+
+    def record(self, dt: float, level: str, own: str, cache: int, vision: int, base: int) -> None:
+        self.seconds[level] += dt
+        self.own_seconds[own] += dt
+        self.peak_cache = max(self.peak_cache, cache)
+        self.peak_footprint = max(self.peak_footprint, base + vision)
+        self.peak_cache_by_level[level] = max(self.peak_cache_by_level[level], cache)
+        self.peak_vision_by_level[level] = max(self.peak_vision_by_level[level], vision)
+        self.peak_cache_by_own_level[own] = max(self.peak_cache_by_own_level[own], cache)
+        self.cache_byte_seconds += cache * dt
+        self.footprint_byte_seconds += (base + vision) * dt
+
+
+def offload_step(meter: Meter, tick: int, level: str, dt: float, hold_s: float) -> None:
+    """Counts an offload trigger once per red episode, when red has been held `hold_s`."""
+    if level != "red":
+        meter.red_run_s = 0.0
+        return
+    before = meter.red_run_s
+    meter.red_run_s += dt
+    if before < hold_s <= meter.red_run_s:
+        meter.offload_triggers += 1
+        meter.offload_ticks.append(tick)
+
+
+# --- the configurations -----------------------------------------------------------------------
+
+
+class _SimClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Replayer:
+    """One configuration's cache, counters and footprint over the trace."""
+
+    def __init__(self, name: str, model: DayModel, clock: _SimClock, blobs: _Blobs) -> None:
+        self.name = name
+        self.model = model
+        self.clock = clock
+        self.blobs = blobs
+        self.store = ByteCache(self.budget_bytes(), default_ttl=model.request_ttl_s, clock=clock)
+        self.captured_at: dict[str, float] = {}
+        self.held: deque[tuple[float, int]] = deque()  # (release time, bytes) of results
+        self.transient_bytes = 0  # raw frames being encoded during this tick
+        self.lookups = 0
+        self.hits = 0
+        self.derived_hits = 0
+        self.skipped = 0
+        self.captures = 0
+        self.jpeg_bytes_encoded = 0
+        self.raw_bytes_captured = 0
+        self.meter = Meter()
+        self.classifier = Classifier(Thresholds())
+
+    def budget_bytes(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def own_level(self) -> str:
+        raise NotImplementedError
+
+    def vision_bytes(self) -> int:
+        """What the agent holds for vision: the cache, results being analysed, frames in flight."""
+        now = self.clock.now
+        while self.held and self.held[0][0] <= now:
+            self.held.popleft()
+        transient, self.transient_bytes = self.transient_bytes, 0
+        return self.store.bytes + sum(size for _, size in self.held) + transient
+
+    def lookup(self, space_id: int, quality: CaptureQuality) -> bool:
+        key = cache_key(space_id, quality)
+        if self.store.get(key) is None:
+            return False
+        captured = self.captured_at.get(key)
+        return captured is not None and self.clock.now - captured <= self.model.request_ttl_s
+
+    def hold(self, size: int) -> None:
+        self.held.append((self.clock.now + self.model.result_hold_s, size))
+
+    def handle(self, request: Request, active_space: int) -> None:
+        raise NotImplementedError
+
+    def end_tick(self) -> None:
+        """Housekeeping after a tick's requests (before the footprint is measured)."""
+
+    async def check(self, sample: Sample) -> None:
+        """The configuration's own pressure reading (every check interval)."""
+
+    def result(self) -> dict[str, Any]:
+        m, model = self.meter, self.model
+        duration = sum(m.seconds.values()) or 1.0
+        return {
+            "lookups": self.lookups,
+            "hits": self.hits,
+            "derived_hits": self.derived_hits,
+            "hit_rate": self.hits / self.lookups if self.lookups else 0.0,
+            "spaces_skipped": self.skipped,
+            "captures": self.captures,
+            "jpeg_bytes_encoded": self.jpeg_bytes_encoded,
+            "raw_bytes_captured": self.raw_bytes_captured,
+            "peak_cache_bytes": m.peak_cache,
+            "mean_cache_bytes": m.cache_byte_seconds / duration,
+            "peak_footprint_bytes": m.peak_footprint,
+            "mean_footprint_bytes": m.footprint_byte_seconds / duration,
+            "agent_baseline_bytes": model.agent_baseline_bytes,
+            "seconds_by_level": dict(m.seconds),
+            "own_reading_seconds_by_level": dict(m.own_seconds),
+            "level_changes": m.level_changes,
+            "peak_cache_bytes_by_level": dict(m.peak_cache_by_level),
+            "peak_vision_bytes_by_level": dict(m.peak_vision_by_level),
+            "peak_cache_bytes_by_own_level": dict(m.peak_cache_by_own_level),
+            "offload_triggers": m.offload_triggers,
+            "offload_cost_usd": round(m.offload_triggers * model.offload_cost_usd, 2),
+            "offload_ticks": list(m.offload_ticks),
+        }
+
+
+def original_level(sample: Sample) -> str:
+    """The original manager's reading on a Mac: psutil's percent, >= 90 red, >= 75 yellow."""
+    total, available = sample.total or 0, sample.available or 0
+    percent = 100.0 * (total - available) / total if total else 0.0
+    if percent >= ORIGINAL_RED_PERCENT:
+        return "red"
+    if percent >= ORIGINAL_YELLOW_PERCENT:
+        return "yellow"
+    return "green"
+
+
+def original_effective_quality(requested: CaptureQuality, level: str) -> CaptureQuality:
+    """The original's `get_quality_for_pressure`: the recommendation wins only if its *string*
+    sorts before the request's (so red never lowers OPTIMIZED, yellow lowers it to FAST)."""
+    recommended = ORIGINAL_RECOMMENDED[level]
+    return CaptureQuality(recommended) if recommended < requested.value else requested
+
+
+class _Original(_Replayer):
+    """Raw frames, every requested space; with or without captures reaching the cache."""
+
+    def __init__(
+        self, name: str, model: DayModel, clock: _SimClock, blobs: _Blobs, *, caches: bool
+    ) -> None:
+        self.caches = caches
+        super().__init__(name, model, clock, blobs)
+        self._level = "green"  # the first check happens at tick 0, before any request
+
+    def budget_bytes(self) -> int:
+        return self.model.original_cache_mb * MIB
+
+    @property
+    def own_level(self) -> str:
+        return self._level
+
+    def handle(self, request: Request, active_space: int) -> None:
+        requested = self.model.requested_quality
+        stored_as = original_effective_quality(requested, self._level)
+        raw = self.model.raw_frame_bytes
+        for space_id in dict.fromkeys(request.space_ids):
+            self.lookups += 1
+            # get() uses the requested tier; put() the effective one (metadata.quality).
+            if self.lookup(space_id, requested):
+                self.hits += 1
+                continue
+            self.captures += 1
+            self.raw_bytes_captured += raw
+            # The label does not change the pixels: screencapture gives native RGBA frames.
+            stored = False
+            if self.caches:
+                key = cache_key(space_id, stored_as)
+                stored = self.store.set(key, self.blobs(raw))
+                if stored:
+                    self.captured_at[key] = self.clock.now
+            if not stored:
+                self.hold(raw)  # the result's frame, alive while the agent analyses it
+
+    async def check(self, sample: Sample) -> None:
+        self._level = original_level(sample)
+
+
+class _Package(_Replayer):
+    """This package's defaults, with a real manager deciding the level."""
+
+    def __init__(
+        self,
+        name: str,
+        model: DayModel,
+        clock: _SimClock,
+        blobs: _Blobs,
+        *,
+        config: MemoryConfig,
+        sizes: SizeTable,
+    ) -> None:
+        self.config = config
+        self.sizes = sizes
+        self.latest: Sample | None = None
+        self.manager = MacOSMemoryManager(
+            config, read_sample=self._read_sample, clock=clock, watch_kernel_events=False
+        )
+        super().__init__(name, model, clock, blobs)
+        self.classifier = Classifier(Thresholds(**config.thresholds))
+        self.manager.register_pressure_callback(self._on_pressure_change)
+        self.budget_changes = 0
+
+    def _read_sample(self) -> Sample:
+        assert self.latest is not None, "the replay sets a sample before every check"
+        return self.latest
+
+    @property
+    def policy(self) -> LevelPolicy:
+        return policy_for(self.config, self.manager.current_pressure)
+
+    def budget_bytes(self) -> int:
+        return self.policy.cache_budget_bytes
+
+    @property
+    def own_level(self) -> str:
+        return self.manager.current_pressure.level_name
+
+    def _on_pressure_change(self, pressure: MemoryPressure, stats: object) -> None:
+        # What MultiSpaceCaptureCache.apply_budget does on a change: evict now, then resize.
+        budget = self.budget_bytes()
+        if budget != self.store.max_bytes:
+            self.budget_changes += 1
+            self.store.evict_to(budget, reason="pressure")
+            self.store.resize(budget)
+
+    def _allowed(self, active_space: int) -> set[int]:
+        spaces = list(range(1, self.model.spaces + 1))
+        strategy = self.policy.monitoring
+        if strategy is MonitoringStrategy.ALL_SPACES:
+            return set(spaces)
+        if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
+            return set(adjacent_spaces(spaces, active_space))
+        return {active_space}
+
+    def handle(self, request: Request, active_space: int) -> None:
+        policy = self.policy
+        quality = policy.cap_quality(self.model.requested_quality)
+        allowed = self._allowed(active_space)
+        new = 0
+        for space_id in dict.fromkeys(request.space_ids):
+            if space_id not in allowed:
+                self.skipped += 1
+                continue
+            self.lookups += 1
+            if self.lookup(space_id, quality):
+                self.hits += 1
+                continue
+            source = self._fresh_higher_tier(space_id, quality)
+            size = self.sizes[(space_id, quality, policy.jpeg_quality)]
+            if source is not None:
+                # A lower tier made from a cached higher one: a hit, one encode, no capture.
+                self.hits += 1
+                self.derived_hits += 1
+                self.jpeg_bytes_encoded += size
+                self._store(space_id, quality, size, self.captured_at[source])
+                continue
+            new += 1
+            self.captures += 1
+            self.jpeg_bytes_encoded += size
+            if not self._store(space_id, quality, size, self.clock.now):
+                self.hold(size)
+        in_flight = min(new, self.model.encode_workers) * self.model.raw_frame_bytes
+        self.transient_bytes = max(self.transient_bytes, in_flight)
+
+    def _fresh_higher_tier(self, space_id: int, quality: CaptureQuality) -> str | None:
+        for higher in sorted((q for q in CaptureQuality if q > quality), key=lambda q: q.fidelity):
+            if self.lookup(space_id, higher):
+                return cache_key(space_id, higher)
+        return None
+
+    def _store(self, space_id: int, quality: CaptureQuality, size: int, captured: float) -> bool:
+        key = cache_key(space_id, quality)
+        stored = self.store.set(key, self.blobs(size))
+        if stored:
+            self.captured_at[key] = captured
+        return stored
+
+    def end_tick(self) -> None:
+        self.store.expire()  # the cache's background sweep (every second)
+
+    async def check(self, sample: Sample) -> None:
+        self.latest = sample
+        await self.manager.check_pressure()
+
+    def result(self) -> dict[str, Any]:
+        result = super().result()
+        result["budget_changes"] = self.budget_changes
+        result["manager_checks"] = self.manager.checks
+        return result
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _sample(model: DayModel, other: int, footprint: int) -> Sample:
+    used = min(model.total_bytes, other + footprint)
+    return Sample.from_values(
+        total=model.total_bytes,
+        available=model.total_bytes - used,
+        used=used,
+        sources=["meminfo"],
+    )
+
+
+async def _replay(
+    trace: Trace, replayer: _Replayer, check_interval: int, progress: Callable[[str], None] | None
+) -> dict[str, Any]:
+    model = trace.model
+    clock = replayer.clock
+    dt = float(model.tick_s)
+    previous_level = "unknown"
+    for t in range(model.ticks):
+        clock.now = t * dt
+        for request in trace.requests.get(t, ()):
+            replayer.handle(request, trace.space[t])
+        replayer.end_tick()
+        vision = replayer.vision_bytes()
+        footprint = model.agent_baseline_bytes + vision
+        sample = _sample(model, trace.other_bytes[t], footprint)
+        level = replayer.classifier.update(sample, clock.now).level
+        if level != previous_level and previous_level != "unknown":
+            replayer.meter.level_changes += 1
+        previous_level = level
+        if t % max(1, round(check_interval / dt)) == 0:
+            await replayer.check(sample)
+        cache = replayer.store.bytes
+        baseline = model.agent_baseline_bytes
+        replayer.meter.record(dt, level, replayer.own_level, cache, vision, baseline)
+        offload_step(replayer.meter, t, level, dt, model.offload_hold_s)
+        if progress is not None and t and t % (6 * HOUR) == 0:
+            progress(f"  {replayer.name}: {t * dt / HOUR:.0f} h simulated")
+    return replayer.result()
+
+
+@dataclass
+class ReplayResult:
+    model: DayModel
+    trace_summary: dict[str, Any]
+    configurations: dict[str, dict[str, Any]]
+    sizes: dict[str, int]
+    wall_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        model = dataclasses.asdict(self.model)
+        model["requested_quality"] = self.model.requested_quality.value
+        return {
+            "model": model,
+            "trace": self.trace_summary,
+            "jpeg_sizes": self.sizes,
+            "configurations": self.configurations,
+            "targets": check_targets(self.configurations),
+            "wall_seconds": round(self.wall_seconds, 2),
+        }
+
+
+def summarise_trace(trace: Trace) -> dict[str, Any]:
+    model = trace.model
+    without_vision = [o + model.agent_baseline_bytes for o in trace.other_bytes]
+    return {
+        "ticks": model.ticks,
+        "active_seconds": sum(trace.active) * model.tick_s,
+        "requests": trace.request_counts(),
+        "spaces_visited": sorted(set(trace.space)),
+        "bursts": len(trace.bursts),
+        "peak_other_bytes": max(trace.other_bytes),
+        "mean_other_bytes": sum(trace.other_bytes) / len(trace.other_bytes),
+        "peak_used_without_vision_bytes": max(without_vision),
+    }
+
+
+def run_day(
+    model: DayModel | None = None,
+    config: MemoryConfig | None = None,
+    *,
+    configurations: Sequence[str] = CONFIGURATIONS,
+    sizes: SizeTable | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ReplayResult:
+    """Builds the trace and replays it for each configuration; deterministic for a seed."""
+    model = model or DayModel()
+    # The package's defaults, without the environment, so that a run is reproducible anywhere.
+    config = config or MemoryConfig(env={})
+    started = time.perf_counter()
+    trace = build_trace(model)
+    if sizes is None:
+        sizes = measure_jpeg_sizes(model, config)
+    blobs = _Blobs()
+    results: dict[str, dict[str, Any]] = {}
+    for name in configurations:
+        clock = _SimClock()
+        replayer: _Replayer
+        if name == PACKAGE:
+            replayer = _Package(name, model, clock, blobs, config=config, sizes=sizes)
+            interval = int(config.pressure_check_interval)
+        elif name in (ORIGINAL, ORIGINAL_AS_WRITTEN):
+            replayer = _Original(name, model, clock, blobs, caches=name == ORIGINAL)
+            interval = model.original_check_interval_s
+        else:
+            raise ValueError(f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
+        results[name] = asyncio.run(_replay(trace, replayer, interval, progress))
+    size_table = {
+        f"space{s}/{q.value}/q{jq}": size for (s, q, jq), size in sorted(sizes.items(), key=str)
+    }
+    return ReplayResult(
+        model, summarise_trace(trace), results, size_table, time.perf_counter() - started
+    )
+
+
+# --- targets and the table --------------------------------------------------------------------
+
+
+def _reduction(before: int, after: int) -> float | None:
+    return None if before == 0 else (before - after) / before
+
+
+def check_targets(configurations: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The design document's targets for the package, checked honestly (met / not met)."""
+    package = configurations.get(PACKAGE)
+    if package is None:
+        return {}
+    checks: dict[str, Any] = {}
+    for level, limit_mb in TARGET_PEAK_CACHE_MB.items():
+        peak = package["peak_cache_bytes_by_level"][level]
+        seen = package["seconds_by_level"][level] > 0
+        checks[f"peak_cache_{level}"] = {
+            "target_mb": limit_mb,
+            "measured_mb": round(peak / MIB, 2),
+            "level_seen": seen,
+            "met": peak <= limit_mb * MIB,
+        }
+    checks["hit_rate"] = {
+        "target": TARGET_HIT_RATE,
+        "measured": round(package["hit_rate"], 4),
+        "met": package["hit_rate"] >= TARGET_HIT_RATE,
+    }
+    for baseline in (ORIGINAL, ORIGINAL_AS_WRITTEN):
+        if baseline not in configurations:
+            continue
+        before = configurations[baseline]["offload_triggers"]
+        reduction = _reduction(before, package["offload_triggers"])
+        checks[f"offload_reduction_vs_{baseline}"] = {
+            "target": TARGET_OFFLOAD_REDUCTION,
+            "before": before,
+            "after": package["offload_triggers"],
+            "measured": None if reduction is None else round(reduction, 4),
+            "met": None if reduction is None else reduction >= TARGET_OFFLOAD_REDUCTION,
+        }
+    return checks
+
+
+def _mb(value: float) -> str:
+    return f"{value / MIB:,.1f} MB"
+
+
+def _ratio(value: float, base: float) -> str:
+    if base == 0:
+        return "—" if value == 0 else "∞"
+    return f"{value / base:.2f}x"
+
+
+def format_table(result: ReplayResult) -> str:
+    """The side-by-side table (Markdown), with the package's ratio to each original."""
+    configs = result.configurations
+    names = [n for n in CONFIGURATIONS if n in configs]
+    rows: list[tuple[str, Callable[[dict[str, Any]], float], Callable[[float], str]]] = [
+        ("cache hit rate", lambda r: r["hit_rate"], lambda v: f"{100 * v:.1f} %"),
+        ("lookups", lambda r: r["lookups"], lambda v: f"{v:,.0f}"),
+        ("hits derived from a higher tier", lambda r: r["derived_hits"], lambda v: f"{v:,.0f}"),
+        ("spaces skipped (not watched)", lambda r: r["spaces_skipped"], lambda v: f"{v:,.0f}"),
+        ("captures made", lambda r: r["captures"], lambda v: f"{v:,.0f}"),
+        ("JPEG bytes encoded", lambda r: r["jpeg_bytes_encoded"], _mb),
+        ("raw frame bytes captured", lambda r: r["raw_bytes_captured"], _mb),
+        ("peak cache", lambda r: r["peak_cache_bytes"], _mb),
+        ("mean cache", lambda r: r["mean_cache_bytes"], _mb),
+        ("peak footprint", lambda r: r["peak_footprint_bytes"], _mb),
+        ("mean footprint", lambda r: r["mean_footprint_bytes"], _mb),
+    ]
+    for level in ("green", "yellow", "red"):
+        rows.append(
+            (f"time in {level} (truthful)", _level_hours(level), _hours),
+        )
+    for level in ("yellow", "red"):
+        rows.append(
+            (f"time in {level} (own reading)", _level_hours(level, "own_reading_"), _hours),
+        )
+    for level in ("green", "yellow", "red"):
+        rows.append(
+            (f"peak cache in {level}", _peak_by_level(level, "cache"), _mb),
+        )
+    for level in ("green", "yellow", "red"):
+        rows.append(
+            (f"peak vision bytes in {level}", _peak_by_level(level, "vision"), _mb),
+        )
+    rows += [
+        ("level changes (truthful)", lambda r: r["level_changes"], lambda v: f"{v:,.0f}"),
+        ("offload triggers (red ≥ 30 s)", lambda r: r["offload_triggers"], lambda v: f"{v:,.0f}"),
+        ("offload cost", lambda r: r["offload_cost_usd"], lambda v: f"${v:.2f}"),
+    ]
+    baselines = [n for n in (ORIGINAL, ORIGINAL_AS_WRITTEN) if n in configs and PACKAGE in configs]
+    header = ["", *names, *(f"package / {b}" for b in baselines)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, get, fmt in rows:
+        cells = [label, *(fmt(get(configs[n])) for n in names)]
+        cells += [_ratio(get(configs[PACKAGE]), get(configs[b])) for b in baselines]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _hours(value: float) -> str:
+    return f"{value:.2f} h"
+
+
+def _level_hours(level: str, prefix: str = "") -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r[f"{prefix}seconds_by_level"][level]) / HOUR
+
+
+def _peak_by_level(level: str, kind: str) -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r[f"peak_{kind}_bytes_by_level"][level])
+
+
+def format_targets(result: ReplayResult) -> str:
+    lines = []
+    for name, check in check_targets(result.configurations).items():
+        met = check["met"]
+        verdict = "n/a (no baseline triggers)" if met is None else ("met" if met else "NOT met")
+        if name.startswith("peak_cache_"):
+            seen = "" if check["level_seen"] else " (level never reached)"
+            detail = f"{check['measured_mb']} MB <= {check['target_mb']} MB{seen}"
+        elif name == "hit_rate":
+            detail = f"{100 * check['measured']:.1f} % >= {100 * check['target']:.0f} %"
+        else:
+            measured = check["measured"]
+            shown = "n/a" if measured is None else f"{100 * measured:.0f} %"
+            detail = (
+                f"{check['before']} -> {check['after']} triggers: {shown} down "
+                f"(target >= {100 * check['target']:.0f} %)"
+            )
+        lines.append(f"- {name}: {detail}: {verdict}")
+    return "\n".join(lines)
+
+
+def format_report(result: ReplayResult) -> str:
+    model, trace = result.model, result.trace_summary
+    requests = trace["requests"]
+    head = (
+        f"Simulated {model.hours:g} h (seed {model.seed}), {model.spaces} spaces at "
+        f"{model.screen[0]}x{model.screen[1]}, {model.total_bytes / GIB:g} GB machine; "
+        f"user active {trace['active_seconds'] / HOUR:.1f} h, {requests['switch']} switches, "
+        f"{requests['focus']} focus looks, {requests['analysis']} multi-space analyses, "
+        f"{trace['bursts']} memory bursts; replayed in {result.wall_seconds:.1f} s."
+    )
+    return "\n\n".join([head, format_table(result), "Targets (package):", format_targets(result)])
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ironcliw_mem.replay",
+        description="Replay a simulated day: the original behaviour against this package.",
+    )
+    defaults = DayModel()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--hours", type=float, default=defaults.hours)
+    parser.add_argument(
+        "--screen",
+        default=f"{defaults.screen[0]}x{defaults.screen[1]}",
+        help="WIDTHxHEIGHT of every space (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jpeg-size-factor",
+        type=float,
+        default=defaults.jpeg_size_factor,
+        help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        choices=CONFIGURATIONS,
+        help="configurations to run (repeatable; default all)",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the full result as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    try:
+        width, height = (int(part) for part in args.screen.lower().split("x"))
+    except ValueError:
+        print(f"--screen must be WIDTHxHEIGHT, got {args.screen!r}", file=sys.stderr)
+        return 2
+    model = DayModel(
+        seed=args.seed,
+        hours=args.hours,
+        screen=(width, height),
+        jpeg_size_factor=args.jpeg_size_factor,
+    )
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_day(model, configurations=args.config or CONFIGURATIONS, progress=progress)
+    print(format_report(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(result.to_dict(), out, indent=2)
+            out.write("\n")
+        print(f"\nJSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""The replay model on a short trace: deterministic, one trace for all, budgets, offload episodes.
+
+A simulated hour at a small screen size, with bursts frequent and large enough to visit yellow
+and red. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import pytest
+
+from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
+from ironcliw_mem.pressure import Sample
+from ironcliw_mem.replay import (
+    GIB,
+    MIB,
+    ORIGINAL,
+    ORIGINAL_AS_WRITTEN,
+    PACKAGE,
+    DayModel,
+    Meter,
+    ReplayResult,
+    build_trace,
+    check_targets,
+    format_report,
+    main,
+    offload_step,
+    original_effective_quality,
+    original_level,
+    run_day,
+)
+
+HOUR_MODEL = DayModel(
+    hours=1,
+    screen=(288, 180),
+    active_periods=((0.0, 1.0),),
+    apps_idle_bytes=int(5.5 * GIB),
+    bursts_per_hour=6,
+    burst_bytes=(3.0 * GIB, 5.0 * GIB),
+    burst_plateau_s=(60.0, 300.0),
+    analyses_per_hour=30,
+)
+
+
+@pytest.fixture(scope="module")
+def hour() -> ReplayResult:
+    return run_day(HOUR_MODEL)
+
+
+def _figures(result: ReplayResult) -> dict[str, Any]:
+    data = result.to_dict()
+    data.pop("wall_seconds")
+    return data
+
+
+def test_same_seed_same_numbers(hour: ReplayResult) -> None:
+    again = run_day(HOUR_MODEL)
+    assert _figures(again) == _figures(hour)
+
+
+def test_another_seed_another_day(hour: ReplayResult) -> None:
+    other = build_trace(dataclasses.replace(HOUR_MODEL, seed=HOUR_MODEL.seed + 1))
+    assert other.space != build_trace(HOUR_MODEL).space
+
+
+def test_the_short_trace_visits_every_level(hour: ReplayResult) -> None:
+    for figures in hour.configurations.values():
+        seconds = figures["seconds_by_level"]
+        assert seconds["green"] > 0
+        assert seconds["yellow"] > 0
+        assert seconds["red"] > 0
+        assert sum(seconds.values()) == HOUR_MODEL.ticks * HOUR_MODEL.tick_s
+
+
+def test_every_configuration_replays_the_same_requests(hour: ReplayResult) -> None:
+    trace = build_trace(HOUR_MODEL)
+    asked = sum(len(r.space_ids) for reqs in trace.requests.values() for r in reqs)
+    configs = hour.configurations
+    # The originals look up every requested space; the package looks up or skips each one.
+    assert configs[ORIGINAL]["lookups"] == asked
+    assert configs[ORIGINAL_AS_WRITTEN]["lookups"] == asked
+    assert configs[PACKAGE]["lookups"] + configs[PACKAGE]["spaces_skipped"] == asked
+    assert hour.trace_summary["requests"] == trace.request_counts()
+
+
+def test_the_original_as_written_never_hits(hour: ReplayResult) -> None:
+    figures = hour.configurations[ORIGINAL_AS_WRITTEN]
+    assert figures["hits"] == 0
+    assert figures["captures"] == figures["lookups"]
+    assert figures["peak_cache_bytes"] == 0
+    assert figures["raw_bytes_captured"] == figures["captures"] * 288 * 180 * 4
+
+
+def test_the_original_cache_is_fixed_at_200_mb(hour: ReplayResult) -> None:
+    figures = hour.configurations[ORIGINAL]
+    assert 0 < figures["peak_cache_bytes"] <= 200 * MIB
+    assert figures["hits"] > 0
+
+
+def test_package_stays_within_the_budget_of_its_level() -> None:
+    # Budgets small enough (and JPEGs large enough) that they bind at every level.
+    config = MemoryConfig(env={}, cache_size_green=4, cache_size_yellow=2, cache_size_red=1)
+    model = dataclasses.replace(HOUR_MODEL, jpeg_size_factor=100.0)
+    figures = run_day(model, config, configurations=[PACKAGE]).configurations[PACKAGE]
+    for level in (MemoryPressure.GREEN, MemoryPressure.YELLOW, MemoryPressure.RED):
+        peak = figures["peak_cache_bytes_by_own_level"][level.level_name]
+        assert peak <= policy_for(config, level).cache_budget_bytes
+    # The green budget really was the limit (else this test would prove nothing).
+    assert figures["peak_cache_bytes_by_own_level"]["green"] > 2 * MIB
+
+
+def test_package_defaults_meet_the_per_level_targets(hour: ReplayResult) -> None:
+    targets = check_targets(hour.configurations)
+    for level in ("green", "yellow", "red"):
+        assert targets[f"peak_cache_{level}"]["met"], targets[f"peak_cache_{level}"]
+
+
+def _run_levels(levels: list[str]) -> Meter:
+    meter = Meter()
+    for tick, level in enumerate(levels):
+        offload_step(meter, tick, level, 1.0, 30)
+    return meter
+
+
+def test_offload_triggers_once_per_red_episode() -> None:
+    meter = _run_levels(["red"] * 100 + ["yellow"] * 5 + ["red"] * 29 + ["green"] + ["red"] * 30)
+    # 100 s of red: one trigger, not seventy; 29 s: none; 30 s: one.
+    assert meter.offload_triggers == 2
+    assert meter.offload_ticks == [29, 164]
+
+
+def test_offload_needs_red_held_continuously() -> None:
+    assert _run_levels(["red"] * 20 + ["yellow"] + ["red"] * 20).offload_triggers == 0
+
+
+def test_the_hour_counts_offloads_per_episode(hour: ReplayResult) -> None:
+    for figures in hour.configurations.values():
+        ticks = figures["offload_ticks"]
+        assert len(ticks) == figures["offload_triggers"]
+        # Two triggers of one configuration are at least an episode apart.
+        assert all(b - a >= HOUR_MODEL.offload_hold_s for a, b in itertools.pairwise(ticks))
+        assert figures["offload_cost_usd"] == pytest.approx(0.04 * len(ticks))
+
+
+def test_original_reading_is_the_psutil_percent_rule() -> None:
+    def at(percent: float) -> str:
+        total = 16 * GIB
+        used = math.ceil(total * percent / 100)
+        sample = Sample.from_values(total=total, available=total - used, used=used)
+        return original_level(sample)
+
+    assert (at(74.9), at(75.0), at(89.9), at(90.0)) == ("green", "yellow", "yellow", "red")
+
+
+def test_original_compares_quality_strings() -> None:
+    optimized = CaptureQuality.OPTIMIZED
+    assert original_effective_quality(optimized, "green") is optimized
+    assert original_effective_quality(optimized, "yellow") is CaptureQuality.FAST
+    # "thumbnail" sorts after "optimized": red never lowers the request.
+    assert original_effective_quality(optimized, "red") is optimized
+
+
+def test_report_and_cli(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "replay.json"
+    assert main(["--hours", "0.25", "--screen", "160x100", "--quiet", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| cache hit rate |" in printed
+    assert "offload triggers" in printed
+    assert out.exists()
+
+
+def test_report_mentions_every_configuration(hour: ReplayResult) -> None:
+    report = format_report(hour)
+    for name in (ORIGINAL_AS_WRITTEN, ORIGINAL, PACKAGE):
+        assert name in report
+
+
+# --- the replayer's package rules against the real engine -------------------------------------
+
+# Wide enough that the thumbnail (fitted into 400x300) is smaller than the fast tier (half size):
+# below about 800x600 the cache cannot derive a thumbnail from a cached fast tier (it would have
+# to upscale; the real cache raises there, the replayer does not model that case).
+SCREEN = (960, 600)
+STEPS: list[tuple[MemoryPressure, int, tuple[int, ...]]] = [
+    (MemoryPressure.GREEN, 1, tuple(range(1, 10))),  # nine captures
+    (MemoryPressure.GREEN, 1, (1,)),  # a hit
+    (MemoryPressure.YELLOW, 5, tuple(range(1, 10))),  # 4-6 watched, FAST derived from OPTIMIZED
+    (MemoryPressure.YELLOW, 5, (5, 6)),  # hits on the derived tier
+    (MemoryPressure.RED, 5, (5, 6)),  # 5 only, a thumbnail derived
+    (MemoryPressure.GREEN, 2, (2, 3, 7)),  # back to OPTIMIZED, still cached
+]
+
+
+async def test_replayed_package_decides_as_the_real_engine() -> None:
+    from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
+    from ironcliw_mem.manager import MacOSMemoryManager
+    from ironcliw_mem.replay import Request, _Blobs, _Package, _SimClock, measure_jpeg_sizes
+
+    config = MemoryConfig(env={})
+    total = 16 * GIB
+    sample = Sample.from_values(total=total, available=total // 2, used=total // 2)
+    manager = MacOSMemoryManager(config, read_sample=lambda: sample, watch_kernel_events=False)
+    backend = SyntheticBackend(spaces=9, size=SCREEN)
+    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
+    model = DayModel(screen=SCREEN)
+    replayer = _Package(
+        PACKAGE,
+        model,
+        _SimClock(),
+        _Blobs(),
+        config=config,
+        sizes=measure_jpeg_sizes(model, config),
+    )
+    replayer.latest = sample
+    try:
+        for level, active, spaces in STEPS:
+            await manager.override_pressure(level)
+            await replayer.manager.override_pressure(level)
+            backend.switch_to(active)
+            result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=list(spaces)))
+            before = (replayer.hits, replayer.captures, replayer.skipped)
+            replayer.handle(Request(0, spaces, "check"), active)
+            after = (replayer.hits, replayer.captures, replayer.skipped)
+            replayed = tuple(b - a for a, b in zip(before, after, strict=True))
+            real = (result.cache_hits, result.new_captures, len(result.skipped))
+            assert replayed == real, (level, active, spaces)
+        assert replayer.derived_hits == engine.cache.derived_hits > 0
+    finally:
+        await engine.close()
