@@ -484,3 +484,17 @@ async def test_metadata_of_evicted_entries_is_dropped_with_them() -> None:
         await cache.put(space_id, bytes(200_000), metadata_for(space_id, CaptureQuality.FAST))
     assert len(cache._metadata) == cache.get_stats()["entries"] <= 5
     await cache.close()
+
+
+async def test_a_small_screens_fast_tier_does_not_serve_a_larger_thumbnail() -> None:
+    # On a 640x400 screen the fast tier is 320x200 and the 400x300 box fits a 400x250 thumbnail.
+    backend = SyntheticBackend(spaces=1, size=(640, 400))
+    engine = MultiSpaceCaptureEngine(backend=backend, config=MemoryConfig(env={}))
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.FAST))
+    result = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)
+    )
+    assert result.errors == {}
+    assert (result.cache_hits, result.new_captures) == (0, 1)
+    assert decode(result.screenshots[1]).size == (400, 250)
+    await engine.close()

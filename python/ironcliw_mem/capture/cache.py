@@ -175,6 +175,8 @@ class MultiSpaceCaptureCache:
                 subsampling=self.config.image_subsampling,
                 thumbnail_size=self.config.image_thumbnail_size,
             )
+            if encoded is None:
+                continue
             derived = dataclasses.replace(
                 metadata,
                 quality=quality,

@@ -63,10 +63,14 @@ def derive_tier(
     jpeg_quality: int,
     subsampling: str,
     thumbnail_size: tuple[int, int],
-) -> EncodedImage:
-    """A lower tier made from a cached higher tier's JPEG, without a new capture."""
+) -> EncodedImage | None:
+    """A lower tier made from a cached higher tier's JPEG, without a new capture; None when the
+    cached image is smaller than the tier (a thumbnail box can exceed the fast tier of a small
+    screen), since that would need upscaling."""
     width, height = _native.tier_size(tier.value, *source_resolution, thumbnail_size=thumbnail_size)
     with Image.open(io.BytesIO(jpeg)) as image:
+        if width > image.width or height > image.height:
+            return None
         # libjpeg can decode at 1/2, 1/4 or 1/8 scale directly; draft() picks the largest
         # scale that still covers the target, which makes the decode several times cheaper.
         image.draft("RGB", (width, height))
