@@ -199,6 +199,79 @@ async def test_concurrent_checks_notify_once() -> None:
     assert readings.calls == 20
 
 
+async def test_a_slow_stale_reading_cannot_overwrite_a_newer_one() -> None:
+    """The first check reads red slowly; a second check starts meanwhile and reads green.
+    Serialised checks end at green, and listeners hear red then green, in that order."""
+    calls = 0
+
+    def reading() -> Sample:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.sleep(0.2)
+            return RED_SAMPLE
+        return GREEN_SAMPLE
+
+    manager = make_manager(reading, thresholds={"downgrade_dwell": 0.0})
+    seen: list[MemoryPressure] = []
+    manager.register_pressure_callback(lambda level, stats: seen.append(level))
+    first = asyncio.create_task(manager.check_pressure())
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(manager.check_pressure())
+    assert await first is MemoryPressure.RED
+    await second
+    assert manager.current_pressure is not MemoryPressure.RED
+    assert seen[0] is MemoryPressure.RED
+    assert seen[-1] is manager.current_pressure
+
+
+async def test_cancelling_a_check_does_not_lose_the_change_for_later_listeners() -> None:
+    readings = ScriptedReadings(GREEN_SAMPLE)
+    manager = make_manager(readings)
+    await manager.check_pressure()
+    slow_seen: list[MemoryPressure] = []
+    budget_seen: list[MemoryPressure] = []
+
+    async def slow(level: MemoryPressure, stats: MemoryStats) -> None:
+        await asyncio.sleep(0.3)
+        slow_seen.append(level)
+
+    manager.register_pressure_callback(slow)
+    manager.register_pressure_callback(lambda level, stats: budget_seen.append(level))
+    readings.sample = RED_SAMPLE
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(manager.check_pressure(), timeout=0.05)
+    await asyncio.sleep(0.5)
+    assert slow_seen == [MemoryPressure.RED]
+    assert budget_seen == [MemoryPressure.RED]
+
+
+async def test_a_failing_probe_is_unknown_with_the_reason_not_an_exception() -> None:
+    def broken() -> Sample:
+        raise OSError("probe broke")
+
+    manager = make_manager(broken)
+    assert await manager.check_pressure() is MemoryPressure.UNKNOWN
+    assert "probe failed: probe broke" in manager.get_stats_summary()["signals"]["problems"]
+
+
+def test_monitor_left_running_by_a_closed_loop_leaves_no_watcher_thread() -> None:
+    def watcher_threads() -> int:
+        return sum(t.name == "ironcliw-pressure-watcher" for t in threading.enumerate())
+
+    before = watcher_threads()
+    manager = MacOSMemoryManager(MemoryConfig(env={}), read_sample=lambda: GREEN_SAMPLE)
+
+    async def start_and_leave() -> str:
+        await manager.start_monitoring()
+        await asyncio.sleep(0.05)
+        return manager.event_mechanism
+
+    mechanism = asyncio.run(start_and_leave())  # returns without stop_monitoring()
+    time.sleep(0.1)
+    assert watcher_threads() == before, mechanism
+
+
 async def test_a_callback_that_checks_again_does_not_deadlock() -> None:
     readings = ScriptedReadings(GREEN_SAMPLE)
     manager = make_manager(readings)
@@ -372,6 +445,7 @@ async def test_cgroup_limit_is_the_total_inside_a_container() -> None:
     sample = Sample.from_values(
         total=64 * GIB,
         available=60 * GIB,
+        used=4 * GIB,
         cgroup_limit=2 * GIB,
         cgroup_usage=int(1.9 * GIB),
         cgroup_working_set=int(1.8 * GIB),
@@ -382,6 +456,7 @@ async def test_cgroup_limit_is_the_total_inside_a_container() -> None:
     summary = manager.get_stats_summary()
     assert summary["total_gb"] == pytest.approx(2.0)
     assert summary["available_gb"] == pytest.approx(0.2)
+    assert summary["app_memory_gb"] == pytest.approx(1.8)  # not the host's 4 GB
     assert level is MemoryPressure.RED  # 10 % headroom in the cgroup, whatever the host says
 
 
@@ -400,6 +475,7 @@ async def test_agent_style_usage(clean_singleton: None) -> None:
         manager.register_pressure_callback(on_pressure)
         stats = manager.get_stats_summary()
         assert stats["pressure"] in {p.value for p in MemoryPressure}
+        await manager.override_pressure(MemoryPressure.GREEN)  # whatever this host reads now
         await manager.override_pressure(MemoryPressure.RED)
         assert manager.current_pressure == MemoryPressure.RED
         assert manager.current_pressure != MemoryPressure.YELLOW

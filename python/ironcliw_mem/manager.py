@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 GIB = 1024**3
 MIB = 1024**2
+# USS is the honest "what would be freed" figure but costly to read; refresh it this often.
+USS_REFRESH_SECONDS = 30.0
 # How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
 WATCHER_SLICE_SECONDS = 1.0
 
@@ -89,12 +91,15 @@ def stats_from_sample(
     total_b = total or 0
     available_b = min(available or 0, total_b) if total_b else 0
     used_b = max(0, total_b - available_b)
+    # The host's "used" means nothing inside a smaller cgroup; there the cgroup's own use counts.
+    in_cgroup = total is not None and total != sample.total
+    app_b = used_b if in_cgroup or sample.used is None else sample.used
     return MemoryStats(
         pressure=pressure_level,
         total_gb=total_b / GIB,
         available_gb=available_b / GIB,
         used_percent=100.0 * used_b / total_b if total_b else 0.0,
-        app_memory_gb=max(0, sample.used if sample.used is not None else used_b) / GIB,
+        app_memory_gb=max(0, app_b) / GIB,
         wired_memory_gb=(sample.wired or 0) / GIB,
         compressed_gb=(sample.compressed or 0) / GIB,
         swap_used_gb=(sample.swap_used or 0) / GIB,
@@ -109,14 +114,26 @@ def stats_from_sample(
     )
 
 
-def process_footprint() -> tuple[float, float | None]:
-    """(RSS, USS) of this process in MB; USS is None where the platform will not tell."""
-    proc = psutil.Process()
-    try:
-        full = proc.memory_full_info()
-        return full.rss / MIB, getattr(full, "uss", None) and full.uss / MIB
-    except (psutil.AccessDenied, OSError):
-        return proc.memory_info().rss / MIB, None
+class ProcessFootprint:
+    """RSS on every reading; USS (which walks every mapping: ~1.4 ms here, tens of ms in a
+    process with ML libraries loaded) at most every `uss_refresh_s` seconds."""
+
+    def __init__(self, uss_refresh_s: float = USS_REFRESH_SECONDS) -> None:
+        self._process = psutil.Process()
+        self._uss_refresh_s = uss_refresh_s
+        self._uss: tuple[float, float | None] | None = None  # (monotonic time, USS MB)
+
+    def read(self) -> tuple[float, float | None]:
+        """(RSS, USS) in MB; USS is None where the platform will not tell."""
+        rss = self._process.memory_info().rss / MIB
+        now = time.monotonic()
+        if self._uss is None or now - self._uss[0] >= self._uss_refresh_s:
+            try:
+                uss: float | None = self._process.memory_full_info().uss / MIB
+            except (psutil.AccessDenied, OSError, AttributeError):
+                uss = None
+            self._uss = (now, uss)
+        return rss, self._uss[1]
 
 
 class PressureListeners:
@@ -125,7 +142,7 @@ class PressureListeners:
     def __init__(self) -> None:
         self._callbacks: list[PressureCallback] = []
         self._pending: collections.deque[tuple[MemoryPressure, MemoryStats]] = collections.deque()
-        self._delivering = False
+        self._delivery: asyncio.Task[None] | None = None
 
     def register(self, callback: PressureCallback) -> None:
         if not callable(callback):
@@ -144,22 +161,25 @@ class PressureListeners:
         return len(self._callbacks)
 
     async def publish(self, level: MemoryPressure, stats: MemoryStats) -> None:
-        """Queues a change and delivers the queue in order.
+        """Queues a change and waits until the queue has been delivered, in order.
 
-        Only one delivery loop runs at a time, so a callback that itself triggers a check (or a
-        check that overlaps another) adds to the queue instead of re-entering.
+        Delivery runs in its own task: cancelling a caller (a timeout around `check_pressure`,
+        `stop_monitoring` mid-callback) cannot drop a change for the remaining listeners. A
+        callback that itself triggers a check only queues its change; the running delivery
+        picks it up after the current one.
         """
         self._pending.append((level, stats))
-        if self._delivering:
-            return
-        self._delivering = True
-        try:
-            while self._pending:
-                change = self._pending.popleft()
-                for callback in list(self._callbacks):
-                    await self._call(callback, *change)
-        finally:
-            self._delivering = False
+        delivery = self._delivery
+        if delivery is None or delivery.done():
+            delivery = self._delivery = asyncio.ensure_future(self._deliver())
+        if asyncio.current_task() is not delivery:
+            await asyncio.shield(delivery)
+
+    async def _deliver(self) -> None:
+        while self._pending:
+            change = self._pending.popleft()
+            for callback in list(self._callbacks):
+                await self._call(callback, *change)
 
     @staticmethod
     async def _call(callback: PressureCallback, level: MemoryPressure, stats: MemoryStats) -> None:
@@ -232,6 +252,7 @@ class MacOSMemoryManager:
         self._clock = clock
         self._classifier = pressure.Classifier(pressure.Thresholds(**self.config.thresholds))
         self._listeners = PressureListeners()
+        self._footprint = ProcessFootprint()
         self._override: MemoryPressure | None = self.config.pressure_override
         self._watch_kernel_events = watch_kernel_events
         self._check_lock: asyncio.Lock | None = None
@@ -255,7 +276,14 @@ class MacOSMemoryManager:
     # --- readings ----------------------------------------------------------------------------
 
     def _measure(self) -> tuple[pressure.Sample, tuple[float, float | None]]:
-        return self._read_sample(), process_footprint()
+        try:
+            sample = self._read_sample()
+        except Exception as exc:
+            # A failed probe is a reading with no signals: the classifier says unknown (or
+            # holds its last level), never green, and the stats say why.
+            log.warning("memory probe failed: %s", exc)
+            sample = pressure.Sample.from_values(problems=[f"probe failed: {exc}"])
+        return sample, self._footprint.read()
 
     async def check_pressure(self) -> MemoryPressure:
         """Takes a reading now (off the event loop) and notifies listeners if the level changed.
@@ -294,6 +322,7 @@ class MacOSMemoryManager:
         """Starts the background monitor; it runs until `stop_monitoring()`."""
         if self._monitor_task is not None and not self._monitor_task.done():
             return
+        self._stop_watcher()  # one left by a monitor whose event loop ended without a stop
         self._wake = asyncio.Event()
         if self._watch_kernel_events:
             self._watcher = _WatcherThread(asyncio.get_running_loop(), self._wake)
@@ -305,9 +334,13 @@ class MacOSMemoryManager:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._stop_watcher()
+
+    def _stop_watcher(self) -> None:
+        # Closing wakes the blocked thread at once, so this does not wait on the kernel.
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
-            await asyncio.to_thread(watcher.stop)
+            watcher.stop()
 
     @property
     def monitoring(self) -> bool:
@@ -319,20 +352,25 @@ class MacOSMemoryManager:
 
     async def _monitor(self) -> None:
         assert self._wake is not None
-        while True:
-            try:
-                await self.check_pressure()
-            except Exception:
-                # A failed reading must not end monitoring: log it and try again next period.
-                log.exception("memory pressure check failed")
-            try:
-                await asyncio.wait_for(
-                    self._wake.wait(), timeout=self.config.pressure_check_interval
-                )
-                self.kernel_wakeups += 1
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        try:
+            while True:
+                try:
+                    await self.check_pressure()
+                except Exception:
+                    # Nothing may end monitoring: log it and try again next period.
+                    log.exception("memory pressure check failed")
+                try:
+                    await asyncio.wait_for(
+                        self._wake.wait(), timeout=self.config.pressure_check_interval
+                    )
+                    self.kernel_wakeups += 1
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            # Also when the task is cancelled because its event loop is closing (asyncio.run
+            # returning without stop_monitoring): the kernel watcher thread must not outlive it.
+            self._stop_watcher()
 
     # --- recommendations ---------------------------------------------------------------------
 
