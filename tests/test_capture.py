@@ -498,3 +498,105 @@ async def test_a_small_screens_fast_tier_does_not_serve_a_larger_thumbnail() -> 
     assert (result.cache_hits, result.new_captures) == (0, 1)
     assert decode(result.screenshots[1]).size == (400, 250)
     await engine.close()
+
+
+class SlowBackend(SyntheticBackend):
+    """Synthetic screens that take a while to capture, to open windows for races."""
+
+    def capture(self, space_id: int) -> np.ndarray:  # type: ignore[type-arg]
+        import time
+
+        time.sleep(0.2)
+        return super().capture(space_id)
+
+
+async def test_clear_cache_sticks_while_captures_are_in_flight() -> None:
+    engine = MultiSpaceCaptureEngine(
+        backend=SlowBackend(spaces=2, size=SCREEN), config=MemoryConfig(env={})
+    )
+    request = asyncio.create_task(
+        engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2], parallel=True))
+    )
+    await asyncio.sleep(0.05)  # both captures have begun
+    await engine.clear_cache()
+    result = await request
+    assert sorted(result.screenshots) == [1, 2]  # the caller still gets its pictures
+    assert engine.cache.get_stats()["entries"] == 0  # but they are not cached after the clear
+    await engine.close()
+
+
+async def test_cancelling_one_request_does_not_fail_another_sharing_its_capture() -> None:
+    engine = MultiSpaceCaptureEngine(
+        backend=SlowBackend(spaces=2, size=SCREEN), config=MemoryConfig(env={})
+    )
+    request = SpaceCaptureRequest(space_ids=[1], use_cache=False)
+    owner = asyncio.create_task(engine.capture_all_spaces(request))
+    await asyncio.sleep(0.05)
+    sharer = asyncio.create_task(engine.capture_all_spaces(request))
+    await asyncio.sleep(0.05)
+    owner.cancel()
+    result = await sharer
+    assert result.errors == {}
+    assert sorted(result.screenshots) == [1]
+    assert engine.shared_captures == 1
+    await engine.close()
+
+
+async def test_dropped_engines_are_not_kept_alive_by_the_manager() -> None:
+    import gc
+    import weakref
+
+    manager = make_manager()
+    await manager.override_pressure(MemoryPressure.GREEN)
+    engine = make_engine(manager)
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+    cache_ref = weakref.ref(engine.cache)
+    del engine
+    gc.collect()
+    await asyncio.sleep(0)
+    assert cache_ref() is None
+    await manager.override_pressure(MemoryPressure.RED)  # its listener is now a no-op
+
+
+async def test_nonexistent_spaces_are_errors_not_policy_skips() -> None:
+    engine = make_engine(spaces=3)
+    result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 7]))
+    assert "space 7 does not exist" in result.errors[7]
+    assert 7 not in result.skipped
+    assert sorted(result.screenshots) == [1]
+    await engine.close()
+
+
+async def test_space_monitor_survives_a_failing_callback() -> None:
+    engine = make_engine(spaces=2)
+    seen: list[list[int]] = []
+
+    def callback(spaces: list[int]) -> None:
+        seen.append(spaces)
+        raise RuntimeError("listener bug")
+
+    task = asyncio.create_task(engine.monitor_space_changes(callback, interval=0.02))
+    await asyncio.sleep(0.05)
+    engine.backend.spaces = 3  # type: ignore[attr-defined]
+    await asyncio.sleep(0.1)
+    engine.backend.spaces = 4  # type: ignore[attr-defined]
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    task.cancel()
+    assert seen == [[1, 2, 3], [1, 2, 3, 4]]
+    await engine.close()
+
+
+async def test_a_derived_tier_expires_with_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.05)
+    config = MemoryConfig(cache_default_ttl=0.6, env={})
+    engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+    await asyncio.sleep(0.4)
+    derived = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)
+    )
+    assert derived.cache_hits == 1
+    await asyncio.sleep(0.4)  # past the source's TTL, though only 0.4 s after the derivation
+    assert engine.cache.get_stats()["entries"] == 0
+    await engine.close()

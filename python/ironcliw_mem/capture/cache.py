@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import logging
 import time
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,17 @@ def cache_key(space_id: int, quality: CaptureQuality) -> str:
     return f"space_{space_id}_{quality.value}"
 
 
+def _weak_pressure_listener(
+    cache_ref: weakref.ref[MultiSpaceCaptureCache],
+) -> Callable[[MemoryPressure, MemoryStats], None]:
+    def on_pressure_change(pressure: MemoryPressure, stats: MemoryStats) -> None:
+        cache = cache_ref()
+        if cache is not None:
+            cache._on_pressure_change(pressure, stats)
+
+    return on_pressure_change
+
+
 class MultiSpaceCaptureCache:
     """Compressed screenshots per space and tier, within the level's budget."""
 
@@ -58,8 +71,14 @@ class MultiSpaceCaptureCache:
         self.default_ttl = self.config.cache_default_ttl if default_ttl is None else default_ttl
         self._store = ByteCache(self.max_size_mb * MIB, default_ttl=self.default_ttl)
         self._metadata: dict[str, SpaceCaptureMetadata] = {}
+        # Bumped by clear/remove_space: a capture that started before is not stored after.
+        self._generation = 0
+        self._space_generation: dict[int, int] = {}
         self._memory_manager: MacOSMemoryManager | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # The manager is a process singleton: it must not keep a dropped cache (and its JPEGs)
+        # alive, so it holds this listener, which holds the cache weakly.
+        self._listener = _weak_pressure_listener(weakref.ref(self))
         self.hit_count = 0
         self.miss_count = 0
         self.derived_hits = 0
@@ -89,10 +108,10 @@ class MultiSpaceCaptureCache:
     def set_memory_manager(self, manager: MacOSMemoryManager | None) -> None:
         """Follows `manager`'s level from now on: the budget is applied now and on every change."""
         if self._memory_manager is not None:
-            self._memory_manager.unregister_pressure_callback(self._on_pressure_change)
+            self._memory_manager.unregister_pressure_callback(self._listener)
         self._memory_manager = manager
         if manager is not None:
-            manager.register_pressure_callback(self._on_pressure_change)
+            manager.register_pressure_callback(self._listener)
         self.apply_budget()
 
     def apply_budget(self) -> int:
@@ -165,6 +184,7 @@ class MultiSpaceCaptureCache:
             jpeg, metadata = source
             if metadata.source_resolution is None:
                 continue
+            generation = self.generation(space_id)
             started = time.perf_counter()
             encoded = await asyncio.to_thread(
                 derive_tier,
@@ -186,7 +206,10 @@ class MultiSpaceCaptureCache:
                 capture_duration=metadata.capture_duration + time.perf_counter() - started,
                 derived_from=source_quality,
             )
-            self._store_entry(cache_key(space_id, quality), encoded.jpeg, derived)
+            # The derived tier shows the same moment as its source, so it expires with it.
+            remaining = self.default_ttl - _age_seconds(metadata)
+            if remaining > 0 and generation == self.generation(space_id):
+                self._store_entry(cache_key(space_id, quality), encoded.jpeg, derived, remaining)
             return JpegScreenshot(encoded.jpeg), derived
         return None
 
@@ -195,10 +218,16 @@ class MultiSpaceCaptureCache:
         space_id: int,
         screenshot: bytes | np.ndarray[Any, Any],
         metadata: SpaceCaptureMetadata,
+        *,
+        generation: tuple[int, int] | None = None,
     ) -> bool:
         """Stores a screenshot under `metadata.quality`. JPEG bytes are stored as they are; a
-        pixel array is encoded to that tier first. Returns False when it cannot fit the budget."""
+        pixel array is encoded to that tier first. Returns False when it cannot fit the budget,
+        or when `generation` (taken with `generation(space_id)` before capturing) shows the
+        space was cleared since: a capture begun before `clear_cache` is not stored after it."""
         self._ensure_sweeper()
+        if generation is None:
+            generation = self.generation(space_id)
         if metadata.space_id != space_id:
             raise ValueError(f"metadata is for space {metadata.space_id}, not {space_id}")
         if isinstance(screenshot, np.ndarray):
@@ -228,22 +257,32 @@ class MultiSpaceCaptureCache:
                 "screenshot must be JPEG bytes or a (height, width, channels) uint8 array, "
                 f"got {type(screenshot).__name__}"
             )
+        if generation != self.generation(space_id):
+            return False
         return self._store_entry(cache_key(space_id, metadata.quality), jpeg, metadata)
 
-    def _store_entry(self, key: str, jpeg: bytes, metadata: SpaceCaptureMetadata) -> bool:
-        stored = self._store.set(key, jpeg)
+    def _store_entry(
+        self, key: str, jpeg: bytes, metadata: SpaceCaptureMetadata, ttl: float | None = None
+    ) -> bool:
+        stored = self._store.set(key, jpeg, ttl)
         if stored:
             self._metadata[key] = metadata
             if len(self._metadata) > len(self._store):  # the set evicted older entries
                 self._forget_missing_metadata()
         return stored
 
+    def generation(self, space_id: int) -> tuple[int, int]:
+        """A token for "the cache as of now" for one space; see `put(..., generation=)`."""
+        return self._generation, self._space_generation.get(space_id, 0)
+
     async def clear(self) -> None:
+        self._generation += 1
         self._store.clear()
         self._metadata.clear()
 
     async def remove_space(self, space_id: int) -> int:
         """Drops every tier of one space; returns how many entries went."""
+        self._space_generation[space_id] = self._space_generation.get(space_id, 0) + 1
         removed = 0
         for quality in CaptureQuality:
             key = cache_key(space_id, quality)
@@ -281,12 +320,9 @@ class MultiSpaceCaptureCache:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        self._sweeper = loop.create_task(self._sweep_forever(), name="ironcliw-cache-sweeper")
-
-    async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
-            self.expire()
+        self._sweeper = loop.create_task(
+            _sweep_while_alive(weakref.ref(self)), name="ironcliw-cache-sweeper"
+        )
 
     async def close(self) -> None:
         """Stops the sweep and stops following the memory manager."""
@@ -296,7 +332,7 @@ class MultiSpaceCaptureCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         if self._memory_manager is not None:
-            self._memory_manager.unregister_pressure_callback(self._on_pressure_change)
+            self._memory_manager.unregister_pressure_callback(self._listener)
             self._memory_manager = None
 
     # --- reporting ---------------------------------------------------------------------------
@@ -336,6 +372,17 @@ class MultiSpaceCaptureCache:
                 for reason in ("capacity", "ttl", "pressure", "explicit")
             },
         }
+
+
+async def _sweep_while_alive(cache_ref: weakref.ref[MultiSpaceCaptureCache]) -> None:
+    """Sweeps expired entries every second; holds the cache weakly and ends with it."""
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        cache = cache_ref()
+        if cache is None:
+            return
+        cache.expire()
+        del cache
 
 
 def _age_seconds(metadata: SpaceCaptureMetadata) -> float:

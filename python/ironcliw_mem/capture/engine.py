@@ -16,9 +16,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ironcliw_mem.capture.backends import CaptureBackend, SyntheticBackend
+from ironcliw_mem.capture.backends import CaptureBackend
 from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
 from ironcliw_mem.capture.encoding import encode_tier
+from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
     CaptureMethod,
     JpegScreenshot,
@@ -73,7 +74,8 @@ class MultiSpaceCaptureEngine:
         self.config = config
         if config.tune_malloc:
             keep_frames_out_of_the_heap()
-        self.backend: CaptureBackend = backend if backend is not None else SyntheticBackend()
+        # The screen the platform offers (macOS, X11), synthetic screens where there is none.
+        self.backend: CaptureBackend = backend if backend is not None else select_backend()
         self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
         self.memory_manager = memory_manager
         if memory_manager is not None:
@@ -81,7 +83,7 @@ class MultiSpaceCaptureEngine:
         self.optimizer: Any = None
         self.current_space_id = 1
         self.monitoring_active = False
-        self._in_flight: dict[tuple[int, CaptureQuality], asyncio.Future[Captured]] = {}
+        self._in_flight: dict[tuple[int, CaptureQuality], asyncio.Task[Captured]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.captures_made = 0
         self.capture_failures = 0
@@ -156,8 +158,13 @@ class MultiSpaceCaptureEngine:
             {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
         )
         wanted: list[int] = []
+        existing = set(info["spaces"])
         for space_id in dict.fromkeys(request.space_ids):
-            if space_id in allowed:
+            if space_id not in existing:
+                result.errors[space_id] = (
+                    f"space {space_id} does not exist (spaces: {sorted(existing)})"
+                )
+            elif space_id in allowed:
                 wanted.append(space_id)
             else:
                 result.skipped[space_id] = (
@@ -210,31 +217,34 @@ class MultiSpaceCaptureEngine:
     async def _capture_shared(
         self, space_id: int, quality: CaptureQuality, active: bool
     ) -> Captured:
-        """One capture per (space, tier) at a time: concurrent callers await the same one."""
+        """One capture per (space, tier) at a time: concurrent callers await the same one.
+
+        The capture runs as its own task and every caller waits through a shield, so a caller
+        that is cancelled (a timed-out request, a cancelled prefetch) cancels only its own wait.
+        """
         key = (space_id, quality)
-        pending = self._in_flight.get(key)
-        if pending is not None:
-            self.shared_captures += 1
-            return await asyncio.shield(pending)
-        future: asyncio.Future[Captured] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            captured = await self._capture_and_store(space_id, quality, active)
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Retrieved here so an unshared failure does not log "exception never retrieved".
-            future.exception()
-            raise
+        task = self._in_flight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._capture_and_store(space_id, quality, active))
+            self._in_flight[key] = task
+            task.add_done_callback(lambda done: self._capture_finished(key, done))
         else:
-            future.set_result(captured)
-            return captured
-        finally:
+            self.shared_captures += 1
+        return await asyncio.shield(task)
+
+    def _capture_finished(
+        self, key: tuple[int, CaptureQuality], task: asyncio.Task[Captured]
+    ) -> None:
+        if self._in_flight.get(key) is task:
             del self._in_flight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: a failure nobody waits for any more is not logged twice
 
     async def _capture_and_store(
         self, space_id: int, quality: CaptureQuality, active: bool
     ) -> Captured:
         policy = self.policy
+        generation = self.cache.generation(space_id)
         started = time.perf_counter()
         try:
             frame = await asyncio.to_thread(self.backend.capture, space_id)
@@ -268,7 +278,7 @@ class MultiSpaceCaptureEngine:
         )
         self.captures_made += 1
         self.bytes_encoded += len(encoded.jpeg)
-        await self.cache.put(space_id, encoded.jpeg, metadata)
+        await self.cache.put(space_id, encoded.jpeg, metadata, generation=generation)
         return JpegScreenshot(encoded.jpeg), metadata
 
     def _track_performance(self, space_id: int, seconds: float, cache_hit: bool) -> None:
@@ -311,20 +321,29 @@ class MultiSpaceCaptureEngine:
         callback: Callable[[list[int]], Awaitable[Any] | Any],
         interval: float = 5,
     ) -> None:
-        """Calls `callback(spaces)` whenever the set of spaces changes; runs until cancelled."""
-        known = await self.enumerate_spaces()
+        """Calls `callback(spaces)` whenever the set of spaces changes; runs until cancelled.
+
+        Neither a failed listing nor a failing callback ends it: both are logged.
+        """
+        known: list[int] | None = None
         while True:
-            await asyncio.sleep(interval)
+            current: list[int] | None
             try:
                 current = await self.enumerate_spaces()
             except Exception:
                 log.exception("listing spaces failed; trying again in %s s", interval)
-                continue
-            if current != known:
+                current = known
+            if known is None:
                 known = current
-                outcome = callback(current)
-                if inspect.isawaitable(outcome):
-                    await outcome
+            elif current != known and current is not None:
+                known = current
+                try:
+                    outcome = callback(current)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    log.exception("space-change callback %r failed; still monitoring", callback)
+            await asyncio.sleep(interval)
 
     async def start_monitoring_session(self) -> bool:
         self.monitoring_active = True
@@ -346,6 +365,7 @@ class MultiSpaceCaptureEngine:
         stats.update(
             {
                 "backend": self.backend.name,
+                "backend_reason": backend_reason(self.backend),
                 "captures_made": self.captures_made,
                 "capture_failures": self.capture_failures,
                 "shared_captures": self.shared_captures,

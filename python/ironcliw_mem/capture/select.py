@@ -88,6 +88,11 @@ def _x11(display: str) -> CaptureBackend:
     return X11Backend(display)
 
 
+def backend_reason(backend: CaptureBackend) -> str:
+    """Why `backend` was chosen (without asking it anything, so it never blocks)."""
+    return _REASONS.get(backend, "constructed directly")
+
+
 def describe_backend(backend: CaptureBackend) -> dict[str, Any]:
     """Name, pixel format, spaces and why it was chosen: for the engine's stats.
 
@@ -96,7 +101,7 @@ def describe_backend(backend: CaptureBackend) -> dict[str, Any]:
     info: dict[str, Any] = {
         "name": backend.name,
         "pixel_format": backend.pixel_format,
-        "reason": _REASONS.get(backend, "constructed directly"),
+        "reason": backend_reason(backend),
     }
     try:
         info["spaces"] = backend.list_spaces()
