@@ -323,8 +323,11 @@ async def test_put_of_a_pixel_array_encodes_it() -> None:
     shot, metadata = hit
     assert decode(shot).size == (SCREEN[0] // 2, SCREEN[1] // 2) == metadata.resolution
     assert await cache.get(1, CaptureQuality.FAST, max_age=-1) is None  # too old for the caller
-    old = metadata_for(1, CaptureQuality.FULL)
+    old = metadata_for(2, CaptureQuality.FAST)
     old.capture_time = datetime.now(UTC) - timedelta(hours=1)
+    await cache.put(2, b"jpeg of an hour ago", old)
+    assert await cache.get(2, CaptureQuality.FAST, max_age=60) is None
+    assert await cache.get(2, CaptureQuality.FAST) is not None
     stats = cache.get_stats()
     for key in (
         "size_mb",
@@ -599,4 +602,24 @@ async def test_a_derived_tier_expires_with_its_source(monkeypatch: pytest.Monkey
     assert derived.cache_hits == 1
     await asyncio.sleep(0.4)  # past the source's TTL, though only 0.4 s after the derivation
     assert engine.cache.get_stats()["entries"] == 0
+    await engine.close()
+
+
+async def test_predictions_learn_from_the_users_moves_not_request_order() -> None:
+    engine = make_engine(spaces=3)
+    optimizer = MultiSpaceOptimizer(capture_engine=engine)
+    engine.optimizer = optimizer
+    engine.backend.switch_to(2)  # type: ignore[attr-defined]
+    for _ in range(5):
+        await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2, 3]))
+    assert optimizer.predict_next_spaces(1) == []
+    assert optimizer.predict_next_spaces(2) == []
+    engine.backend.switch_to(3)  # type: ignore[attr-defined]
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[3]))
+    assert optimizer.predict_next_spaces(2) == [(3, 1.0)]
+    hits_before = optimizer.cache_hits
+    task = await engine.prefetch_spaces([1])
+    assert task is not None
+    await task
+    assert optimizer.cache_hits == hits_before  # prefetches do not count as the agent's hits
     await engine.close()

@@ -212,3 +212,12 @@ def test_hysteresis_bands_must_point_the_safe_way() -> None:
 def test_unknown_threshold_argument_is_named() -> None:
     with pytest.raises(ConfigError, match="'yelow_some10_enter'"):
         MemoryConfig(thresholds={"yelow_some10_enter": 5.0}, env={})
+
+
+def test_dataclasses_replace_works_as_on_the_original_dataclass() -> None:
+    import dataclasses
+
+    config = MemoryConfig(cache_size_green=700, env={})
+    changed = dataclasses.replace(config, cache_size_red=10)
+    assert (changed.cache_size_green, changed.cache_size_red) == (700, 10)
+    assert changed.thresholds == config.thresholds

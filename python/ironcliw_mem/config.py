@@ -256,7 +256,7 @@ class MemoryConfig:
     pressure_override: MemoryPressure | None
     tune_malloc: bool
     thresholds: dict[str, float]
-    sources: dict[str, str] = field(repr=False, compare=False)
+    sources: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __init__(
         self,

@@ -54,7 +54,7 @@ class MemoryStats:
     wired_memory_gb: float
     compressed_gb: float
     swap_used_gb: float
-    timestamp: datetime
+    timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
     measured_pressure: MemoryPressure = MemoryPressure.UNKNOWN
     forced: bool = False
     reasons: list[str] = field(default_factory=list)

@@ -18,12 +18,14 @@ from ironcliw_mem.capture.types import (
     SpaceCaptureResult,
 )
 from ironcliw_mem.capture.x11 import X11Backend
+from ironcliw_mem.policy import CaptureQuality  # the originals defined it beside the engine
 
 __all__ = [
     "AccessPattern",
     "CaptureBackend",
     "CaptureError",
     "CaptureMethod",
+    "CaptureQuality",
     "JpegScreenshot",
     "MacOSBackend",
     "MultiSpaceCaptureCache",

@@ -21,6 +21,7 @@ from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
 from ironcliw_mem.capture.encoding import encode_tier
 from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
+    PREFETCH_REASONS,
     CaptureMethod,
     JpegScreenshot,
     SpaceCaptureMetadata,
@@ -153,6 +154,8 @@ class MultiSpaceCaptureEngine:
             request = await self.optimizer.optimize_capture_request(request)
         quality = self.get_quality_for_pressure(request.quality)
         active = await self.get_current_space()
+        if self.optimizer is not None and hasattr(self.optimizer, "track_active_space"):
+            self.optimizer.track_active_space(active)
         allowed = set(self._spaces_to_monitor(info["spaces"], active))
         result = SpaceCaptureResult(
             {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
@@ -183,7 +186,7 @@ class MultiSpaceCaptureEngine:
                 continue
             result.screenshots[space_id], result.metadata[space_id] = cached
             result.cache_hits += 1
-            self._track_performance(space_id, 0.0, True)
+            self._track_performance(request, space_id, 0.0, True)
 
         async def one(space_id: int) -> None:
             try:
@@ -193,7 +196,7 @@ class MultiSpaceCaptureEngine:
                 return
             result.screenshots[space_id], result.metadata[space_id] = shot, metadata
             result.new_captures += 1
-            self._track_performance(space_id, metadata.capture_duration, False)
+            self._track_performance(request, space_id, metadata.capture_duration, False)
 
         if request.parallel and len(to_capture) > 1:
             limit = asyncio.Semaphore(max(1, request.max_workers))
@@ -281,8 +284,11 @@ class MultiSpaceCaptureEngine:
         await self.cache.put(space_id, encoded.jpeg, metadata, generation=generation)
         return JpegScreenshot(encoded.jpeg), metadata
 
-    def _track_performance(self, space_id: int, seconds: float, cache_hit: bool) -> None:
-        if self.optimizer is not None:
+    def _track_performance(
+        self, request: SpaceCaptureRequest, space_id: int, seconds: float, cache_hit: bool
+    ) -> None:
+        # Prefetches warm the cache; counting their hits would flatter the hit rate.
+        if self.optimizer is not None and request.reason not in PREFETCH_REASONS:
             self.optimizer.track_capture_performance(space_id, seconds, cache_hit)
 
     # --- housekeeping ------------------------------------------------------------------------

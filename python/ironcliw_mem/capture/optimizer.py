@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ironcliw_mem.capture.engine import adjacent_spaces
-from ironcliw_mem.capture.types import SpaceCaptureRequest
+from ironcliw_mem.capture.types import PREFETCH_REASONS, SpaceCaptureRequest
 from ironcliw_mem.policy import CaptureQuality, MemoryPressure
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class AccessPattern(enum.Enum):
     PERIODIC = "periodic"
     SEQUENTIAL = "sequential"
     RANDOM = "random"
+    WORKFLOW = "workflow"  # kept for the original's API; not detected on its own
 
 
 @dataclass
@@ -86,6 +87,7 @@ class SpaceAccessMetrics:
 
 
 _PATTERN_WEIGHT = {
+    AccessPattern.WORKFLOW: 0.6,
     AccessPattern.FREQUENT: 1.0,
     AccessPattern.PERIODIC: 0.8,
     AccessPattern.SEQUENTIAL: 0.6,
@@ -123,14 +125,24 @@ class MultiSpaceOptimizer:
 
     # --- tracking ----------------------------------------------------------------------------
 
-    def track_space_access(self, space_id: int, linked_spaces: set[int] | None = None) -> None:
+    def track_space_access(
+        self, space_id: int, linked_spaces: set[int] | None = None, *, user_moved: bool = True
+    ) -> None:
+        """Records an access. Transitions for next-space prediction are learned only from the
+        user's moves (`user_moved`), not from the order of spaces in the agent's requests."""
         now = self._clock()
         metrics = self.space_metrics.setdefault(space_id, SpaceAccessMetrics(space_id))
         metrics.record(now, set(linked_spaces or ()))
-        if self._last_space is not None and self._last_space != space_id:
-            self.transitions[self._last_space][space_id] += 1
-        self._last_space = space_id
+        if user_moved:
+            if self._last_space is not None and self._last_space != space_id:
+                self.transitions[self._last_space][space_id] += 1
+            self._last_space = space_id
         self._update_priorities(now)
+
+    def track_active_space(self, space_id: int) -> None:
+        """The space the user is looking at now (the engine reports it on every request)."""
+        if space_id != self._last_space:
+            self.track_space_access(space_id)
 
     def track_capture_performance(
         self, space_id: int, capture_time: float, cache_hit: bool
@@ -197,8 +209,9 @@ class MultiSpaceOptimizer:
             top = max(m.priority_score for m in seasoned)
             if top < LOW_PRIORITY:
                 request.quality = min(request.quality, CaptureQuality.FAST)
-        for space_id in request.space_ids:
-            self.track_space_access(space_id, set(request.space_ids))
+        if request.reason not in PREFETCH_REASONS:  # our own prefetches are not the user's interest
+            for space_id in request.space_ids:
+                self.track_space_access(space_id, set(request.space_ids), user_moved=False)
         return request
 
     # --- background --------------------------------------------------------------------------

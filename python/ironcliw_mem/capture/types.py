@@ -15,6 +15,9 @@ from PIL import Image
 
 from ironcliw_mem.policy import CaptureQuality
 
+# Request reasons that mean "the package warming its cache", not the user's or agent's interest.
+PREFETCH_REASONS = frozenset({"prefetch", "predictive_prefetch"})
+
 
 class CaptureMethod(enum.Enum):
     SCREENCAPTURE_API = "screencapture_api"
