@@ -46,7 +46,12 @@ lint: setup
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy python
 
-bench: bench-cache
+# Every side-by-side table, one after the other (each script interleaves its own contenders).
+bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay
+
+# RSS and cache bytes while 9 synthetic spaces are requested every second, a minute per level.
+bench-soak: setup
+	$(BIN)/python benches/capture_soak.py --seconds-per-level $(or $(SECONDS_PER_LEVEL),60)
 
 bench-cache: setup
 	$(BIN)/python benches/compare_cache.py
