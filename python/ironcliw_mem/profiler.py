@@ -33,7 +33,7 @@ from ironcliw_mem.capture.backends import CaptureBackend, CaptureError
 from ironcliw_mem.capture.encoding import encode_tier
 from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
 from ironcliw_mem.capture.types import SpaceCaptureRequest
-from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats
+from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.policy import CaptureQuality, MemoryPressure
 
 log = logging.getLogger(__name__)
@@ -209,18 +209,14 @@ class MemoryProfiler:
     async def _sample(self, component: str, cache_bytes: Callable[[], int] | None) -> ProfileSample:
         manager = self.memory_manager
         budget: float | None = None
-        stats: MemoryStats | None = None
         if manager is not None:
-            # One reading gives the level and (measured in the same worker thread) RSS and USS.
             level = await manager.check_pressure()
-            stats = manager.last_stats
             budget = float(manager.get_recommended_cache_size())
         else:
             level = MemoryPressure.UNKNOWN
-        if stats is not None:
-            rss, uss = stats.process_rss_mb, stats.process_uss_mb
-        else:
-            rss, _, uss = await asyncio.to_thread(self._read_memory)
+        # The profiler reads USS itself on every sample: the manager refreshes it only every
+        # 30 s, since walking every mapping is too costly for each pressure reading.
+        rss, _, uss = await asyncio.to_thread(self._read_memory)
         cache_mb = cache_bytes() / MIB if cache_bytes is not None else None
         return ProfileSample(
             t=round(self._clock() - self._started, 3),
