@@ -3,9 +3,12 @@
 A seeded generator writes one trace (which space the user looks at, the agent's capture requests,
 the other applications' memory) and every configuration replays that same trace in simulated
 time, so a day runs in well under a minute. Each configuration keeps its own cache in a real
-`ByteCache` driven by the simulated clock, and its own footprint; that footprint, plus the other
-applications and the agent's baseline, is what the classifier is fed, so a configuration that
-holds more memory really does push the machine into yellow and red sooner.
+`ByteCache` driven by the simulated clock, and its own vision bytes: the cache (expired entries
+included until something removes them), the frames of results the agent is still analysing that
+the cache does not also hold (each frame counted once, by identity), and the extra frames alive
+while a tick's captures run. Those, plus the agent's non-vision baseline (the same for all) and
+the other applications, are what the classifier is fed, so a configuration that holds more
+memory really does push the machine into yellow and red sooner.
 
 Configurations:
 
