@@ -66,12 +66,14 @@ bench-pressure: setup
 	$(BIN)/python benches/compare_pressure.py
 
 # A simulated day (simulated time, well under a minute): the original behaviour against the
-# package's defaults; DAYS=7 also sums a week of seeds. The model is documented in the README.
+# package's defaults; DAYS=7 also sums a week of seeds; BASELINE_MB=N changes the agent's
+# non-vision memory (an assumption, 1000 MB by default). The model is documented in the README.
 # The first day's full figures go to target/replay_day.json (JSON=path to change).
 .PHONY: bench-replay
 bench-replay: setup
 	mkdir -p target
-	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1) --json $(or $(JSON),target/replay_day.json)
+	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1) --json $(or $(JSON),target/replay_day.json) \
+		$(if $(BASELINE_MB),--agent-baseline-mb $(BASELINE_MB))
 
 clean:
 	rm -rf $(VENV) target

@@ -20,6 +20,7 @@ from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.replay import (
     CONFIGURATIONS,
     HOUR,
+    MIB,
     PACKAGE,
     DayModel,
     ReplayResult,
@@ -90,8 +91,16 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--days", type=int, default=1, help="also sum this many days")
     parser.add_argument("--json", metavar="FILE", help="write the first day's full result")
+    parser.add_argument(
+        "--agent-baseline-mb",
+        type=float,
+        default=defaults.agent_baseline_bytes / MIB,
+        help="the agent's memory without vision, MB (an assumption; default %(default)g)",
+    )
     args = parser.parse_args()
-    model = dataclasses.replace(defaults, seed=args.seed)
+    model = dataclasses.replace(
+        defaults, seed=args.seed, agent_baseline_bytes=round(args.agent_baseline_mb * MIB)
+    )
     result = run_day(model, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_report(result))
     if args.days > 1:

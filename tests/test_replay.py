@@ -232,3 +232,89 @@ async def test_replayed_package_decides_as_the_real_engine() -> None:
         assert replayer.derived_hits == engine.cache.derived_hits > 0
     finally:
         await engine.close()
+
+
+# --- the vision footprint by part -----------------------------------------------------------
+
+
+def _original(caches: bool, model: DayModel) -> Any:
+    from ironcliw_mem.replay import _Blobs, _Original, _SimClock
+
+    name = ORIGINAL if caches else ORIGINAL_AS_WRITTEN
+    return _Original(name, model, _SimClock(), _Blobs(), caches=caches)
+
+
+def test_the_original_holds_every_frame_of_an_analysis_once() -> None:
+    from ironcliw_mem.replay import Request
+
+    model = DayModel()  # 2880x1800 RGBA: 20.7 MB a frame, nine fit in the 200 MB cache
+    raw = model.raw_frame_bytes
+    everything = tuple(range(1, model.spaces + 1))
+    written = _original(False, model)
+    written.handle(Request(0, everything, "analysis"), 1)
+    parts = written.vision_parts()
+    # As written nothing is cached: the caller holds the nine frames, plus one capture's copy.
+    assert parts == {"cache": 0, "held": 9 * raw, "in_flight": model.original_capture_copies * raw}
+    intended = _original(True, model)
+    intended.handle(Request(0, everything, "analysis"), 1)
+    parts = intended.vision_parts()
+    # `put` stores the result's own arrays: the held frames are the cached ones, counted once.
+    assert parts["held"] == 0
+    assert 9 * raw <= parts["cache"] <= model.original_cache_mb * MIB
+    # Dropped by the caller after its analysis; the cache's copies stay.
+    intended.clock.now = written.clock.now = model.analysis_hold_s
+    assert written.vision_parts()["held"] == 0
+    assert intended.vision_parts()["cache"] == parts["cache"]
+
+
+def test_the_original_counts_frames_pushed_out_of_its_cache_but_still_held() -> None:
+    from ironcliw_mem.replay import Request
+
+    model = DayModel(original_cache_mb=50)  # room for two raw frames
+    raw = model.raw_frame_bytes
+    replayer = _original(True, model)
+    replayer.handle(Request(0, tuple(range(1, model.spaces + 1)), "analysis"), 1)
+    parts = replayer.vision_parts()
+    assert len(replayer.store) == 2
+    assert parts["held"] == (model.spaces - 2) * raw  # the other seven live in the result only
+
+
+def test_the_original_never_sweeps_expired_frames() -> None:
+    from ironcliw_mem.replay import Request
+
+    model = DayModel()
+    replayer = _original(True, model)
+    replayer.handle(Request(0, (1, 2, 3), "analysis"), 1)
+    cached = replayer.vision_parts()["cache"]
+    replayer.clock.now = 10 * model.request_ttl_s  # long expired, never looked up again
+    replayer.end_tick()
+    assert replayer.vision_parts() == {"cache": cached, "held": 0, "in_flight": 0}
+    # A lookup of an expired entry removes it (and misses), as the original's `get` does.
+    replayer.handle(Request(300, (1,), "focus"), 1)
+    assert replayer.captures == 4
+    assert replayer.vision_parts()["cache"] == cached  # space 1 replaced by its new frame
+
+
+def test_the_package_holds_no_more_than_its_budget_and_encoders(hour: ReplayResult) -> None:
+    config = MemoryConfig(env={})
+    package = hour.configurations[PACKAGE]
+    peaks = package["peak_vision_bytes_by_part"]
+    green_budget = policy_for(config, MemoryPressure.GREEN).cache_budget_bytes
+    encoders = HOUR_MODEL.encode_workers * HOUR_MODEL.raw_frame_bytes
+    assert peaks["cache"] <= green_budget
+    assert peaks["in_flight"] <= encoders
+    # Its results are JPEGs, mostly the cache's own bytes: far below one raw frame.
+    assert peaks["held"] < HOUR_MODEL.raw_frame_bytes
+    assert package["peak_vision_bytes"] <= green_budget + encoders + peaks["held"]
+    for level, budget_level in (("yellow", MemoryPressure.YELLOW), ("red", MemoryPressure.RED)):
+        budget = policy_for(config, budget_level).cache_budget_bytes
+        assert package["peak_cache_bytes_by_own_level"][level] <= budget
+
+
+def test_the_vision_parts_add_up_to_the_footprint(hour: ReplayResult) -> None:
+    for figures in hour.configurations.values():
+        assert set(figures["peak_vision_bytes_by_part"]) == {"cache", "held", "in_flight"}
+        assert figures["peak_vision_bytes"] <= sum(figures["peak_vision_bytes_by_part"].values())
+        assert figures["peak_footprint_bytes"] == (
+            figures["agent_baseline_bytes"] + figures["peak_vision_bytes"]
+        )

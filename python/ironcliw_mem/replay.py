@@ -3,9 +3,12 @@
 A seeded generator writes one trace (which space the user looks at, the agent's capture requests,
 the other applications' memory) and every configuration replays that same trace in simulated
 time, so a day runs in well under a minute. Each configuration keeps its own cache in a real
-`ByteCache` driven by the simulated clock, and its own footprint; that footprint, plus the other
-applications and the agent's baseline, is what the classifier is fed, so a configuration that
-holds more memory really does push the machine into yellow and red sooner.
+`ByteCache` driven by the simulated clock, and its own vision bytes: the cache (expired entries
+included until something removes them), the frames of results the agent is still analysing that
+the cache does not also hold (each frame counted once, by identity), and the extra frames alive
+while a tick's captures run. Those, plus the agent's non-vision baseline (the same for all) and
+the other applications, are what the classifier is fed, so a configuration that holds more
+memory really does push the machine into yellow and red sooner.
 
 Configurations:
 
@@ -41,7 +44,7 @@ import math
 import random
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,8 +100,11 @@ class DayModel:
     total_bytes: int = 16 * GIB
     # Memory that is neither the agent nor the user's applications: kernel, wired, WindowServer.
     system_bytes: int = int(3.5 * GIB)
-    # The agent process without its screenshots (the original profiler's 1200 MB reference).
-    agent_baseline_bytes: int = 1200 * MIB
+    # The agent process without any vision bytes (interpreter, libraries, its other state), the
+    # same for every configuration. Nothing measured grounds it: the original profiler's 1200 MB
+    # is the old vision layer's own footprint (what the project set out to cut), not this. A round
+    # assumption; the README shows how the results move with it (--agent-baseline-mb).
+    agent_baseline_bytes: int = 1000 * MIB
     # When the user is at the machine (hours since midnight); the agent captures only then.
     active_periods: tuple[tuple[float, float], ...] = ((8.5, 12.5), (13.5, 18.5), (20.0, 23.0))
     # Other applications: a slow curve (time constant) towards a target, a swing over the
@@ -126,8 +132,20 @@ class DayModel:
     analyses_per_hour: float = 6.0
     requested_quality: CaptureQuality = CaptureQuality.OPTIMIZED
     request_ttl_s: float = 30.0
-    # How long the agent keeps a result's screenshots (its analysis) before dropping them.
+    # How long the agent keeps a result's screenshots before dropping them: every frame of the
+    # result (hits and captures alike), whether or not the cache also holds it. The caller keeps
+    # `result.screenshots` while Claude analyses them (`_capture_multi_space_screenshots` returns
+    # them; `_get_multi_space_claude_response` wraps each in a PIL image for the call). A look at
+    # the current space: a short single-image call. A multi-space analysis: a multi-image call,
+    # under the caller's 30 s `api_timeout`; 15 s is an assumption, not a measurement.
     result_hold_s: int = 5
+    analysis_hold_s: int = 15
+    # Extra full frames alive while the original captures one space: PIL's decoded image beside
+    # `np.array(image)` in `_capture_with_screencapture` / `_capture_with_cg_windows`, then the
+    # `screenshot.tobytes()` copy hashed by `_capture_single_space` (not both at once). Captures
+    # run one at a time on the event loop (`parallel=False`; the engine's ThreadPoolExecutor is
+    # never used for them), so at most one capture's copies are alive.
+    original_capture_copies: int = 1
     # Frames encoded at once by the package's engine (each holds one raw frame meanwhile).
     encode_workers: int = 2
     # The original's fixed cache (CACHE_MAX_SIZE_MB's default) and pressure check interval.
@@ -349,6 +367,19 @@ class Meter:
     offload_triggers: int = 0
     offload_ticks: list[int] = field(default_factory=list)
     level_changes: int = 0
+    # The vision bytes by part (cache, held results, in-flight copies): peak and byte-seconds.
+    peak_parts: dict[str, int] = field(default_factory=dict)
+    part_byte_seconds: dict[str, float] = field(default_factory=dict)
+    peak_vision: int = 0
+    vision_byte_seconds: float = 0.0
+
+    def record_parts(self, dt: float, parts: dict[str, int]) -> None:
+        for part, size in parts.items():
+            self.peak_parts[part] = max(self.peak_parts.get(part, 0), size)
+            self.part_byte_seconds[part] = self.part_byte_seconds.get(part, 0.0) + size * dt
+        vision = sum(parts.values())
+        self.peak_vision = max(self.peak_vision, vision)
+        self.vision_byte_seconds += vision * dt
 
     def record(self, dt: float, level: str, own: str, cache: int, vision: int, base: int) -> None:
         self.seconds[level] += dt
@@ -377,6 +408,14 @@ def offload_step(meter: Meter, tick: int, level: str, dt: float, hold_s: float) 
 # --- the configurations -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One screenshot's bytes as the agent holds them (a raw frame or a JPEG), by identity."""
+
+    ident: int
+    size: int
+
+
 class _SimClock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -395,8 +434,13 @@ class _Replayer:
         self.blobs = blobs
         self.store = ByteCache(self.budget_bytes(), default_ttl=model.request_ttl_s, clock=clock)
         self.captured_at: dict[str, float] = {}
-        self.held: deque[tuple[float, int]] = deque()  # (release time, bytes) of results
-        self.transient_bytes = 0  # raw frames being encoded during this tick
+        # What the cache's memory holds, mirrored key -> frame, least recently used first; with
+        # the results' frames it lets a frame held by both count once (the original's `put`
+        # stores the very array its result returns; the package's result holds the cached bytes).
+        self.cached: OrderedDict[str, Frame] = OrderedDict()
+        self.held: deque[tuple[float, tuple[Frame, ...]]] = deque()  # (release time, frames)
+        self.transient_bytes = 0  # extra frames alive only while this tick's captures run
+        self._frames = 0
         self.lookups = 0
         self.hits = 0
         self.derived_hits = 0
@@ -414,23 +458,71 @@ class _Replayer:
     def own_level(self) -> str:
         raise NotImplementedError
 
-    def vision_bytes(self) -> int:
-        """What the agent holds for vision: the cache, results being analysed, frames in flight."""
+    def new_frame(self, size: int) -> Frame:
+        self._frames += 1
+        return Frame(self._frames, size)
+
+    def vision_parts(self) -> dict[str, int]:
+        """What the agent holds for vision, by part: the cache (as `ByteCache` accounts it, expired
+        entries included until removed), the frames of results still being analysed that the cache
+        does not hold (each frame once), and the extra frames of this tick's captures."""
         now = self.clock.now
         while self.held and self.held[0][0] <= now:
             self.held.popleft()
+        in_cache = {frame.ident for frame in self.cached.values()}
+        held = {f.ident: f.size for _, shot in self.held for f in shot if f.ident not in in_cache}
         transient, self.transient_bytes = self.transient_bytes, 0
-        return self.store.bytes + sum(size for _, size in self.held) + transient
+        return {"cache": self.store.bytes, "held": sum(held.values()), "in_flight": transient}
 
-    def lookup(self, space_id: int, quality: CaptureQuality) -> bool:
+    def vision_bytes(self) -> int:
+        return sum(self.vision_parts().values())
+
+    def _sync_cached(self) -> None:
+        """Drops from the mirror what the cache has let go. Entries leave a `ByteCache` by LRU
+        eviction (oldest first), by a lookup or sweep of an expired entry, or by replacement; a
+        mirrored key that is not live is gone unless it is an expired entry still held (the
+        original never sweeps), so the oldest such keys go first until the counts agree."""
+        excess = len(self.cached) - len(self.store)
+        if excess <= 0:
+            return
+        live = set(self.store.keys())
+        for key in [k for k in self.cached if k not in live][:excess]:
+            del self.cached[key]
+
+    def lookup(self, space_id: int, quality: CaptureQuality) -> Frame | None:
+        """The cached frame when it is fresh for the request (the entry's capture time within
+        the request's TTL), else None."""
         key = cache_key(space_id, quality)
-        if self.store.get(key) is None:
-            return False
+        entries = len(self.store)
+        found = self.store.get(key) is not None
+        if not found:
+            if key in self.cached and len(self.store) < entries:
+                del self.cached[key]  # an expired entry, removed by this lookup
+            return None
+        self.cached.move_to_end(key)  # a live get is a use, for the cache as for the mirror
         captured = self.captured_at.get(key)
-        return captured is not None and self.clock.now - captured <= self.model.request_ttl_s
+        if captured is None or self.clock.now - captured > self.model.request_ttl_s:
+            return None
+        return self.cached[key]
 
-    def hold(self, size: int) -> None:
-        self.held.append((self.clock.now + self.model.result_hold_s, size))
+    def put(self, key: str, frame: Frame, captured: float) -> bool:
+        stored = self.store.set(key, self.blobs(frame.size))
+        if stored:
+            self.captured_at[key] = captured
+            self.cached[key] = frame
+            self.cached.move_to_end(key)
+        self._sync_cached()
+        return stored
+
+    def hold(self, frames: Sequence[Frame], seconds: float) -> None:
+        """The result's frames, kept by the agent while it analyses them."""
+        if frames:
+            self.held.append((self.clock.now + seconds, tuple(frames)))
+
+    def hold_seconds(self, request: Request) -> float:
+        if request.reason == "analysis":
+            return self.model.analysis_hold_s
+        return self.model.result_hold_s
 
     def handle(self, request: Request, active_space: int) -> None:
         raise NotImplementedError
@@ -458,6 +550,12 @@ class _Replayer:
             "peak_footprint_bytes": m.peak_footprint,
             "mean_footprint_bytes": m.footprint_byte_seconds / duration,
             "agent_baseline_bytes": model.agent_baseline_bytes,
+            "peak_vision_bytes": m.peak_vision,
+            "mean_vision_bytes": m.vision_byte_seconds / duration,
+            "peak_vision_bytes_by_part": dict(m.peak_parts),
+            "mean_vision_bytes_by_part": {
+                part: total / duration for part, total in m.part_byte_seconds.items()
+            },
             "seconds_by_level": dict(m.seconds),
             "own_reading_seconds_by_level": dict(m.own_seconds),
             "level_changes": m.level_changes,
@@ -509,23 +607,32 @@ class _Original(_Replayer):
         requested = self.model.requested_quality
         stored_as = original_effective_quality(requested, self._level)
         raw = self.model.raw_frame_bytes
+        frames: list[Frame] = []
+        captured = 0
         for space_id in dict.fromkeys(request.space_ids):
             self.lookups += 1
             # get() uses the requested tier; put() the effective one (metadata.quality).
-            if self.lookup(space_id, requested):
+            cached = self.lookup(space_id, requested)
+            if cached is not None:
                 self.hits += 1
+                frames.append(cached)  # the result returns the cached array itself
                 continue
             self.captures += 1
+            captured += 1
             self.raw_bytes_captured += raw
             # The label does not change the pixels: screencapture gives native RGBA frames.
-            stored = False
+            frame = self.new_frame(raw)
             if self.caches:
-                key = cache_key(space_id, stored_as)
-                stored = self.store.set(key, self.blobs(raw))
-                if stored:
-                    self.captured_at[key] = self.clock.now
-            if not stored:
-                self.hold(raw)  # the result's frame, alive while the agent analyses it
+                # `put` keeps the same array (no manager at the call site, so `_compress_image`
+                # touches only THUMBNAIL, never requested here); a frame both cached and in the
+                # result counts once. Nothing sweeps: an expired frame stays until looked up or
+                # pushed out.
+                self.put(cache_key(space_id, stored_as), frame, self.clock.now)
+            frames.append(frame)
+        if captured:
+            copies = self.model.original_capture_copies * raw
+            self.transient_bytes = max(self.transient_bytes, copies)
+        self.hold(frames, self.hold_seconds(request))
 
     async def check(self, sample: Sample) -> None:
         self._level = original_level(sample)
@@ -577,6 +684,7 @@ class _Package(_Replayer):
             self.budget_changes += 1
             self.store.evict_to(budget, reason="pressure")
             self.store.resize(budget)
+            self._sync_cached()
 
     def _allowed(self, active_space: int) -> set[int]:
         spaces = list(range(1, self.model.spaces + 1))
@@ -592,46 +700,47 @@ class _Package(_Replayer):
         quality = policy.cap_quality(self.model.requested_quality)
         allowed = self._allowed(active_space)
         new = 0
+        frames: list[Frame] = []
         for space_id in dict.fromkeys(request.space_ids):
             if space_id not in allowed:
                 self.skipped += 1
                 continue
             self.lookups += 1
-            if self.lookup(space_id, quality):
+            cached = self.lookup(space_id, quality)
+            if cached is not None:
                 self.hits += 1
+                frames.append(cached)  # the result holds the cached bytes object itself
                 continue
             source = self._fresh_higher_tier(space_id, quality)
             size = self.sizes[(space_id, quality, policy.jpeg_quality)]
+            frame = self.new_frame(size)
+            frames.append(frame)
+            key = cache_key(space_id, quality)
             if source is not None:
                 # A lower tier made from a cached higher one: a hit, one encode, no capture.
                 self.hits += 1
                 self.derived_hits += 1
                 self.jpeg_bytes_encoded += size
-                self._store(space_id, quality, size, self.captured_at[source])
+                self.put(key, frame, self.captured_at[source])
                 continue
             new += 1
             self.captures += 1
             self.jpeg_bytes_encoded += size
-            if not self._store(space_id, quality, size, self.clock.now):
-                self.hold(size)
+            self.put(key, frame, self.clock.now)  # too large for the budget: held by the result
+        # Each encode worker holds one raw frame while it encodes (freed once the JPEG is made).
         in_flight = min(new, self.model.encode_workers) * self.model.raw_frame_bytes
         self.transient_bytes = max(self.transient_bytes, in_flight)
+        self.hold(frames, self.hold_seconds(request))
 
     def _fresh_higher_tier(self, space_id: int, quality: CaptureQuality) -> str | None:
         for higher in sorted((q for q in CaptureQuality if q > quality), key=lambda q: q.fidelity):
-            if self.lookup(space_id, higher):
+            if self.lookup(space_id, higher) is not None:
                 return cache_key(space_id, higher)
         return None
 
-    def _store(self, space_id: int, quality: CaptureQuality, size: int, captured: float) -> bool:
-        key = cache_key(space_id, quality)
-        stored = self.store.set(key, self.blobs(size))
-        if stored:
-            self.captured_at[key] = captured
-        return stored
-
     def end_tick(self) -> None:
         self.store.expire()  # the cache's background sweep (every second)
+        self._sync_cached()
 
     async def check(self, sample: Sample) -> None:
         self.latest = sample
@@ -669,7 +778,9 @@ async def _replay(
         for request in trace.requests.get(t, ()):
             replayer.handle(request, trace.space[t])
         replayer.end_tick()
-        vision = replayer.vision_bytes()
+        parts = replayer.vision_parts()
+        replayer.meter.record_parts(dt, parts)
+        vision = sum(parts.values())
         footprint = model.agent_baseline_bytes + vision
         sample = _sample(model, trace.other_bytes[t], footprint)
         level = replayer.classifier.update(sample, clock.now).level
@@ -827,6 +938,11 @@ def format_table(result: ReplayResult) -> str:
         ("raw frame bytes captured", lambda r: r["raw_bytes_captured"], _mb),
         ("peak cache", lambda r: r["peak_cache_bytes"], _mb),
         ("mean cache", lambda r: r["mean_cache_bytes"], _mb),
+        ("peak vision bytes", lambda r: r["peak_vision_bytes"], _mb),
+        ("mean vision bytes", lambda r: r["mean_vision_bytes"], _mb),
+        ("peak held results not in the cache", _part("peak", "held"), _mb),
+        ("mean held results not in the cache", _part("mean", "held"), _mb),
+        ("peak in-flight copies", _part("peak", "in_flight"), _mb),
         ("peak footprint", lambda r: r["peak_footprint_bytes"], _mb),
         ("mean footprint", lambda r: r["mean_footprint_bytes"], _mb),
     ]
@@ -859,6 +975,10 @@ def format_table(result: ReplayResult) -> str:
         cells += [_ratio(get(configs[PACKAGE]), get(configs[b])) for b in baselines]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _part(kind: str, part: str) -> Callable[[dict[str, Any]], float]:
+    return lambda r: float(r[f"{kind}_vision_bytes_by_part"].get(part, 0))
 
 
 def _hours(value: float) -> str:
@@ -930,6 +1050,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
     )
     parser.add_argument(
+        "--agent-baseline-mb",
+        type=float,
+        default=defaults.agent_baseline_bytes / MIB,
+        help="the agent's memory without vision, MB (an assumption; default %(default)g)",
+    )
+    parser.add_argument(
         "--config",
         action="append",
         choices=CONFIGURATIONS,
@@ -952,6 +1078,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hours=args.hours,
         screen=(width, height),
         jpeg_size_factor=args.jpeg_size_factor,
+        agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
     )
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = run_day(model, configurations=args.config or CONFIGURATIONS, progress=progress)
