@@ -36,6 +36,7 @@ Run it: ``python -m ironcliw_mem.replay`` (``--help`` for the options), or ``mak
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import dataclasses
@@ -424,7 +425,7 @@ class _SimClock:
         return self.now
 
 
-class _Replayer:
+class _Replayer(abc.ABC):
     """One configuration's cache, counters and footprint over the trace."""
 
     def __init__(self, name: str, model: DayModel, clock: _SimClock, blobs: _Blobs) -> None:
@@ -451,12 +452,12 @@ class _Replayer:
         self.meter = Meter()
         self.classifier = Classifier(Thresholds())
 
-    def budget_bytes(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def budget_bytes(self) -> int: ...
 
     @property
-    def own_level(self) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def own_level(self) -> str: ...
 
     def new_frame(self, size: int) -> Frame:
         self._frames += 1
@@ -524,8 +525,8 @@ class _Replayer:
             return self.model.analysis_hold_s
         return self.model.result_hold_s
 
-    def handle(self, request: Request, active_space: int) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def handle(self, request: Request, active_space: int) -> None: ...
 
     def end_tick(self) -> None:
         """Housekeeping after a tick's requests (before the footprint is measured)."""
