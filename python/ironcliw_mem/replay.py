@@ -528,10 +528,10 @@ class _Replayer(abc.ABC):
     @abc.abstractmethod
     def handle(self, request: Request, active_space: int) -> None: ...
 
-    def end_tick(self) -> None:
+    def end_tick(self) -> None:  # noqa: B027 - an optional hook; most configurations need none
         """Housekeeping after a tick's requests (before the footprint is measured)."""
 
-    async def check(self, sample: Sample) -> None:
+    async def check(self, sample: Sample) -> None:  # noqa: B027 - an optional hook
         """The configuration's own pressure reading (every check interval)."""
 
     def result(self) -> dict[str, Any]:
