@@ -415,9 +415,19 @@ unsafe impl<P: InnerPixel> ImageView for StridedView<'_, P> {
     }
 }
 
+/// Resizers keep their scratch buffers (about width x height x 4 bytes of the largest tier, ~15
+/// MB at 2880x1800) between calls. They live in a pool rather than per thread so that
+/// [`release_buffers`] frees them too: per-thread copies were invisible to the pressure logic.
+static RESIZERS: Mutex<Vec<Resizer>> = Mutex::new(Vec::new());
+
+fn with_resizer<R>(work: impl FnOnce(&mut Resizer) -> R) -> R {
+    let mut resizer = RESIZERS.lock().pop().unwrap_or_default();
+    let result = work(&mut resizer);
+    RESIZERS.lock().push(resizer);
+    result
+}
+
 thread_local! {
-    /// One resizer per thread: it keeps its scratch buffers between calls.
-    static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
     /// One TurboJPEG compressor per thread: `tj3Init` and its tables are set up once.
     static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
 }
@@ -439,7 +449,7 @@ fn resize_typed<P: PixelTrait>(
     let options = ResizeOptions::new()
         .resize_alg(filter.algorithm())
         .use_alpha(false);
-    RESIZER.with_borrow_mut(|resizer| {
+    with_resizer(|resizer| {
         resizer
             .resize_typed(&view, &mut out, &options)
             .expect("same pixel type, no cropping: resize cannot fail")
@@ -526,9 +536,11 @@ fn recycle(buf: Vec<u8>) {
     BUFFERS.give(buf);
 }
 
-/// Frees every pooled tier buffer (e.g. when memory pressure rises); returns the bytes
-/// released. The pool refills on the next `encode_tiers`.
+/// Frees every pooled tier buffer and the resizers' scratch buffers (e.g. when memory pressure
+/// rises); returns the tier-buffer bytes released. Both refill on the next `encode_tiers`.
 pub fn release_buffers() -> usize {
+    // Resizers in use by another thread go back to the pool after; the next release frees them.
+    drop(std::mem::take(&mut *RESIZERS.lock()));
     BUFFERS.release()
 }
 

@@ -598,3 +598,12 @@ def test_gil_is_released_during_pixel_work() -> None:
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_huge_broadcast_view_is_refused_not_copied() -> None:
+    # 4 bytes of memory that describe a 17 GB frame: copying it must be an error, not an abort.
+    huge = np.broadcast_to(np.zeros((1, 1, 4), np.uint8), (65500, 65500, 4))
+    with pytest.raises(ValueError, match="would have to be copied"):
+        m.encode_jpeg(huge, 85)
+    small = np.broadcast_to(np.full((1, 1, 3), 200, np.uint8), (64, 64, 3))
+    assert Image.open(io.BytesIO(m.encode_jpeg(small, 85))).size == (64, 64)

@@ -288,7 +288,8 @@ impl Sample {
     /// macOS compressor share: compressed / (compressed + available), in percent.
     pub fn compressor_share(&self) -> Option<f64> {
         match (self.compressed, self.available) {
-            (Some(c), Some(a)) if c + a > 0 => Some(100.0 * c as f64 / (c + a) as f64),
+            // In f64: fixture values near u64::MAX must not wrap around.
+            (Some(c), Some(a)) if c > 0 || a > 0 => Some(100.0 * c as f64 / (c as f64 + a as f64)),
             _ => None,
         }
     }

@@ -98,22 +98,49 @@ enum Keep {
     Dispatch(dispatch::Source),
 }
 
+/// True when this process's memory cgroup is v1 with a limit set.
+fn in_limited_v1_cgroup(proc_root: &Path, cgroup_root: &Path) -> bool {
+    let super::linux::CgroupLocation::V1(dir) = super::linux::locate_cgroup(proc_root, cgroup_root)
+    else {
+        return false;
+    };
+    std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+        .ok()
+        .and_then(|text| super::linux::parse_v1_limit("memory.limit_in_bytes", &text).ok())
+        .flatten()
+        .is_some()
+}
+
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
+    // Close-on-exec from birth (pipe2), so a fork+exec on another thread cannot inherit them.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: `fds` has room for the two descriptors pipe2() writes.
+    let created = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     // SAFETY: `fds` has room for the two descriptors pipe() writes.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+    let created = unsafe { libc::pipe(fds.as_mut_ptr()) };
+    if created != 0 {
         return Err(io::Error::last_os_error());
     }
-    for fd in fds {
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    for fd in [&read, &write] {
+        use std::os::fd::AsRawFd;
         // SAFETY: plain fcntl on descriptors we own.
-        unsafe {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let ok = unsafe {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) == 0 && {
+                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                flags >= 0
+                    && libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
+            }
+        };
+        if !ok {
+            return Err(io::Error::last_os_error());
         }
     }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok((read, write))
 }
 
 /// Reads and discards whatever is pending on a non-blocking fd.
@@ -146,8 +173,15 @@ impl Watcher {
             closed: AtomicBool::new(false),
         };
         let mut failures = Vec::new();
+        // In a memory-limited v1 cgroup the host's PSI says nothing about the cgroup's limit
+        // (v1 has no PSI of its own); its memory.pressure_level does.
         let candidates: &[Mechanism] = match prefer {
             Some(m) => &[m][..],
+            None if in_limited_v1_cgroup(proc_root, cgroup_root) => &[
+                Mechanism::CgroupV1PressureLevel,
+                Mechanism::PsiTrigger,
+                Mechanism::Dispatch,
+            ][..],
             None => &[
                 Mechanism::PsiTrigger,
                 Mechanism::CgroupV1PressureLevel,

@@ -7,7 +7,7 @@
 //! pixels (a column-sliced or reversed view) is copied once, in C order.
 
 use pyo3::buffer::{PyBuffer, PyUntypedBuffer};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -226,7 +226,8 @@ impl Frame {
             ));
         }
         let row_bytes = w as usize * channels;
-        let packed_rows = strides[2] == 1
+        let packed_rows = buf.suboffsets().is_none()
+            && strides[2] == 1
             && strides[1] == channels as isize
             && usize::try_from(strides[0]).is_ok_and(|s| s >= row_bytes);
         if packed_rows {
@@ -300,6 +301,9 @@ impl Frame {
     }
 }
 
+/// The largest strided frame copied to C order (16384 x 16384 x 4 bytes).
+const MAX_STRIDED_COPY_BYTES: usize = 1 << 30;
+
 /// A C-order copy of a buffer with any strides (negative ones included), made with the GIL
 /// released. Buffers with suboffsets (PIL-style indirect arrays, never numpy) go through
 /// CPython's own copy.
@@ -307,8 +311,24 @@ fn copy_c_order(py: Python<'_>, buf: &PyBuffer<u8>) -> PyResult<Vec<u8>> {
     if buf.suboffsets().is_some() {
         return buf.to_vec(py);
     }
+    // A broadcast view (strides of 0) can describe gigabytes over a few bytes: refuse copies
+    // beyond any real screen (16K x 16K RGBA is 1 GiB) and ask for the rest fallibly, so an
+    // impossible one is a MemoryError and not an abort.
+    if buf.item_count() > MAX_STRIDED_COPY_BYTES {
+        return Err(PyValueError::new_err(format!(
+            "a strided frame of {} bytes would have to be copied (at most {MAX_STRIDED_COPY_BYTES}); \
+             pass a contiguous array",
+            buf.item_count()
+        )));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(buf.item_count()).map_err(|_| {
+        PyMemoryError::new_err(format!(
+            "copying this strided frame needs {} bytes; pass a contiguous array",
+            buf.item_count()
+        ))
+    })?;
     Ok(py.detach(|| {
-        let mut out = Vec::with_capacity(buf.item_count());
         // SAFETY: the exporter keeps the memory alive and in place while `buf` is held, and
         // every offset walked is inside the exported array by its shape and strides.
         unsafe {

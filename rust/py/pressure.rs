@@ -580,14 +580,22 @@ impl PressureWatcher {
             .lock()
             .clone()
             .ok_or_else(|| PyValueError::new_err("wait on a closed PressureWatcher"))?;
-        match py.detach(|| watcher.wait(timeout_s)) {
-            Ok(Wake::Signalled) => Ok(true),
-            Ok(Wake::Timeout | Wake::Closed) => Ok(false),
-            Ok(Wake::Interrupted) => {
-                py.check_signals()?;
-                Ok(false)
+        let started = std::time::Instant::now();
+        loop {
+            let remaining = (timeout_s - started.elapsed().as_secs_f64()).max(0.0);
+            match py.detach(|| watcher.wait(remaining)) {
+                Ok(Wake::Signalled) => return Ok(true),
+                Ok(Wake::Timeout | Wake::Closed) => return Ok(false),
+                // A signal whose Python handler raised ends the wait with that exception (Ctrl-C);
+                // any other signal (SIGCHLD, a handler that returns) only resumes it.
+                Ok(Wake::Interrupted) => {
+                    py.check_signals()?;
+                    if remaining <= 0.0 {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(PyOSError::new_err(e.to_string())),
             }
-            Err(e) => Err(PyOSError::new_err(e.to_string())),
         }
     }
 
