@@ -111,6 +111,44 @@ async def test_a_component_that_is_not_async_gives_no_samples_and_fails() -> Non
     assert result.peak_memory_mb == result.end_snapshot.rss_mb  # as the original, without samples
 
 
+async def test_a_component_that_returns_at_once_is_not_a_measurement() -> None:
+    async def noop() -> None:
+        return None
+
+    prof = MemoryProfiler(make_manager())
+    prof.set_baseline()
+    result = await prof.profile_component("noop", noop, duration_seconds=5, sample_interval=0.1)
+    assert result.success is False
+    assert "only the starting sample" in result.notes
+    assert prof.generate_report()["summary"]["priority_3_target_met"] is False
+
+
+@pytest.mark.skipif(not profiler.reset_peak_rss(), reason="no /proc/self/clear_refs (not Linux)")
+async def test_a_burst_between_samples_still_counts_as_the_peak() -> None:
+    import threading
+    import time
+
+    def burst() -> None:
+        block = bytearray(300 << 20)  # touched: every page is really resident
+        block[::4096] = b"\x01" * len(block[::4096])
+        time.sleep(0.05)
+        del block
+
+    async def spiky() -> None:
+        # One burst, far from the samples at 0, 1 and 2 s.
+        await asyncio.sleep(0.3)
+        worker = threading.Thread(target=burst)
+        worker.start()
+        await asyncio.to_thread(worker.join)
+        await asyncio.sleep(3600)
+
+    prof = MemoryProfiler()
+    result = await prof.profile_component("spiky", spiky, duration_seconds=2.0, sample_interval=1.0)
+    sampled_peak = max(s.rss_mb for s in result.samples)
+    assert result.peak_memory_mb >= sampled_peak + 250, (result.peak_memory_mb, sampled_peak)
+    assert "kernel high-water mark" in result.notes
+
+
 def test_an_empty_profile_meets_no_target() -> None:
     prof = MemoryProfiler()
     report = prof.generate_report()
