@@ -64,7 +64,7 @@ def check_report_shape(report: dict[str, Any]) -> None:
     for entry in report["benchmarks"]:
         assert set(entry) >= BENCHMARK_KEYS
     assert set(report["summary"]) >= SUMMARY_KEYS
-    assert set(report["summary"]["reduction_from_baseline"]) == REDUCTION_KEYS
+    assert set(report["summary"]["reduction_from_baseline"]) >= REDUCTION_KEYS
 
 
 async def test_a_running_component_is_sampled_and_succeeds() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import math
 import os
@@ -226,6 +227,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from ironcliw_mem import profiler
     from ironcliw_mem.plot import PlotUnavailable, plot_profile
 
+    path = profiler.default_report_path(args.output_dir)
+    _check_writable_dir(path.parent)  # before minutes of profiling, not after
     backend, reason = _make_backend(args)
     manager = _make_manager()
     progress = progress_printer(sys.stderr)
@@ -259,7 +262,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
             "synthetic_size": list(args.size) if backend.name == "synthetic" else None,
         }
     )
-    path = profiler.default_report_path(args.output_dir)
     report = result.generate_report()
     plot_note: str
     if args.no_plot:
@@ -273,11 +275,24 @@ def cmd_profile(args: argparse.Namespace) -> int:
         except PlotUnavailable as exc:
             report["plot"] = {"path": None, "skipped": str(exc)}
             plot_note = f"plot: skipped ({exc})"
+        except Exception as exc:  # the report must not be lost to a plotting problem
+            report["plot"] = {"path": None, "skipped": f"plot failed: {exc}"}
+            plot_note = f"plot: failed ({exc})"
     profiler.write_report(report, path)
     print(profiler.format_summary(report))
     print(f"report: {path}")
     print(plot_note)
     return EXIT_OK if report["summary"]["priority_3_target_met"] else EXIT_FAILED_CHECK
+
+
+def _check_writable_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".ironcliw-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"--output-dir {directory}: cannot write there ({exc})") from None
 
 
 # --- stress --------------------------------------------------------------------------------------
@@ -378,11 +393,25 @@ def cmd_stress(args: argparse.Namespace) -> int:
 # --- serve ---------------------------------------------------------------------------------------
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from ironcliw_mem import dashboard
     from ironcliw_mem.capture import MultiSpaceCaptureEngine
     from ironcliw_mem.profiler import vision_workload
 
+    if not _is_loopback(args.host) and not args.allow_remote:
+        raise UsageError(
+            f"--host {args.host} is not a loopback address; the dashboard has no authentication,"
+            " so pass --allow-remote to serve it beyond this machine"
+        )
     backend, reason = _make_backend(args)
     manager = _make_manager()
     await manager.check_pressure()
@@ -458,6 +487,15 @@ def _number(unit: str, *, allow_zero: bool) -> Callable[[str], float]:
 _positive_seconds = _number("seconds", allow_zero=False)
 _non_negative_seconds = _number("seconds", allow_zero=True)
 _positive_mb = _number("MB", allow_zero=False)
+
+
+def _step_mb(text: str) -> float:
+    value = _positive_mb(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 MB per step, got {text!r}")
+    return value
+
+
 _non_negative_mb = _number("MB", allow_zero=True)
 
 
@@ -574,7 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
         " then releases everything, also on Ctrl-C or SIGTERM.",
     )
     stress.add_argument(
-        "--step-mb", type=_positive_mb, default=256.0, help="MB per step (default 256)"
+        "--step-mb", type=_step_mb, default=256.0, help="MB per step, >= 1 (default 256)"
     )
     stress.add_argument(
         "--max-mb", type=_positive_mb, default=None, help="MB to reach (default: the safety cap)"
@@ -600,6 +638,11 @@ def build_parser() -> argparse.ArgumentParser:
         " level), /stats (JSON), /metrics (Prometheus text format), /history, /healthz.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (the dashboard has no authentication)",
+    )
     serve.add_argument(
         "--port", type=_port, default=8765, help="port (default 8765; 0 picks a free one)"
     )

@@ -14,6 +14,7 @@ import collections
 import json
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -297,6 +298,7 @@ async def sample_forever(
 
 
 class _Handler(BaseHTTPRequestHandler):
+    timeout = 10  # seconds: an idle connection must not hold a thread for ever
     server: DashboardHTTPServer
     server_version = "ironcliw-mem"
 
@@ -376,6 +378,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 class DashboardHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # the default 5 refuses a browser plus a scraper or two
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-answer is routine, not a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, address: tuple[str, int], state: DashboardState) -> None:
         self.state = state
