@@ -171,7 +171,8 @@ def test_the_stress_cap_keeps_a_safety_margin() -> None:
     assert stress_cap_mb(200, 1024, None) == (0.0, None)
 
 
-def test_stress_releases_on_sigterm_and_exits_0() -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+def test_stress_releases_on_a_signal_with_the_right_exit_code(signum: int, code: int) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "ironcliw_mem", "stress", "--step-mb", "8", "--max-mb", "64",
          "--interval", "30", "--hold", "30"],
@@ -182,8 +183,8 @@ def test_stress_releases_on_sigterm_and_exits_0() -> None:
     assert first.startswith("stress: up to 64 MB")
     step = process.stdout.readline()
     assert step.startswith("step 1: holding 8 MB")
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    assert process.returncode == code, err
     assert "interrupted" in out
     assert "released 8 MB" in out

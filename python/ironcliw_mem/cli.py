@@ -109,12 +109,27 @@ def _make_backend(args: argparse.Namespace) -> tuple[Any, str]:
     return chosen, reason
 
 
-def _install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> list[int]:
+class StopRequest(asyncio.Event):
+    """Set by Ctrl-C or SIGTERM; remembers which, for the exit code."""
+
+    signum: int | None = None
+
+    def exit_code(self) -> int:
+        # Ctrl-C is an interruption (130); SIGTERM is how services are asked to stop (0).
+        return EXIT_INTERRUPTED if self.signum == signal.SIGINT else EXIT_OK
+
+
+def _install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: StopRequest) -> list[int]:
     """Ctrl-C and SIGTERM set `stop` instead of killing the process mid-way."""
     installed: list[int] = []
+
+    def request(signum: int) -> None:
+        stop.signum = signum
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, request, signum)
             installed.append(signum)
     return installed
 
@@ -346,7 +361,7 @@ async def _stress(args: argparse.Namespace) -> int:
         flush=True,
     )
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = StopRequest()
     handlers = _install_stop_handlers(loop, stop)
     blocks: list[bytearray] = []
     held = 0
@@ -383,7 +398,7 @@ async def _stress(args: argparse.Namespace) -> int:
         " (a level steps down only after the calm dwell)",
         flush=True,
     )
-    return EXIT_OK
+    return stop.exit_code()
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
@@ -429,7 +444,7 @@ async def _serve(args: argparse.Namespace) -> int:
         ) from None
     server.start()
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = StopRequest()
     handlers = _install_stop_handlers(loop, stop)
     tasks = [asyncio.create_task(dashboard.sample_forever(state, manager, engine))]
     if args.workload == "vision":
@@ -457,7 +472,7 @@ async def _serve(args: argparse.Namespace) -> int:
         await engine.close()
         await manager.stop_monitoring()
     print("stopped", flush=True)
-    return EXIT_OK
+    return stop.exit_code()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -552,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ironcliw-mem",
         description="Memory-pressure layer for screen-vision agents. Without a command: info.",
         epilog="Exit codes: 0 ok; 1 a check or target failed; 2 bad arguments or configuration;"
-        " 130 interrupted.",
+        " 130 interrupted (Ctrl-C; SIGTERM stops stress and serve cleanly with 0).",
     )
     parser.add_argument("--version", action="version", version=_native.__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
