@@ -80,11 +80,13 @@ pub struct Watcher {
     mechanism: Mechanism,
     /// What was set up, for humans ("some 200000 2000000 on /proc/pressure/memory").
     detail: String,
+    /// Kept open for the registration's lifetime (v1 `memory.pressure_level`, dispatch source).
+    /// Declared before `event` so it is dropped first: the dispatch source is cancelled before
+    /// the read end of its pipe closes.
+    _keep: Option<Keep>,
     /// The fd to poll: the PSI trigger file, the v1 eventfd, or the dispatch pipe's read end.
     event: Option<OwnedFd>,
     event_flags: libc::c_short,
-    /// Kept open for the registration's lifetime (v1 `memory.pressure_level`, dispatch source).
-    _keep: Option<Keep>,
     cancel_read: OwnedFd,
     cancel_write: OwnedFd,
     closed: AtomicBool,
@@ -430,7 +432,7 @@ mod dispatch {
     //! one byte into a pipe. Declared by hand (libdispatch is part of libSystem).
     use std::ffi::c_void;
     use std::io;
-    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::os::fd::{IntoRawFd, OwnedFd};
 
     type Object = *mut c_void;
     const DISPATCH_MEMORYPRESSURE_WARN: usize = 0x02;
@@ -448,6 +450,10 @@ mod dispatch {
         ) -> Object;
         fn dispatch_set_context(object: Object, context: *mut c_void);
         fn dispatch_source_set_event_handler_f(source: Object, handler: extern "C" fn(*mut c_void));
+        fn dispatch_source_set_cancel_handler_f(
+            source: Object,
+            handler: extern "C" fn(*mut c_void),
+        );
         fn dispatch_resume(object: Object);
         fn dispatch_source_cancel(source: Object);
         fn dispatch_release(object: Object);
@@ -456,14 +462,22 @@ mod dispatch {
     extern "C" fn on_pressure(context: *mut c_void) {
         let fd = context as usize as libc::c_int;
         let byte = 1u8;
-        // SAFETY: the write end stays open until the source is cancelled and released.
+        // SAFETY: the source owns the write end and closes it only in its cancel handler,
+        // which libdispatch runs after any event handler has returned.
         unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
     }
 
+    extern "C" fn on_cancel(context: *mut c_void) {
+        // SAFETY: the source's own descriptor, closed exactly once, after the last event.
+        unsafe { libc::close(context as usize as libc::c_int) };
+    }
+
+    /// The dispatch source; it owns the pipe's write end and closes it when cancelled. (Closing
+    /// it from Rust after `dispatch_source_cancel` could race a handler still running, which
+    /// would then write into whatever file reused the descriptor number.)
     #[derive(Debug)]
     pub struct Source {
         source: Object,
-        _write: OwnedFd,
     }
 
     // SAFETY: dispatch objects are thread-safe reference-counted handles.
@@ -485,19 +499,19 @@ mod dispatch {
                 if source.is_null() {
                     return Err(io::Error::other("dispatch_source_create returned NULL"));
                 }
-                dispatch_set_context(source, write.as_raw_fd() as usize as *mut c_void);
+                let fd = write.into_raw_fd();
+                dispatch_set_context(source, fd as usize as *mut c_void);
                 dispatch_source_set_event_handler_f(source, on_pressure);
+                dispatch_source_set_cancel_handler_f(source, on_cancel);
                 dispatch_resume(source);
-                Ok(Source {
-                    source,
-                    _write: write,
-                })
+                Ok(Source { source })
             }
         }
     }
 
     impl Drop for Source {
         fn drop(&mut self) {
+            // The cancel handler closes the write end once no event handler can run any more.
             // SAFETY: the source was created and resumed by `new` and is released once here.
             unsafe {
                 dispatch_source_cancel(self.source);
