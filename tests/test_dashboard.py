@@ -88,12 +88,24 @@ async def test_metrics_parse_with_the_prometheus_parser() -> None:
 
 
 def test_the_in_process_server_answers_and_rejects() -> None:
-    state = DashboardState()
+    state = DashboardState(sample_interval_s=0.05)
     state.publish({"pressure": "normal", "level": "green", "checks": 1}, None)
     server = DashboardServer(state, port=0).start()
     try:
         with urllib.request.urlopen(server.url + "healthz", timeout=10) as response:
-            assert json.load(response) == {"ok": True}
+            health = json.load(response)
+            assert health["ok"] is True
+            assert health["sample_errors"] == 0
+        time.sleep(0.3)  # no new reading for six sample intervals: stale
+        state.record_failure()
+        with pytest.raises(urllib.error.HTTPError) as stale:
+            urllib.request.urlopen(server.url + "healthz", timeout=10)
+        assert stale.value.code == 503
+        assert json.load(stale.value)["sample_errors"] == 1
+        with urllib.request.urlopen(server.url + "metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert "ironcliw_dashboard_sample_errors_total 1" in metrics
+        assert "ironcliw_dashboard_sample_age_seconds" in metrics
         connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
         connection.request("HEAD", "/stats")
         head = connection.getresponse()

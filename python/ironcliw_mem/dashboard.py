@@ -36,6 +36,8 @@ DEFAULT_PORT = 8765
 # the kernel's pressure triggers (see the README's Pressure caveat).
 DASHBOARD_SAMPLE_INTERVAL_S = 1.0
 HISTORY_POINTS = 600  # ten minutes at one point a second
+# /healthz fails when no reading arrived for this many sample intervals.
+STALE_AFTER_INTERVALS = 3
 LEVEL_CODES = {"green": 0, "yellow": 1, "red": 2, "unknown": -1}
 METRIC_PREFIX = "ironcliw_"
 
@@ -237,10 +239,43 @@ class Snapshot:
 class DashboardState:
     """The latest snapshot and the history, shared by the sampler and the request threads."""
 
-    def __init__(self, points: int = HISTORY_POINTS) -> None:
+    def __init__(
+        self, points: int = HISTORY_POINTS, sample_interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S
+    ) -> None:
         self._lock = threading.Lock()
         self._snapshot = Snapshot({"pressure": "unknown", "reasons": ["no reading yet"]}, "\n")
         self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=points)
+        self.sample_interval_s = sample_interval_s
+        self._published_at: float | None = None  # monotonic
+        self.sample_errors = 0
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self.sample_errors += 1
+
+    def age_seconds(self) -> float:
+        """Seconds since the last published reading (infinite before the first)."""
+        with self._lock:
+            published = self._published_at
+        return math.inf if published is None else time.monotonic() - published
+
+    def healthy(self) -> bool:
+        """Readings keep arriving: the last is at most three sample intervals old."""
+        return self.age_seconds() <= STALE_AFTER_INTERVALS * self.sample_interval_s
+
+    def freshness_metrics(self) -> str:
+        """Rendered per request, unlike the snapshot: they must move when sampling stops."""
+        age = self.age_seconds()
+        return render_metrics(
+            [
+                MetricFamily(
+                    "dashboard_sample_age_seconds", "gauge", "Seconds since the last reading"
+                ).add(age if math.isfinite(age) else -1),
+                MetricFamily("dashboard_sample_errors", "counter", "Readings that failed").add(
+                    self.sample_errors
+                ),
+            ]
+        )
 
     def publish(self, summary: dict[str, Any], cache: dict[str, Any] | None) -> None:
         stats = dict(summary)
@@ -259,6 +294,7 @@ class DashboardState:
         with self._lock:
             self._snapshot = Snapshot(stats, metrics)
             self._history.append(point)
+            self._published_at = time.monotonic()
 
     @property
     def snapshot(self) -> Snapshot:
@@ -290,6 +326,7 @@ async def sample_forever(
             await manager.check_pressure()
             state.publish(manager.get_stats_summary(), cache_stats_of(engine))
         except Exception:
+            state.record_failure()
             log.exception("dashboard sample failed; trying again")
         await asyncio.sleep(interval_s)
 
@@ -318,12 +355,21 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/history":
             self._json(HTTPStatus.OK, {"points": state.history()}, include_body)
         elif path == "/metrics":
-            body = state.snapshot.metrics.encode()
+            body = (state.snapshot.metrics + state.freshness_metrics()).encode()
             self._send(
                 HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", body, include_body
             )
         elif path == "/healthz":
-            self._json(HTTPStatus.OK, {"ok": True}, include_body)
+            healthy = state.healthy()
+            self._json(
+                HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
+                {
+                    "ok": healthy,
+                    "sample_age_s": round(min(state.age_seconds(), 1e9), 3),
+                    "sample_errors": state.sample_errors,
+                },
+                include_body,
+            )
         else:
             self._json(
                 HTTPStatus.NOT_FOUND,
