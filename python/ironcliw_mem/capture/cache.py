@@ -91,17 +91,12 @@ class MultiSpaceCaptureCache:
         return self.config.cache_dynamic_sizing and self._memory_manager is not None
 
     @property
-    def pressure(self) -> MemoryPressure:
-        manager = self._memory_manager
-        return manager.current_pressure if manager is not None else MemoryPressure.UNKNOWN
-
-    @property
     def policy(self) -> LevelPolicy:
         manager = self._memory_manager
         return policy_for(self.config, manager.current_pressure if manager else None)
 
     def effective_budget_mb(self) -> int:
-        if self._memory_manager is not None and self.config.cache_dynamic_sizing:
+        if self._memory_manager is not None and self.dynamic_sizing:
             return self._memory_manager.get_recommended_cache_size()
         return self.max_size_mb
 
