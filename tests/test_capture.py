@@ -15,7 +15,6 @@ from ironcliw_mem import (
     MacOSMemoryManager,
     MemoryConfig,
     MemoryPressure,
-    Sample,
     tier_size,
 )
 from ironcliw_mem.capture import (
@@ -29,21 +28,11 @@ from ironcliw_mem.capture import (
     SyntheticBackend,
 )
 from ironcliw_mem.capture import cache as cache_module
+from support import calm_manager
 
-GIB = 1024**3
 MIB = 1024**2
 SCREEN = (960, 600)  # small screens keep the suite fast; the engine does not care
-GREEN_SAMPLE = Sample.from_values(
-    total=16 * GIB, available=12 * GIB, psi_some_avg10=0.0, psi_full_avg10=0.0, sources=["meminfo"]
-)
-
-
-def make_manager(**config: object) -> MacOSMemoryManager:
-    return MacOSMemoryManager(
-        MemoryConfig(env={}, **config),  # type: ignore[arg-type]
-        read_sample=lambda: GREEN_SAMPLE,
-        watch_kernel_events=False,
-    )
+make_manager = calm_manager
 
 
 def make_engine(

@@ -14,12 +14,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ironcliw_mem import MacOSMemoryManager, MemoryConfig, MemoryProfiler, Sample, cli, profiler
+from ironcliw_mem import MemoryProfiler, cli, profiler
+from support import calm_manager
 
-GIB = 1024**3
-GREEN = Sample.from_values(
-    total=16 * GIB, available=12 * GIB, psi_some_avg10=0.0, psi_full_avg10=0.0, sources=["meminfo"]
-)
 REPORT_KEYS = {"generated_at", "baseline", "benchmarks", "summary"}
 BENCHMARK_KEYS = {
     "name",
@@ -43,10 +40,7 @@ REDUCTION_KEYS = {"baseline_mb", "current_peak_mb", "reduction_mb", "reduction_p
 SMALL_RUN_ENV = {"CACHE_SIZE_GREEN": "48", "CACHE_SIZE_YELLOW": "24", "CACHE_SIZE_RED": "8"}
 
 
-def make_manager() -> MacOSMemoryManager:
-    return MacOSMemoryManager(
-        MemoryConfig(env={}), read_sample=lambda: GREEN, watch_kernel_events=False
-    )
+make_manager = calm_manager
 
 
 async def idle() -> None:
