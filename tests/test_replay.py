@@ -6,13 +6,15 @@ and red. No timing assertions.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
-import math
+import json
 from typing import Any
 
 import pytest
 
+from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
 from ironcliw_mem.pressure import Sample
@@ -25,13 +27,13 @@ from ironcliw_mem.replay import (
     DayModel,
     Meter,
     ReplayResult,
+    Trace,
     build_trace,
     check_targets,
     format_report,
     main,
     offload_step,
-    original_effective_quality,
-    original_level,
+    offloads_without_vision,
     run_day,
 )
 
@@ -147,29 +149,78 @@ def test_the_hour_counts_offloads_per_episode(hour: ReplayResult) -> None:
         assert figures["offload_cost_usd"] == pytest.approx(0.04 * len(ticks))
 
 
-def test_original_reading_is_the_psutil_percent_rule() -> None:
-    def at(percent: float) -> str:
-        total = 16 * GIB
-        used = math.ceil(total * percent / 100)
-        sample = Sample.from_values(total=total, available=total - used, used=used)
-        return original_level(sample)
+def test_the_original_stores_under_the_requested_tier_whatever_the_level() -> None:
+    from ironcliw_mem.replay import Request
 
-    assert (at(74.9), at(75.0), at(89.9), at(90.0)) == ("green", "yellow", "yellow", "red")
+    model = DayModel()
+    replayer = _original(True, model)
+    total = model.total_bytes
+    red = Sample.from_values(total=total, available=total // 20, used=total - total // 20)
+    # The agent's engine has no manager: a red machine changes neither tier nor cache size.
+    asyncio.run(replayer.check(red))
+    replayer.handle(Request(0, (1, 2), "analysis"), 1)
+    assert replayer.own_level == "green"
+    assert set(replayer.store.keys()) == {
+        cache_key(space, CaptureQuality.OPTIMIZED) for space in (1, 2)
+    }
+    assert replayer.store.max_bytes == model.original_cache_mb * MIB
+    replayer.handle(Request(1, (1, 2), "analysis"), 1)
+    assert replayer.hits == 2
 
 
-def test_original_compares_quality_strings() -> None:
-    optimized = CaptureQuality.OPTIMIZED
-    assert original_effective_quality(optimized, "green") is optimized
-    assert original_effective_quality(optimized, "yellow") is CaptureQuality.FAST
-    # "thumbnail" sorts after "optimized": red never lowers the request.
-    assert original_effective_quality(optimized, "red") is optimized
+def _trace_of(model: DayModel, used_fractions: list[float]) -> Trace:
+    """A trace of other memory only (no requests), used fractions of the machine per tick."""
+    total = model.total_bytes
+    other = [round(total * f) - model.agent_baseline_bytes for f in used_fractions]
+    ticks = len(used_fractions)
+    return Trace(model, [False] * ticks, [1] * ticks, other, {}, [])
+
+
+def test_offloads_without_vision_come_from_the_other_memory_alone() -> None:
+    model = dataclasses.replace(HOUR_MODEL, hours=200 / 3600)
+    # 40 s with 5 % free, 120 s calm, 10 s with 5 % free, 30 s calm. Red outlasts each stretch
+    # by the 10 s dwell before stepping down: 50 s (one trigger), then 20 s (too short).
+    fractions = [0.95] * 40 + [0.3] * 120 + [0.95] * 10 + [0.3] * 30
+    figures = offloads_without_vision(_trace_of(model, fractions))
+    assert figures["offload_triggers"] == 1
+    assert figures["offload_ticks"] == [model.offload_hold_s - 1]
+    assert figures["seconds_by_level"]["red"] == 70
+
+
+def test_no_configuration_spends_less_time_in_red_than_no_vision_at_all(
+    hour: ReplayResult,
+) -> None:
+    without = hour.trace_summary["without_vision"]
+    for figures in hour.configurations.values():
+        assert figures["seconds_by_level"]["red"] >= without["seconds_by_level"]["red"]
+    checks = check_targets(hour.configurations, hour.no_vision_offloads)
+    check = checks[f"offload_reduction_vs_{ORIGINAL}"]
+    assert check["without_vision"] == without["offload_triggers"]
+    assert "a layer holding no vision bytes at all" in format_report(hour)
+
+
+def test_unexplained_original_memory_is_held_only_while_the_user_is_active() -> None:
+    model = dataclasses.replace(DayModel(), original_unexplained_bytes=300 * MIB)
+    replayer = _original(True, model)
+    assert replayer.vision_parts()["unexplained"] == 0
+    replayer.user_active = True
+    assert replayer.vision_parts()["unexplained"] == 300 * MIB
+    # A sensitivity of the originals only: the package holds nothing of it.
+    result = run_day(dataclasses.replace(HOUR_MODEL, original_unexplained_bytes=300 * MIB))
+    for name in (ORIGINAL, ORIGINAL_AS_WRITTEN):
+        peaks = result.configurations[name]["peak_vision_bytes_by_part"]
+        assert peaks["unexplained"] == 300 * MIB
+    assert "unexplained" not in result.configurations[PACKAGE]["peak_vision_bytes_by_part"]
 
 
 def test_report_and_cli(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "replay.json"
-    assert main(["--hours", "0.25", "--screen", "160x100", "--quiet", "--json", str(out)]) == 0
+    argv = ["--hours", "0.25", "--screen", "160x100", "--original-unexplained-mb", "64"]
+    assert main([*argv, "--quiet", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| cache hit rate |" in printed
+    assert "| peak unexplained (a sensitivity) |" in printed
+    assert json.loads(out.read_text())["model"]["original_unexplained_bytes"] == 64 * MIB
     assert "offload triggers" in printed
     assert out.exists()
 

@@ -26,10 +26,12 @@ Configurations:
 
 What is measured is the same for all: a truthful `Classifier` (the package's thresholds) sees each
 configuration's own samples once per simulated second; "time in each level" and the offload
-triggers (red held for 30 s, once per episode) come from it. Each configuration's *decisions*
-come from its own reading: the original's psutil-percent rule (>= 90 % red, >= 75 % yellow), the
-package's manager. Every assumption of the model is a named field of `DayModel` below and is
-documented in the README ("Replay benchmark").
+triggers (red held for 30 s, once per episode) come from it. The same yardstick also runs over
+the trace with no vision bytes at all: the fewest triggers any vision layer could reach.
+Each configuration's *decisions* come from its own reading: the package's manager; the
+original's engine has no manager at the agent's call site, so nothing it does follows a level
+(and its manager would read green on a Mac anyway). Every assumption of the model is a named
+field of `DayModel` below and is documented in the README ("Replay benchmark").
 
 Run it: ``python -m ironcliw_mem.replay`` (``--help`` for the options), or ``make bench-replay``.
 """
@@ -81,11 +83,6 @@ TARGET_PEAK_CACHE_MB = {"green": 800, "yellow": 400, "red": 100}
 TARGET_HIT_RATE = 0.60
 TARGET_OFFLOAD_REDUCTION = 0.80
 
-# The original manager's fallback rule on psutil's percent (its only rule that can move on a Mac).
-ORIGINAL_RED_PERCENT = 90.0
-ORIGINAL_YELLOW_PERCENT = 75.0
-# The original's recommended quality per level, compared with the request as *strings*.
-ORIGINAL_RECOMMENDED = {"green": "optimized", "yellow": "fast", "red": "thumbnail"}
 RAW_CHANNELS = 4  # the original keeps np.array(PIL.Image.open(png)): RGBA, 4 bytes a pixel
 
 
@@ -147,6 +144,11 @@ class DayModel:
     # run one at a time on the event loop (`parallel=False`; the engine's ThreadPoolExecutor is
     # never used for them), so at most one capture's copies are alive.
     original_capture_copies: int = 1
+    # Vision bytes the original holds while the user is active beyond what its code explains.
+    # The project brief reports ~1.2 GB of raw frames; the mechanisms above, taken from the code,
+    # peak at ~0.3-0.45 GB. 0 keeps the model to the code; ~925 MB puts the original's peak at
+    # the reported figure (--original-unexplained-mb), a sensitivity, not a finding.
+    original_unexplained_bytes: int = 0
     # Frames encoded at once by the package's engine (each holds one raw frame meanwhile).
     encode_workers: int = 2
     # The original's fixed cache (CACHE_MAX_SIZE_MB's default) and pressure check interval.
@@ -442,6 +444,7 @@ class _Replayer(abc.ABC):
         self.held: deque[tuple[float, tuple[Frame, ...]]] = deque()  # (release time, frames)
         self.transient_bytes = 0  # extra frames alive only while this tick's captures run
         self._frames = 0
+        self.user_active = False  # set by the replay each tick
         self.lookups = 0
         self.hits = 0
         self.derived_hits = 0
@@ -569,24 +572,6 @@ class _Replayer(abc.ABC):
         }
 
 
-def original_level(sample: Sample) -> str:
-    """The original manager's reading on a Mac: psutil's percent, >= 90 red, >= 75 yellow."""
-    total, available = sample.total or 0, sample.available or 0
-    percent = 100.0 * (total - available) / total if total else 0.0
-    if percent >= ORIGINAL_RED_PERCENT:
-        return "red"
-    if percent >= ORIGINAL_YELLOW_PERCENT:
-        return "yellow"
-    return "green"
-
-
-def original_effective_quality(requested: CaptureQuality, level: str) -> CaptureQuality:
-    """The original's `get_quality_for_pressure`: the recommendation wins only if its *string*
-    sorts before the request's (so red never lowers OPTIMIZED, yellow lowers it to FAST)."""
-    recommended = ORIGINAL_RECOMMENDED[level]
-    return CaptureQuality(recommended) if recommended < requested.value else requested
-
-
 class _Original(_Replayer):
     """Raw frames, every requested space; with or without captures reaching the cache."""
 
@@ -595,24 +580,32 @@ class _Original(_Replayer):
     ) -> None:
         self.caches = caches
         super().__init__(name, model, clock, blobs)
-        self._level = "green"  # the first check happens at tick 0, before any request
 
     def budget_bytes(self) -> int:
         return self.model.original_cache_mb * MIB
 
     @property
     def own_level(self) -> str:
-        return self._level
+        # The agent builds its engine without a manager, so no level reaches the capture path
+        # (`get_quality_for_pressure` returns the request, the cache keeps its fixed size); and
+        # the original manager reads green on a Mac whatever happens (it greps `memory_pressure`
+        # for words that command never prints).
+        return "green"
+
+    def vision_parts(self) -> dict[str, int]:
+        parts = super().vision_parts()
+        if self.model.original_unexplained_bytes:
+            unexplained = self.model.original_unexplained_bytes if self.user_active else 0
+            parts["unexplained"] = unexplained
+        return parts
 
     def handle(self, request: Request, active_space: int) -> None:
         requested = self.model.requested_quality
-        stored_as = original_effective_quality(requested, self._level)
         raw = self.model.raw_frame_bytes
         frames: list[Frame] = []
         captured = 0
         for space_id in dict.fromkeys(request.space_ids):
             self.lookups += 1
-            # get() uses the requested tier; put() the effective one (metadata.quality).
             cached = self.lookup(space_id, requested)
             if cached is not None:
                 self.hits += 1
@@ -628,15 +621,12 @@ class _Original(_Replayer):
                 # touches only THUMBNAIL, never requested here); a frame both cached and in the
                 # result counts once. Nothing sweeps: an expired frame stays until looked up or
                 # pushed out.
-                self.put(cache_key(space_id, stored_as), frame, self.clock.now)
+                self.put(cache_key(space_id, requested), frame, self.clock.now)
             frames.append(frame)
         if captured:
             copies = self.model.original_capture_copies * raw
             self.transient_bytes = max(self.transient_bytes, copies)
         self.hold(frames, self.hold_seconds(request))
-
-    async def check(self, sample: Sample) -> None:
-        self._level = original_level(sample)
 
 
 class _Package(_Replayer):
@@ -776,6 +766,7 @@ async def _replay(
     previous_level = "unknown"
     for t in range(model.ticks):
         clock.now = t * dt
+        replayer.user_active = trace.active[t]
         for request in trace.requests.get(t, ()):
             replayer.handle(request, trace.space[t])
         replayer.end_tick()
@@ -807,6 +798,11 @@ class ReplayResult:
     sizes: dict[str, int]
     wall_seconds: float
 
+    @property
+    def no_vision_offloads(self) -> int:
+        """Offload triggers of the same trace with no vision bytes at all."""
+        return int(self.trace_summary["without_vision"]["offload_triggers"])
+
     def to_dict(self) -> dict[str, Any]:
         model = dataclasses.asdict(self.model)
         model["requested_quality"] = self.model.requested_quality.value
@@ -815,15 +811,36 @@ class ReplayResult:
             "trace": self.trace_summary,
             "jpeg_sizes": self.sizes,
             "configurations": self.configurations,
-            "targets": check_targets(self.configurations),
+            "targets": check_targets(self.configurations, self.no_vision_offloads),
             "wall_seconds": round(self.wall_seconds, 2),
         }
+
+
+def offloads_without_vision(trace: Trace) -> dict[str, Any]:
+    """The truthful yardstick over the trace with no vision bytes at all (the agent's baseline
+    and the other applications only): the offload triggers of a vision layer that holds nothing,
+    the reference for how many of a configuration's triggers its vision memory causes."""
+    model = trace.model
+    dt = float(model.tick_s)
+    classifier = Classifier(Thresholds())
+    meter = Meter()
+    for t, other in enumerate(trace.other_bytes):
+        sample = _sample(model, other, model.agent_baseline_bytes)
+        level = classifier.update(sample, t * dt).level
+        meter.seconds[level] += dt
+        offload_step(meter, t, level, dt, model.offload_hold_s)
+    return {
+        "offload_triggers": meter.offload_triggers,
+        "offload_ticks": list(meter.offload_ticks),
+        "seconds_by_level": dict(meter.seconds),
+    }
 
 
 def summarise_trace(trace: Trace) -> dict[str, Any]:
     model = trace.model
     without_vision = [o + model.agent_baseline_bytes for o in trace.other_bytes]
     return {
+        "without_vision": offloads_without_vision(trace),
         "ticks": model.ticks,
         "active_seconds": sum(trace.active) * model.tick_s,
         "requests": trace.request_counts(),
@@ -880,8 +897,12 @@ def _reduction(before: int, after: int) -> float | None:
     return None if before == 0 else (before - after) / before
 
 
-def check_targets(configurations: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The design document's targets for the package, checked honestly (met / not met)."""
+def check_targets(
+    configurations: dict[str, dict[str, Any]], no_vision_offloads: int | None = None
+) -> dict[str, Any]:
+    """The design document's targets for the package, checked honestly (met / not met). With
+    `no_vision_offloads` (the trace's triggers with no vision bytes at all), each offload check
+    also says the reduction a layer holding nothing would reach on this trace."""
     package = configurations.get(PACKAGE)
     if package is None:
         return {}
@@ -905,13 +926,21 @@ def check_targets(configurations: dict[str, dict[str, Any]]) -> dict[str, Any]:
             continue
         before = configurations[baseline]["offload_triggers"]
         reduction = _reduction(before, package["offload_triggers"])
-        checks[f"offload_reduction_vs_{baseline}"] = {
+        check: dict[str, Any] = {
             "target": TARGET_OFFLOAD_REDUCTION,
             "before": before,
             "after": package["offload_triggers"],
             "measured": None if reduction is None else round(reduction, 4),
             "met": None if reduction is None else reduction >= TARGET_OFFLOAD_REDUCTION,
         }
+        if no_vision_offloads is not None:
+            # What a layer holding nothing at all would reach. Holding memory only adds red time;
+            # the one way to count fewer triggers than this is to merge two red episodes by
+            # keeping the machine red between them.
+            nothing = _reduction(before, no_vision_offloads)
+            check["without_vision"] = no_vision_offloads
+            check["reduction_without_vision"] = None if nothing is None else round(nothing, 4)
+        checks[f"offload_reduction_vs_{baseline}"] = check
     return checks
 
 
@@ -947,6 +976,8 @@ def format_table(result: ReplayResult) -> str:
         ("peak footprint", lambda r: r["peak_footprint_bytes"], _mb),
         ("mean footprint", lambda r: r["mean_footprint_bytes"], _mb),
     ]
+    if result.model.original_unexplained_bytes:
+        rows.append(("peak unexplained (a sensitivity)", _part("peak", "unexplained"), _mb))
     for level in ("green", "yellow", "red"):
         rows.append(
             (f"time in {level} (truthful)", _level_hours(level), _hours),
@@ -996,7 +1027,7 @@ def _peak_by_level(level: str, kind: str) -> Callable[[dict[str, Any]], float]:
 
 def format_targets(result: ReplayResult) -> str:
     lines = []
-    for name, check in check_targets(result.configurations).items():
+    for name, check in check_targets(result.configurations, result.no_vision_offloads).items():
         met = check["met"]
         verdict = "n/a (no baseline triggers)" if met is None else ("met" if met else "NOT met")
         if name.startswith("peak_cache_"):
@@ -1007,9 +1038,12 @@ def format_targets(result: ReplayResult) -> str:
         else:
             measured = check["measured"]
             shown = "n/a" if measured is None else f"{100 * measured:.0f} %"
+            nothing = check["reduction_without_vision"]
+            bound = "n/a" if nothing is None else f"{100 * nothing:.0f} %"
             detail = (
                 f"{check['before']} -> {check['after']} triggers: {shown} down "
-                f"(target >= {100 * check['target']:.0f} %)"
+                f"(target >= {100 * check['target']:.0f} %; a layer holding no vision bytes at "
+                f"all: {check['without_vision']} triggers, {bound} down)"
             )
         lines.append(f"- {name}: {detail}: {verdict}")
     return "\n".join(lines)
@@ -1057,6 +1091,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the agent's memory without vision, MB (an assumption; default %(default)g)",
     )
     parser.add_argument(
+        "--original-unexplained-mb",
+        type=float,
+        default=defaults.original_unexplained_bytes / MIB,
+        help="vision memory the original holds while the user is active beyond what its code "
+        "explains, MB (a sensitivity: ~925 reaches the reported 1.2 GB; default %(default)g)",
+    )
+    parser.add_argument(
         "--config",
         action="append",
         choices=CONFIGURATIONS,
@@ -1080,6 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         screen=(width, height),
         jpeg_size_factor=args.jpeg_size_factor,
         agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
+        original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
     )
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = run_day(model, configurations=args.config or CONFIGURATIONS, progress=progress)
