@@ -68,14 +68,16 @@ bench-pressure: setup
 # A simulated day (simulated time, well under a minute): the original behaviour against the
 # package's defaults; DAYS=7 also sums a week of seeds; BASELINE_MB=N changes the agent's
 # non-vision memory (an assumption, 1000 MB by default); UNEXPLAINED_MB=N gives the original
-# N MB more while the user is active (~925 reaches the reported 1.2 GB). Model: README.
+# N MB more while the user is active (~925 reaches the reported 1.2 GB); SET="NAME=VALUE ..."
+# changes any field of the model (e.g. SET=burst_bytes=1GB,2.5GB). Model: README.
 # The first day's full figures go to target/replay_day.json (JSON=path to change).
 .PHONY: bench-replay
 bench-replay: setup
 	mkdir -p target
 	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1) --json $(or $(JSON),target/replay_day.json) \
 		$(if $(BASELINE_MB),--agent-baseline-mb $(BASELINE_MB)) \
-		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB))
+		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB)) \
+		$(foreach assignment,$(SET),--set $(assignment))
 
 clean:
 	rm -rf $(VENV) target

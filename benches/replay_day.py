@@ -26,6 +26,7 @@ from ironcliw_mem.replay import (
     ReplayResult,
     format_report,
     measure_jpeg_sizes,
+    override_model,
     run_day,
 )
 
@@ -123,13 +124,24 @@ def main() -> int:
         help="vision memory the original holds while the user is active beyond what its code "
         "explains, MB (a sensitivity; ~925 reaches the reported 1.2 GB; default %(default)g)",
     )
-    args = parser.parse_args()
-    model = dataclasses.replace(
-        defaults,
-        seed=args.seed,
-        agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
-        original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change any DayModel field, e.g. burst_bytes=1GB,2.5GB (repeatable; applied last)",
     )
+    args = parser.parse_args()
+    try:
+        model = dataclasses.replace(
+            defaults,
+            seed=args.seed,
+            agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
+            original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
+        )
+        model = override_model(model, args.set)
+    except ValueError as error:
+        parser.error(f"bad model: {error}")
     result = run_day(model, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_report(result))
     if args.days > 1:

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import re
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ from ironcliw_mem.replay import (
     main,
     offload_step,
     offloads_without_vision,
+    override_model,
     run_day,
 )
 
@@ -369,3 +371,58 @@ def test_the_vision_parts_add_up_to_the_footprint(hour: ReplayResult) -> None:
         assert figures["peak_footprint_bytes"] == (
             figures["agent_baseline_bytes"] + figures["peak_vision_bytes"]
         )
+
+
+# --- changing the model from the command line -------------------------------------------------
+
+
+def test_override_parses_each_field_like_its_default() -> None:
+    model = override_model(
+        DayModel(),
+        [
+            "burst_bytes=1GB, 2.5GB",
+            "active_periods=8,12;13.5,18",
+            "favourites=1,2,3,4",
+            "requested_quality=FAST",
+            "hours=2",
+            "agent_baseline_bytes=512MB",
+            "seed=7",
+        ],
+    )
+    assert model.burst_bytes == (1.0 * GIB, 2.5 * GIB)
+    assert model.active_periods == ((8.0, 12.0), (13.5, 18.0))
+    assert model.favourites == (1, 2, 3, 4)
+    assert model.requested_quality is CaptureQuality.FAST
+    assert (model.hours, model.agent_baseline_bytes, model.seed) == (2.0, 512 * MIB, 7)
+    assert isinstance(model.agent_baseline_bytes, int)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("colour=blue", "'colour=blue': expected NAME=VALUE with NAME one of seed, hours"),
+        ("hours", "'hours': expected NAME=VALUE"),
+        ("hours=soon", "hours: 'soon' is not a number"),
+        ("burst_bytes=1XB,2GB", "burst_bytes: '1XB' is not a number, with a KB/MB/GB suffix"),
+        ("spaces=2.5", "spaces: '2.5' must be a whole number"),
+        ("screen=100,200,300", "screen: expected 2 comma-separated numbers per item"),
+        ("requested_quality=best", "'best' is not one of full, optimized, fast, thumbnail"),
+        ("spaces=0", "spaces must be > 0, got 0"),
+        ("hours=0.0001", "hours=0.0001 is shorter than one tick of 1 s"),
+    ],
+)
+def test_override_names_what_is_wrong(assignment: str, message: str) -> None:
+    with pytest.raises(ValueError, match="^.*" + re.escape(message)):
+        override_model(DayModel(), [assignment])
+
+
+def test_override_reports_every_bad_assignment_together() -> None:
+    with pytest.raises(ValueError, match="hours") as caught:
+        override_model(DayModel(), ["hours=soon", "spaces=2.5"])
+    assert "hours: 'soon'" in str(caught.value)
+    assert "spaces: '2.5'" in str(caught.value)
+
+
+def test_cli_rejects_a_bad_model_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--quiet", "--set", "tick_s=0"]) == 2
+    assert "bad model: tick_s must be > 0, got 0" in capsys.readouterr().err

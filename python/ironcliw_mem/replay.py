@@ -161,6 +161,24 @@ class DayModel:
     # video compress worse; 1.0 uses the measured sizes as they are).
     jpeg_size_factor: float = 1.0
 
+    def __post_init__(self) -> None:
+        positive = {
+            "hours": self.hours,
+            "tick_s": self.tick_s,
+            "spaces": self.spaces,
+            "screen width": self.screen[0],
+            "screen height": self.screen[1],
+            "total_bytes": self.total_bytes,
+            "jpeg_size_factor": self.jpeg_size_factor,
+        }
+        wrong = [
+            f"{name} must be > 0, got {value}" for name, value in positive.items() if value <= 0
+        ]
+        if not wrong and self.ticks < 1:
+            wrong.append(f"hours={self.hours} is shorter than one tick of {self.tick_s} s")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+
     @property
     def ticks(self) -> int:
         return round(self.hours * HOUR / self.tick_s)
@@ -172,6 +190,78 @@ class DayModel:
     def active_at(self, t: float) -> bool:
         hour = (t / HOUR) % 24
         return any(start <= hour < end for start, end in self.active_periods)
+
+
+BYTE_UNITS = {"KB": 1024, "MB": MIB, "GB": GIB}  # binary, as everywhere in this model
+
+
+def _model_number(text: str, kind: type, name: str) -> int | float:
+    """One number of a `--set` value; byte fields take a KB/MB/GB suffix (KiB/MiB/GiB)."""
+    raw = text.strip()
+    scale = 1
+    unit = raw[-2:].upper()
+    if "bytes" in name and unit in BYTE_UNITS:
+        raw, scale = raw[:-2].strip(), BYTE_UNITS[unit]
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        units = ", with a KB/MB/GB suffix" if "bytes" in name else ""
+        raise ValueError(f"{name}: {text.strip()!r} is not a number{units}") from None
+    if kind is int:
+        if value != int(value):
+            raise ValueError(f"{name}: {text.strip()!r} must be a whole number")
+        return int(value)
+    return value
+
+
+def _model_value(name: str, text: str) -> Any:
+    """Parses `text` for the DayModel field `name`, shaped like the field's default value:
+    a number, a quality name, or a tuple (items separated by commas; pairs of a tuple of
+    pairs by semicolons, e.g. active_periods=8.5,12.5;13.5,18.5)."""
+    default = getattr(DayModel(), name)
+    annotation = str(next(f.type for f in dataclasses.fields(DayModel) if f.name == name))
+    if isinstance(default, CaptureQuality):
+        try:
+            return CaptureQuality(text.strip().lower())
+        except ValueError:
+            accepted = ", ".join(q.value for q in CaptureQuality)
+            raise ValueError(f"{name}: {text!r} is not one of {accepted}") from None
+    if isinstance(default, tuple):
+        nested = bool(default) and isinstance(default[0], tuple)
+        groups = [g for g in text.split(";") if g.strip()] if nested else [text]
+        items = [[part for part in group.split(",") if part.strip()] for group in groups]
+        sample = default[0] if nested else default
+        kind = type(sample[0]) if sample else float
+        parsed = [tuple(_model_number(item, kind, name) for item in group) for group in items]
+        widths = {len(group) for group in parsed}
+        variable = annotation.endswith(", ...]") and not nested
+        if not variable and widths != {len(sample)}:
+            raise ValueError(f"{name}: expected {len(sample)} comma-separated numbers per item")
+        return tuple(parsed) if nested else parsed[0]
+    return _model_number(text, type(default), name)
+
+
+def override_model(model: DayModel, assignments: Sequence[str]) -> DayModel:
+    """`model` with NAME=VALUE assignments applied (the CLI's --set); every bad one is named
+    in one ValueError."""
+    known = [f.name for f in dataclasses.fields(DayModel)]
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    for assignment in assignments:
+        name, sep, text = assignment.partition("=")
+        name = name.strip()
+        if not sep or name not in known:
+            errors.append(
+                f"{assignment!r}: expected NAME=VALUE with NAME one of {', '.join(known)}"
+            )
+            continue
+        try:
+            changes[name] = _model_value(name, text)
+        except ValueError as error:
+            errors.append(str(error))
+    if errors:
+        raise ValueError("; ".join(errors))
+    return dataclasses.replace(model, **changes)  # DayModel checks the combination
 
 
 # --- the trace --------------------------------------------------------------------------------
@@ -1098,6 +1188,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "explains, MB (a sensitivity: ~925 reaches the reported 1.2 GB; default %(default)g)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="change any DayModel field, e.g. burst_bytes=1GB,2.5GB (repeatable; applied last)",
+    )
+    parser.add_argument(
         "--config",
         action="append",
         choices=CONFIGURATIONS,
@@ -1115,14 +1212,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:
         print(f"--screen must be WIDTHxHEIGHT, got {args.screen!r}", file=sys.stderr)
         return 2
-    model = DayModel(
-        seed=args.seed,
-        hours=args.hours,
-        screen=(width, height),
-        jpeg_size_factor=args.jpeg_size_factor,
-        agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
-        original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
-    )
+    try:
+        model = DayModel(
+            seed=args.seed,
+            hours=args.hours,
+            screen=(width, height),
+            jpeg_size_factor=args.jpeg_size_factor,
+            agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
+            original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
+        )
+        model = override_model(model, args.set)
+    except ValueError as error:
+        print(f"bad model: {error}", file=sys.stderr)
+        return 2
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     result = run_day(model, configurations=args.config or CONFIGURATIONS, progress=progress)
     print(format_report(result))
