@@ -6,6 +6,7 @@ import os
 import select
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,9 +23,10 @@ class Xvfb:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture(scope="module")
-def xvfb() -> Iterator[Xvfb]:
-    """An Xvfb of its own (`-displayfd` lets it pick a free display number), killed after.
+def start_xvfb(size: tuple[int, int] = XVFB_SCREEN, display: str | None = None) -> Xvfb:
+    """Starts a private Xvfb and waits until it accepts clients. Without `display`,
+    `-displayfd` lets it pick a free display number; with one (":N") it takes that number, to
+    restart a server where a client expects it. The caller stops it (`stop_xvfb`).
 
     Xvfb is the Debian package `xvfb`, which `make setup` installs.
     """
@@ -32,10 +34,12 @@ def xvfb() -> Iterator[Xvfb]:
     if binary is None:
         pytest.skip("Xvfb is not installed (Debian package xvfb; `make setup` installs it)")
     read_end, write_end = os.pipe()
-    width, height = XVFB_SCREEN
+    width, height = size
+    where = [display] if display is not None else []
     process = subprocess.Popen(
         [
             binary,
+            *where,
             "-displayfd",
             str(write_end),
             "-screen",
@@ -51,17 +55,48 @@ def xvfb() -> Iterator[Xvfb]:
     )
     os.close(write_end)
     try:
-        ready, _, _ = select.select([read_end], [], [], XVFB_START_LIMIT_S)
-        number = os.read(read_end, 32).decode().strip() if ready else ""
-        if not number:
-            process.kill()
-            _, err = process.communicate()
-            pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')[-500:]}")
-        yield Xvfb(f":{number}", XVFB_SCREEN, process)
+        number = _read_display_number(read_end)
     finally:
         os.close(read_end)
+    if not number:
         process.kill()
-        process.wait()
+        _, err = process.communicate()
+        pytest.fail(f"Xvfb did not start: {err.decode(errors='replace')[-500:]}")
+    return Xvfb(f":{number}", size, process)
+
+
+def _read_display_number(read_end: int) -> str:
+    """Xvfb writes its display number once it listens, then a newline in a second write: the
+    pipe must stay open until the newline, or that write fails and Xvfb exits."""
+    deadline = time.monotonic() + XVFB_START_LIMIT_S
+    text = b""
+    while not text.endswith(b"\n"):
+        ready, _, _ = select.select([read_end], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(read_end, 32) if ready else b""
+        if not chunk:
+            return ""
+        text += chunk
+    return text.decode().strip()
+
+
+def stop_xvfb(server: Xvfb) -> None:
+    """SIGTERM, so that Xvfb removes its socket and lock file and the number can be reused."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=XVFB_START_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def xvfb() -> Iterator[Xvfb]:
+    """An Xvfb of its own, stopped after the module."""
+    server = start_xvfb()
+    try:
+        yield server
+    finally:
+        stop_xvfb(server)
 
 
 def unused_display() -> str:

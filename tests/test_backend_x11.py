@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Xvfb, unused_display
+from conftest import Xvfb, start_xvfb, stop_xvfb, unused_display
 from ironcliw_mem.capture import CaptureBackend, CaptureError
 from ironcliw_mem.capture.x11 import X11Backend, ewmh_current_space, ewmh_spaces
 
@@ -205,3 +205,29 @@ def test_ewmh_values_to_spaces(
 ) -> None:
     assert ewmh_spaces(number) == spaces
     assert ewmh_current_space(current, number) == expected
+
+
+def test_a_restarted_x_server_is_picked_up_at_its_new_size() -> None:
+    first = start_xvfb((320, 240))
+    second = None
+    try:
+        backend = X11Backend(first.display)
+        assert backend.capture(1).shape == (240, 320, 4)
+        stop_xvfb(first)
+        # While the server is gone: a clear error, at once, every time.
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(CaptureError, match=first.display):
+                backend.capture(1)
+            assert time.monotonic() - started < 5
+        second = start_xvfb((400, 300), display=first.display)
+        frame = backend.capture(1)
+        assert frame.shape == (300, 400, 4)
+        assert backend.list_spaces() == [1]
+        backend.close()
+        with pytest.raises(CaptureError, match="closed"):
+            backend.capture(1)
+    finally:
+        stop_xvfb(first)
+        if second is not None:
+            stop_xvfb(second)

@@ -12,8 +12,10 @@ Python and has typed stubs, so reading two root-window properties needs no hand-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -57,8 +59,30 @@ def _import_x11() -> tuple[Any, Any]:
     return mss, xdisplay
 
 
+@dataclass
+class _Connection:
+    """One session with the X server: python-xlib for properties, mss for pixels."""
+
+    x: Display
+    grabber: mss_module.MSS
+    root: Any
+    atoms: dict[str, int]
+
+    def close(self) -> None:
+        # The server may already be gone: closing what is left must not raise.
+        for closer in (self.grabber.close, self.x.close):
+            with contextlib.suppress(Exception):
+                closer()
+
+
 class X11Backend:
-    """Captures the desktop on screen of an X display; desktops come from EWMH properties."""
+    """Captures the desktop on screen of an X display; desktops come from EWMH properties.
+
+    The connection is made at construction (an unreachable display is an error then) and made
+    again on the first call after it broke, so a restarted X server (or one that comes back
+    after a crash) is picked up without a new backend. The screen's size is read on every
+    capture, so a resolution change is followed too.
+    """
 
     name = "x11"
     pixel_format = "BGRA"
@@ -68,37 +92,62 @@ class X11Backend:
         if not name:
             raise CaptureError("no X display: DISPLAY is not set and no display was given")
         self.display = name
+        self._lock = threading.Lock()
+        self._closed = False
+        self._connection: _Connection | None = self._connect()
+
+    def _connect(self) -> _Connection:
         mss, xdisplay = _import_x11()
         from Xlib import error as xerror
 
-        self._lock = threading.Lock()
         try:
-            self._x: Display = xdisplay.Display(name)
+            x: Display = xdisplay.Display(self.display)
         except (xerror.DisplayError, xerror.XauthError, OSError) as error:
-            raise CaptureError(f"cannot connect to X display {name!r}: {error}") from error
+            raise CaptureError(f"cannot connect to X display {self.display!r}: {error}") from error
         try:
-            self._mss: mss_module.MSS = mss.MSS(display=name)
+            grabber: mss_module.MSS = mss.MSS(display=self.display)
         except Exception as error:  # mss raises ScreenShotError, ctypes raises OSError
-            self._x.close()
-            raise CaptureError(f"mss cannot open X display {name!r}: {error}") from error
-        self._root = self._x.screen().root
-        self._atoms = {
-            atom: self._x.intern_atom(atom)
+            x.close()
+            raise CaptureError(f"mss cannot open X display {self.display!r}: {error}") from error
+        atoms = {
+            atom: x.intern_atom(atom)
             for atom in ("_NET_NUMBER_OF_DESKTOPS", "_NET_CURRENT_DESKTOP")
         }
+        return _Connection(x, grabber, x.screen().root, atoms)
+
+    def _session(self) -> _Connection:
+        """The live connection, made again if the last one broke. Call with the lock held."""
+        if self._closed:
+            raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _drop(self, connection: _Connection) -> None:
+        """Forgets a broken connection (the next call connects again). Call with the lock held."""
+        if self._connection is connection:
+            self._connection = None
+        connection.close()
 
     def _cardinal(self, atom: str) -> int | None:
         """A 32-bit CARDINAL root-window property, None when unset or malformed."""
         from Xlib import X, Xatom
         from Xlib import error as xerror
 
-        try:
-            with self._lock:
-                prop = self._root.get_full_property(self._atoms[atom], Xatom.CARDINAL)
-        except (xerror.XError, xerror.ConnectionClosedError, OSError) as error:
-            raise CaptureError(
-                f"X display {self.display!r}: reading {atom} failed: {error}"
-            ) from error
+        with self._lock:
+            connection = self._session()
+            try:
+                prop = connection.root.get_full_property(connection.atoms[atom], Xatom.CARDINAL)
+            except (xerror.ConnectionClosedError, OSError) as error:
+                self._drop(connection)
+                raise CaptureError(
+                    f"X display {self.display!r}: connection lost reading {atom} ({error}); "
+                    "the next call connects again"
+                ) from error
+            except xerror.XError as error:
+                raise CaptureError(
+                    f"X display {self.display!r}: reading {atom} failed: {error}"
+                ) from error
         if prop is None or prop.format != 32 or len(prop.value) < 1 or prop.property_type == X.NONE:
             return None
         return int(prop.value[0])
@@ -125,18 +174,29 @@ class X11Backend:
                 f"space {space_id}: X11 can only capture the desktop on screen (space {current}) "
                 f"on X display {self.display!r}; another desktop would have to be switched to"
             )
-        try:
-            shot = self._mss.grab(self._mss.monitors[0])
-        except Exception as error:  # mss.ScreenShotError and the X errors under it
-            raise CaptureError(
-                f"space {space_id}: X11 capture on display {self.display!r} failed: {error}"
-            ) from error
+        shot = self._grab_screen(space_id)
         frame = np.frombuffer(shot.bgra, dtype=np.uint8).reshape(shot.height, shot.width, 4).copy()
         # A 24-bit visual leaves the fourth byte undefined (mss returns 0): the screen is opaque.
         frame[..., 3] = _OPAQUE
         return frame
 
+    def _grab_screen(self, space_id: int) -> Any:
+        """The whole root window, at the size it has now (mss would reuse the size it first saw)."""
+        with self._lock:
+            connection = self._session()
+            try:
+                geometry = connection.root.get_geometry()
+                screen = {"left": 0, "top": 0, "width": geometry.width, "height": geometry.height}
+                return connection.grabber.grab(screen)
+            except Exception as error:  # mss.ScreenShotError, Xlib's errors, a closed socket
+                # Whatever failed, the connection is suspect: make a fresh one next time.
+                self._drop(connection)
+                raise CaptureError(
+                    f"space {space_id}: X11 capture on display {self.display!r} failed: {error}"
+                ) from error
+
     def close(self) -> None:
         with self._lock:
-            self._mss.close()
-            self._x.close()
+            self._closed = True
+            if self._connection is not None:
+                self._drop(self._connection)
