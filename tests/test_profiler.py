@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,16 @@ def test_a_failing_workload_makes_the_command_exit_1(
     assert report["plot"]["path"] is None
     assert "matplotlib is not installed" in report["plot"]["skipped"]
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_report_names_follow_the_original_and_never_overwrite(tmp_path: Path) -> None:
+    now = datetime(2026, 11, 24, 9, 5, 7)
+    first = profiler.default_report_path(tmp_path, now)
+    assert first == tmp_path / "memory_profile_20261124_090507.json"
+    first.write_text("{}")
+    second = profiler.default_report_path(tmp_path, now)
+    assert second == tmp_path / "memory_profile_20261124_090507_2.json"
+    second.with_suffix(".png").write_bytes(b"")  # a plot alone also claims the name
+    assert (
+        profiler.default_report_path(tmp_path, now).name == "memory_profile_20261124_090507_3.json"
+    )

@@ -688,9 +688,17 @@ def release_freed_memory() -> bool:
 
 
 def default_report_path(output_dir: str | Path | None = None, now: datetime | None = None) -> Path:
-    directory = Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT_DIR
+    """`memory_profile_YYYYmmdd_HHMMSS.json` (the original's name) in `output_dir`; when a report
+    of the same second is already there (two profiles at once), `_2`, `_3`, ... is added rather
+    than overwriting it."""
+    directory = (Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT_DIR).expanduser()
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    return directory.expanduser() / f"memory_profile_{stamp}.json"
+    path = directory / f"memory_profile_{stamp}.json"
+    copy = 2
+    while path.exists() or path.with_suffix(".png").exists():
+        path = directory / f"memory_profile_{stamp}_{copy}.json"
+        copy += 1
+    return path
 
 
 async def run_full_benchmark(
