@@ -77,7 +77,7 @@ bench-replay: setup
 	$(BIN)/python benches/replay_day.py --days $(or $(DAYS),1) --json $(or $(JSON),target/replay_day.json) \
 		$(if $(BASELINE_MB),--agent-baseline-mb $(BASELINE_MB)) \
 		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB)) \
-		$(foreach assignment,$(SET),--set $(assignment))
+		$(foreach assignment,$(SET),--set '$(assignment)')
 
 clean:
 	rm -rf $(VENV) target

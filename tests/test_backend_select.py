@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from conftest import Xvfb, unused_display
 from ironcliw_mem.capture import (
     CaptureError,
     MacOSBackend,
@@ -16,6 +15,7 @@ from ironcliw_mem.capture import (
     select_backend,
 )
 from ironcliw_mem.capture.select import CHOICES, ENV_VAR, resolve_preference
+from xserver import Xvfb, unused_display
 
 
 def test_the_argument_beats_the_environment_which_beats_auto() -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import Xvfb, start_xvfb, stop_xvfb, unused_display
 from ironcliw_mem.capture import CaptureBackend, CaptureError
 from ironcliw_mem.capture.x11 import X11Backend, ewmh_current_space, ewmh_spaces
+from xserver import Xvfb, start_xvfb, stop_xvfb, unused_display
 
 Xlib = pytest.importorskip(
     "Xlib", reason="python-xlib missing: install the extra ironcliw-mem[x11]"
