@@ -21,16 +21,14 @@ from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.replay import (
     CONFIGURATIONS,
     HOUR,
-    MIB,
     PACKAGE,
-    SET_HELP,
     TARGET_OFFLOAD_REDUCTION,
     DayModel,
     ReplayResult,
-    finite_float,
+    add_model_arguments,
     format_report,
     measure_jpeg_sizes,
-    override_model,
+    model_from_args,
     reduction,
     run_day,
 )
@@ -112,40 +110,12 @@ def format_days(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    defaults = DayModel()
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    add_model_arguments(parser)
     parser.add_argument("--days", type=int, default=1, help="also sum this many days")
     parser.add_argument("--json", metavar="FILE", help="write the first day's full result")
-    parser.add_argument(
-        "--agent-baseline-mb",
-        type=finite_float,
-        default=defaults.agent_baseline_bytes / MIB,
-        help="the agent's memory without vision, MB (an assumption; default %(default)g)",
-    )
-    parser.add_argument(
-        "--original-unexplained-mb",
-        type=finite_float,
-        default=defaults.original_unexplained_bytes / MIB,
-        help="vision memory the original holds while the user is active beyond what its code "
-        "explains, MiB (a sensitivity: 925 puts its peak at 1,142 MiB, the reported ~1.2 GB; "
-        "default %(default)g)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help=SET_HELP,
-    )
     args = parser.parse_args()
     try:
-        model = dataclasses.replace(
-            defaults,
-            seed=args.seed,
-            agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
-            original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
-        )
-        model = override_model(model, args.set)
+        model = model_from_args(args)
     except ValueError as error:
         parser.error(f"bad model: {error}")
     result = run_day(model, progress=lambda line: print(line, file=sys.stderr, flush=True))

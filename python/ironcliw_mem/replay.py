@@ -1245,25 +1245,10 @@ SET_HELP = (
 )
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ironcliw_mem.replay",
-        description="Replay a simulated day: the original behaviour against this package.",
-    )
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that shape the day's model, shared by this CLI and benches/replay_day.py."""
     defaults = DayModel()
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--hours", type=finite_float, default=defaults.hours)
-    parser.add_argument(
-        "--screen",
-        default=f"{defaults.screen[0]}x{defaults.screen[1]}",
-        help="WIDTHxHEIGHT of every space (default %(default)s)",
-    )
-    parser.add_argument(
-        "--jpeg-size-factor",
-        type=finite_float,
-        default=defaults.jpeg_size_factor,
-        help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
-    )
     parser.add_argument(
         "--agent-baseline-mb",
         type=finite_float,
@@ -1285,6 +1270,39 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="NAME=VALUE",
         help=SET_HELP,
     )
+
+
+def model_from_args(args: argparse.Namespace, **fields: Any) -> DayModel:
+    """The model from `add_model_arguments`' options (and `fields`), --set applied last.
+    Raises ValueError naming every bad value."""
+    model = DayModel(
+        seed=args.seed,
+        agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
+        original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
+        **fields,
+    )
+    return override_model(model, args.set)
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ironcliw_mem.replay",
+        description="Replay a simulated day: the original behaviour against this package.",
+    )
+    defaults = DayModel()
+    parser.add_argument("--hours", type=finite_float, default=defaults.hours)
+    parser.add_argument(
+        "--screen",
+        default=f"{defaults.screen[0]}x{defaults.screen[1]}",
+        help="WIDTHxHEIGHT of every space (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jpeg-size-factor",
+        type=finite_float,
+        default=defaults.jpeg_size_factor,
+        help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
+    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--config",
         action="append",
@@ -1304,15 +1322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"--screen must be WIDTHxHEIGHT, got {args.screen!r}", file=sys.stderr)
         return 2
     try:
-        model = DayModel(
-            seed=args.seed,
-            hours=args.hours,
-            screen=(width, height),
-            jpeg_size_factor=args.jpeg_size_factor,
-            agent_baseline_bytes=round(args.agent_baseline_mb * MIB),
-            original_unexplained_bytes=round(args.original_unexplained_mb * MIB),
+        model = model_from_args(
+            args, hours=args.hours, screen=(width, height), jpeg_size_factor=args.jpeg_size_factor
         )
-        model = override_model(model, args.set)
     except ValueError as error:
         print(f"bad model: {error}", file=sys.stderr)
         return 2
