@@ -147,8 +147,8 @@ class DayModel:
     original_capture_copies: int = 1
     # Vision bytes the original holds while the user is active beyond what its code explains.
     # The project brief reports ~1.2 GB of raw frames; the mechanisms above, taken from the code,
-    # peak at ~0.3-0.45 GB. 0 keeps the model to the code; ~925 MB puts the original's peak at
-    # the reported figure (--original-unexplained-mb), a sensitivity, not a finding.
+    # peak at ~0.22-0.44 GB. 0 keeps the model to the code; 925 MiB puts the original's peak at
+    # 1,142 MiB, the reported figure (--original-unexplained-mb): a sensitivity, not a finding.
     original_unexplained_bytes: int = 0
     # Frames encoded at once by the package's engine (each holds one raw frame meanwhile).
     encode_workers: int = 2
