@@ -6,7 +6,10 @@ window properties a window manager would set.
 
 from __future__ import annotations
 
+import gc
 import io
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -210,6 +213,7 @@ def test_ewmh_values_to_spaces(
 def test_a_restarted_x_server_is_picked_up_at_its_new_size() -> None:
     first = start_xvfb((320, 240))
     second = None
+    backend = None
     try:
         backend = X11Backend(first.display)
         assert backend.capture(1).shape == (240, 320, 4)
@@ -228,6 +232,89 @@ def test_a_restarted_x_server_is_picked_up_at_its_new_size() -> None:
         with pytest.raises(CaptureError, match="closed"):
             backend.capture(1)
     finally:
+        if backend is not None:
+            backend.close()
         stop_xvfb(first)
         if second is not None:
             stop_xvfb(second)
+
+
+def _resize_screen(conn: Display, width: int, height: int) -> None:
+    """What a display settings change does: the root window takes another size (RandR). Xvfb
+    cannot go beyond the size it started with, and its one output must be switched off first."""
+    from Xlib.ext import randr
+
+    root = conn.screen().root
+    resources = root.xrandr_get_screen_resources()
+    for crtc in resources.crtcs:
+        conn.xrandr_set_crtc_config(crtc, resources.config_timestamp, 0, 0, 0, randr.Rotate_0, [])
+    root.xrandr_set_screen_size(width, height, width // 4, height // 4)
+    conn.sync()
+
+
+def test_a_resolution_change_is_followed_both_ways() -> None:
+    server = start_xvfb((640, 480))
+    conn = Display(server.display)
+    backend = None
+    try:
+        _resize_screen(conn, 320, 240)
+        backend = X11Backend(server.display)
+        assert backend.capture(1).shape == (240, 320, 4)
+        # Growing: the first capture at the larger size already has it (mss sizes its buffer
+        # at the first grab, so the grabber is made again when the screen's size changes).
+        _resize_screen(conn, 640, 480)
+        assert backend.capture(1).shape == (480, 640, 4)
+        _resize_screen(conn, 400, 300)
+        assert backend.capture(1).shape == (300, 400, 4)
+    finally:
+        if backend is not None:
+            backend.close()
+        conn.close()
+        stop_xvfb(server)
+
+
+def _open_fds() -> int:
+    gc.collect()  # connections dropped by earlier tests close when collected
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_connect_that_fails_halfway_closes_what_it_opened(
+    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from Xlib import error as xerror
+
+    backend = X11Backend(xvfb.display)
+    backend.close()
+
+    def gone(self: Display, name: str, only_if_exists: bool = False) -> int:
+        raise xerror.ConnectionClosedError("server")
+
+    monkeypatch.setattr(Display, "intern_atom", gone)
+    before = _open_fds()
+    for _ in range(5):
+        with pytest.raises(CaptureError, match="failed while connecting"):
+            X11Backend(xvfb.display)
+    assert _open_fds() <= before  # each failed connect left nothing open
+
+
+def test_a_server_that_hangs_up_at_once_is_a_capture_error() -> None:
+    display = unused_display()
+    path = f"/tmp/.X11-unix/X{display[1:]}"
+    os.makedirs("/tmp/.X11-unix", exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+
+    def hang_up() -> None:
+        conn, _ = listener.accept()
+        conn.close()
+
+    worker = threading.Thread(target=hang_up, daemon=True)
+    worker.start()
+    try:
+        with pytest.raises(CaptureError, match=display):
+            X11Backend(display)
+    finally:
+        listener.close()
+        os.unlink(path)
+        worker.join(timeout=5)

@@ -67,6 +67,9 @@ class _Connection:
     grabber: mss_module.MSS
     root: Any
     atoms: dict[str, int]
+    # The root window's size at the last grab: mss sizes its shared-memory buffer when it
+    # connects, so a screen that grew needs a fresh grabber.
+    grabbed_size: tuple[int, int] | None = None
 
     def close(self) -> None:
         # The server may already be gone: closing what is left must not raise.
@@ -81,7 +84,9 @@ class X11Backend:
     The connection is made at construction (an unreachable display is an error then) and made
     again on the first call after it broke, so a restarted X server (or one that comes back
     after a crash) is picked up without a new backend. The screen's size is read on every
-    capture, so a resolution change is followed too.
+    capture, so a resolution change is followed too. Every failure comes out as `CaptureError`.
+    A server that stops answering (stopped, not gone) blocks its callers: neither python-xlib
+    nor mss has a timeout.
     """
 
     name = "x11"
@@ -102,18 +107,25 @@ class X11Backend:
 
         try:
             x: Display = xdisplay.Display(self.display)
-        except (xerror.DisplayError, xerror.XauthError, OSError) as error:
-            raise CaptureError(f"cannot connect to X display {self.display!r}: {error}") from error
+        except (xerror.DisplayError, xerror.XauthError, xerror.ConnectionClosedError, OSError) as e:
+            raise CaptureError(f"cannot connect to X display {self.display!r}: {e}") from e
         try:
             grabber: mss_module.MSS = mss.MSS(display=self.display)
         except Exception as error:  # mss raises ScreenShotError, ctypes raises OSError
-            x.close()
+            with contextlib.suppress(Exception):
+                x.close()
             raise CaptureError(f"mss cannot open X display {self.display!r}: {error}") from error
-        atoms = {
-            atom: x.intern_atom(atom)
-            for atom in ("_NET_NUMBER_OF_DESKTOPS", "_NET_CURRENT_DESKTOP")
-        }
-        return _Connection(x, grabber, x.screen().root, atoms)
+        try:
+            atoms = {
+                atom: x.intern_atom(atom)
+                for atom in ("_NET_NUMBER_OF_DESKTOPS", "_NET_CURRENT_DESKTOP")
+            }
+            return _Connection(x, grabber, x.screen().root, atoms)
+        except Exception as error:  # the server went away between the two connects
+            _Connection(x, grabber, None, {}).close()
+            raise CaptureError(
+                f"X display {self.display!r} failed while connecting: {error}"
+            ) from error
 
     def _session(self) -> _Connection:
         """The live connection, made again if the last one broke. Call with the lock held."""
@@ -186,8 +198,14 @@ class X11Backend:
             connection = self._session()
             try:
                 geometry = connection.root.get_geometry()
-                screen = {"left": 0, "top": 0, "width": geometry.width, "height": geometry.height}
-                return connection.grabber.grab(screen)
+                size = (geometry.width, geometry.height)
+                if connection.grabbed_size is not None and size != connection.grabbed_size:
+                    connection.grabber.close()
+                    connection.grabber = _import_x11()[0].MSS(display=self.display)
+                screen = {"left": 0, "top": 0, "width": size[0], "height": size[1]}
+                shot = connection.grabber.grab(screen)
+                connection.grabbed_size = size
+                return shot
             except Exception as error:  # mss.ScreenShotError, Xlib's errors, a closed socket
                 # Whatever failed, the connection is suspect: make a fresh one next time.
                 self._drop(connection)
