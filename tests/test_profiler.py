@@ -258,14 +258,25 @@ def test_a_failing_workload_makes_the_command_exit_1(
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_report_names_follow_the_original_and_never_overwrite(tmp_path: Path) -> None:
+def test_report_names_follow_the_original_and_are_claimed_once(tmp_path: Path) -> None:
     now = datetime(2026, 11, 24, 9, 5, 7)
-    first = profiler.default_report_path(tmp_path, now)
+    first = profiler.claim_report_path(tmp_path, now)
     assert first == tmp_path / "memory_profile_20261124_090507.json"
-    first.write_text("{}")
-    second = profiler.default_report_path(tmp_path, now)
+    assert first.exists()  # claimed: a concurrent run cannot pick it
+    second = profiler.claim_report_path(tmp_path, now)
     assert second == tmp_path / "memory_profile_20261124_090507_2.json"
-    second.with_suffix(".png").write_bytes(b"")  # a plot alone also claims the name
-    assert (
-        profiler.default_report_path(tmp_path, now).name == "memory_profile_20261124_090507_3.json"
-    )
+    (tmp_path / "memory_profile_20261124_090507_3.png").write_bytes(b"")  # a plot alone
+    assert profiler.claim_report_path(tmp_path, now).name == "memory_profile_20261124_090507_4.json"
+
+
+def test_two_profiles_started_together_keep_both_reports(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "ironcliw_mem", "profile", "--duration", "1", "--no-plot",
+               "--size", "320x200", "--output-dir", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, **SMALL_RUN_ENV, "IRONCLIW_CAPTURE_BACKEND": "synthetic"}
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    reports = sorted(tmp_path.glob("memory_profile_*.json"))
+    assert len(reports) == 2
+    for report in reports:
+        check_report_shape(json.loads(report.read_text()))

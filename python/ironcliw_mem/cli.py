@@ -242,8 +242,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from ironcliw_mem import profiler
     from ironcliw_mem.plot import PlotUnavailable, plot_profile
 
-    path = profiler.default_report_path(args.output_dir)
-    _check_writable_dir(path.parent)  # before minutes of profiling, not after
+    _check_writable_dir(profiler.report_directory(args.output_dir))  # before, not after, minutes
     backend, reason = _make_backend(args)
     manager = _make_manager()
     progress = progress_printer(sys.stderr)
@@ -278,6 +277,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         }
     )
     report = result.generate_report()
+    # Named now, not at the start: two runs started in the same second both saw a free name.
+    path = profiler.claim_report_path(args.output_dir)
     plot_note: str
     if args.no_plot:
         report["plot"] = {"path": None, "skipped": "--no-plot"}

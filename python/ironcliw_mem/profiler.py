@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import itertools
 import json
 import logging
 import random
@@ -645,11 +646,14 @@ class CacheWorkload:
                 value = originals[index % len(originals)] + index.to_bytes(8, "little")
                 self.cache.set(f"frame:{index}", value)
                 self.puts += 1
-                # Read back an entry from anywhere in the run so far: it hits while the budget
-                # still holds it, so the hit rate shows what the budget keeps (reading back only
-                # the newest entries always hit, which said nothing).
+                # Read back an older entry from anywhere in the run so far: it hits while the
+                # cache still holds it. The writes scale with the budget (twice it per run), so
+                # the hit rate shows how much of the run's history is left (about 85 %), and
+                # drops when the level shrinks the budget mid-run; reading back only the newest
+                # entries always hit, which said nothing.
                 self.lookups += 1
-                if self.cache.get(f"frame:{self._lookback.randint(0, index)}") is not None:
+                older = self._lookback.randint(0, max(0, index - 1))
+                if self.cache.get(f"frame:{older}") is not None:
                     self.hits += 1
             self.cache.expire()
             await asyncio.sleep(max(0.0, CACHE_WORKLOAD_SLICE_S - (time.monotonic() - started)))
@@ -692,18 +696,30 @@ def release_freed_memory() -> bool:
     return True
 
 
-def default_report_path(output_dir: str | Path | None = None, now: datetime | None = None) -> Path:
-    """`memory_profile_YYYYmmdd_HHMMSS.json` (the original's name) in `output_dir`; when a report
-    of the same second is already there (two profiles at once), `_2`, `_3`, ... is added rather
-    than overwriting it."""
-    directory = (Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT_DIR).expanduser()
+def report_directory(output_dir: str | Path | None = None) -> Path:
+    """Where reports go: `output_dir`, else `~/.jarvis/profiling` (the original's place)."""
+    return (Path(output_dir) if output_dir is not None else DEFAULT_OUTPUT_DIR).expanduser()
+
+
+def claim_report_path(output_dir: str | Path | None = None, now: datetime | None = None) -> Path:
+    """A new `memory_profile_YYYYmmdd_HHMMSS.json` (the original's name) in `output_dir`, created
+    empty so that no other run can take it: a run that claims a name of the same second gets
+    `_2`, `_3`, ... instead of overwriting (a plot left under a name counts as taken). Claim it
+    when the report is ready to be written, so that a run interrupted before leaves nothing."""
+    directory = report_directory(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    path = directory / f"memory_profile_{stamp}.json"
-    copy = 2
-    while path.exists() or path.with_suffix(".png").exists():
-        path = directory / f"memory_profile_{stamp}_{copy}.json"
-        copy += 1
-    return path
+    for copy in itertools.count(1):
+        suffix = "" if copy == 1 else f"_{copy}"
+        path = directory / f"memory_profile_{stamp}{suffix}.json"
+        if path.with_suffix(".png").exists():
+            continue
+        try:
+            with path.open("x"):
+                return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable: itertools.count never ends")
 
 
 async def run_full_benchmark(
