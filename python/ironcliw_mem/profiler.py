@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
-import itertools
 import json
 import logging
 import random
@@ -709,17 +708,17 @@ def claim_report_path(output_dir: str | Path | None = None, now: datetime | None
     directory = report_directory(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    for copy in itertools.count(1):
-        suffix = "" if copy == 1 else f"_{copy}"
-        path = directory / f"memory_profile_{stamp}{suffix}.json"
-        if path.with_suffix(".png").exists():
-            continue
-        try:
-            with path.open("x"):
-                return path
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable: itertools.count never ends")
+    path = directory / f"memory_profile_{stamp}.json"
+    copy = 1
+    while True:
+        if not path.with_suffix(".png").exists():
+            try:
+                with path.open("x"):
+                    return path
+            except FileExistsError:
+                pass
+        copy += 1
+        path = directory / f"memory_profile_{stamp}_{copy}.json"
 
 
 async def run_full_benchmark(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,10 +73,14 @@ class _Connection:
     grabbed_size: tuple[int, int] | None = None
 
     def close(self) -> None:
-        # The server may already be gone: closing what is left must not raise.
-        for closer in (self.grabber.close, self.x.close):
-            with contextlib.suppress(Exception):
-                closer()
+        _close_quietly(self.grabber.close, self.x.close)
+
+
+def _close_quietly(*closers: Callable[[], object]) -> None:
+    # The server may already be gone: closing what is left must not raise.
+    for closer in closers:
+        with contextlib.suppress(Exception):
+            closer()
 
 
 class X11Backend:
@@ -112,8 +117,7 @@ class X11Backend:
         try:
             grabber: mss_module.MSS = mss.MSS(display=self.display)
         except Exception as error:  # mss raises ScreenShotError, ctypes raises OSError
-            with contextlib.suppress(Exception):
-                x.close()
+            _close_quietly(x.close)
             raise CaptureError(f"mss cannot open X display {self.display!r}: {error}") from error
         try:
             atoms = {
@@ -122,7 +126,7 @@ class X11Backend:
             }
             return _Connection(x, grabber, x.screen().root, atoms)
         except Exception as error:  # the server went away between the two connects
-            _Connection(x, grabber, None, {}).close()
+            _close_quietly(grabber.close, x.close)
             raise CaptureError(
                 f"X display {self.display!r} failed while connecting: {error}"
             ) from error
