@@ -9,10 +9,11 @@ from __future__ import annotations
 import gc
 import io
 import os
+import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -318,3 +319,80 @@ def test_a_server_that_hangs_up_at_once_is_a_capture_error() -> None:
         listener.close()
         os.unlink(path)
         worker.join(timeout=5)
+
+
+# A stopped server (SIGSTOP) keeps its socket open and never answers: the calls must give up.
+ANSWER_TIMEOUT_S = 0.5
+RECOVERY_LIMIT_S = 30  # only bounds a broken recovery; a resumed Xvfb answers at once
+
+
+def _until(check: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + RECOVERY_LIMIT_S
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _captures(backend: X11Backend) -> bool:
+    try:
+        return backend.capture(1).shape == (240, 320, 4)
+    except CaptureError as error:
+        if "not answering" in str(error):  # the stuck request has not returned yet
+            return False
+        raise
+
+
+def test_a_stopped_server_is_a_capture_error_and_calls_resume_when_it_answers(xvfb: Xvfb) -> None:
+    backend = X11Backend(xvfb.display, answer_timeout=ANSWER_TIMEOUT_S)
+    try:
+        assert backend.capture(1).shape == (240, 320, 4)
+        xvfb.process.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(CaptureError, match=rf"{xvfb.display}.*did not answer"):
+                backend.capture(1)
+            # The stuck request is still in the server: the next calls do not queue behind it.
+            for call in (lambda: backend.capture(1), backend.list_spaces, backend.current_space):
+                with pytest.raises(CaptureError, match="not answering: still waiting on"):
+                    call()
+        finally:
+            xvfb.process.send_signal(signal.SIGCONT)
+        assert _until(lambda: _captures(backend))
+        assert backend.list_spaces() == [1]
+    finally:
+        backend.close()
+
+
+def test_a_backend_made_or_closed_while_the_server_is_stopped_releases_its_connection(
+    xvfb: Xvfb,
+) -> None:
+    before = _open_fds()
+    xvfb.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(CaptureError, match="did not answer the connection"):
+            X11Backend(xvfb.display, answer_timeout=ANSWER_TIMEOUT_S)
+    finally:
+        xvfb.process.send_signal(signal.SIGCONT)
+    # The connect returned once the server answered, and was closed then.
+    assert _until(lambda: _open_fds() <= before)
+
+    backend = X11Backend(xvfb.display, answer_timeout=ANSWER_TIMEOUT_S)
+    xvfb.process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(CaptureError, match="did not answer"):
+            backend.capture(1)
+        backend.close()  # returns: it does not wait on a stuck server
+        with pytest.raises(CaptureError, match="closed"):
+            backend.capture(1)
+    finally:
+        xvfb.process.send_signal(signal.SIGCONT)
+    assert _until(lambda: _open_fds() <= before)
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), float("inf"), "5", True])
+def test_the_answer_timeout_must_be_a_positive_number_of_seconds(
+    xvfb: Xvfb, timeout: object
+) -> None:
+    with pytest.raises(ValueError, match=r"answer_timeout must be a finite number of seconds > 0"):
+        X11Backend(xvfb.display, answer_timeout=timeout)  # type: ignore[arg-type]

@@ -13,11 +13,16 @@ Python and has typed stubs, so reading two root-window properties needs no hand-
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import queue
 import threading
+import time
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,7 +33,10 @@ if TYPE_CHECKING:
     from Xlib.display import Display
 
 X11_EXTRA_HINT = "install the optional extra: pip install 'ironcliw-mem[x11]'"
+#: How long one request (a property read, a grab, the connect) may wait for the X server.
+X11_ANSWER_TIMEOUT_S = 10.0
 _OPAQUE = 255
+_T = TypeVar("_T")
 
 
 def ewmh_spaces(number_of_desktops: int | None) -> list[int]:
@@ -76,6 +84,92 @@ class _Connection:
         _close_quietly(self.grabber.close, self.x.close)
 
 
+class _ServerCalls:
+    """Runs one X server's requests one at a time on a thread of their own, so that a caller can
+    stop waiting for a server that has stopped answering (stopped, or wedged, not gone): neither
+    python-xlib nor mss has a timeout, and a thread blocked in them cannot be interrupted.
+
+    A caller waits at most `timeout`. While a request is stuck past it, later ones fail at once
+    instead of queueing behind it; once the server answers, the stuck request returns and
+    requests go through again. The thread is a daemon, so a stuck request never holds up the
+    interpreter's exit.
+    """
+
+    def __init__(self, display: str, timeout: float) -> None:
+        self.display = display
+        self.timeout = timeout
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any], str] | None] = (
+            queue.SimpleQueue()
+        )
+        # (what, monotonic start) of the request the thread is in, None when it waits for work.
+        self._running: tuple[str, float] | None = None
+        self._stopping = threading.Lock()
+        self._stopped = False
+        thread = threading.Thread(target=self._serve, name=f"x11 {display}", daemon=True)
+        thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            work, future, what = job
+            if not future.set_running_or_notify_cancel():
+                continue  # its caller stopped waiting before it started
+            self._running = (what, time.monotonic())
+            try:
+                result = work()
+            except BaseException as error:  # handed to the caller, who raises it
+                self._running = None
+                future.set_exception(error)
+            else:
+                self._running = None
+                future.set_result(result)
+
+    def stuck(self) -> str | None:
+        """What the thread has been waiting on for longer than the timeout, if anything."""
+        running = self._running
+        if running is None:
+            return None
+        what, since = running
+        waited = time.monotonic() - since
+        return f"{what} ({waited:.0f} s)" if waited >= self.timeout else None
+
+    def _put(self, work: Callable[[], _T], what: str) -> Future[_T]:
+        future: Future[_T] = Future()
+        self._jobs.put((work, future, what))
+        return future
+
+    def call(self, work: Callable[[], _T], what: str) -> _T:
+        """`work()` on the thread; a `CaptureError` when the server keeps it waiting too long."""
+        with self._stopping:
+            if self._stopped:
+                raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
+            stuck = self.stuck()
+            if stuck is not None:
+                raise CaptureError(
+                    f"X display {self.display!r} is not answering: still waiting on {stuck}; "
+                    "calls fail at once until it answers"
+                )
+            future = self._put(work, what)
+        try:
+            return future.result(timeout=self.timeout)
+        except TimeoutError:
+            future.cancel()  # not started yet (queued behind a stuck request): never runs
+            raise CaptureError(
+                f"X display {self.display!r} did not answer {what} within {self.timeout:g} s "
+                "(a stopped or wedged server)"
+            ) from None
+
+    def stop(self, last: Callable[[], None] | None = None) -> Future[None] | None:
+        """Ends the thread after the requests already submitted and then `last`; `last`'s future,
+        None when there is no `last` or the thread was stopped already."""
+        with self._stopping:
+            if self._stopped:
+                return None
+            self._stopped = True
+            closing = self._put(last, "the close") if last is not None else None
+            self._jobs.put(None)
+        return closing
+
+
 def _close_quietly(*closers: Callable[[], object]) -> None:
     # The server may already be gone: closing what is left must not raise.
     for closer in closers:
@@ -89,22 +183,43 @@ class X11Backend:
     The connection is made at construction (an unreachable display is an error then) and made
     again on the first call after it broke, so a restarted X server (or one that comes back
     after a crash) is picked up without a new backend. The screen's size is read on every
-    capture, so a resolution change is followed too. Every failure comes out as `CaptureError`.
-    A server that stops answering (stopped, not gone) blocks its callers: neither python-xlib
-    nor mss has a timeout.
+    capture, so a resolution change is followed too. Every failure comes out as `CaptureError`,
+    including a server that keeps a request waiting longer than `answer_timeout` seconds
+    (stopped or wedged, not gone): the requests run on a thread of the backend's own, and while
+    one is stuck the next calls fail at once.
     """
 
     name = "x11"
     pixel_format = "BGRA"
 
-    def __init__(self, display: str | None = None) -> None:
+    def __init__(
+        self, display: str | None = None, *, answer_timeout: float = X11_ANSWER_TIMEOUT_S
+    ) -> None:
         name = display if display is not None else os.environ.get("DISPLAY", "")
         if not name:
             raise CaptureError("no X display: DISPLAY is not set and no display was given")
+        if (
+            isinstance(answer_timeout, bool)
+            or not isinstance(answer_timeout, int | float)
+            or not math.isfinite(answer_timeout)
+            or answer_timeout <= 0
+        ):
+            raise ValueError(
+                f"answer_timeout must be a finite number of seconds > 0, got {answer_timeout!r}"
+            )
         self.display = name
-        self._lock = threading.Lock()
         self._closed = False
-        self._connection: _Connection | None = self._connect()
+        self._connection: _Connection | None = None
+        # Every use of the connection runs on this thread, one at a time: no lock needed.
+        self._calls = _ServerCalls(name, answer_timeout)
+        weakref.finalize(self, self._calls.stop)
+        try:
+            self._calls.call(self._session, "the connection")
+        except BaseException:
+            # A connect still stuck in the server is closed when it returns.
+            self._closed = True
+            self._calls.stop(last=self._close_connection)
+            raise
 
     def _connect(self) -> _Connection:
         mss, xdisplay = _import_x11()
@@ -132,7 +247,7 @@ class X11Backend:
             ) from error
 
     def _session(self) -> _Connection:
-        """The live connection, made again if the last one broke. Call with the lock held."""
+        """The live connection, made again if the last one broke. On the requests' thread."""
         if self._closed:
             raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
         if self._connection is None:
@@ -140,7 +255,7 @@ class X11Backend:
         return self._connection
 
     def _drop(self, connection: _Connection) -> None:
-        """Forgets a broken connection (the next call connects again). Call with the lock held."""
+        """Forgets a broken connection (the next call connects again). On the requests' thread."""
         if self._connection is connection:
             self._connection = None
         connection.close()
@@ -150,10 +265,10 @@ class X11Backend:
         from Xlib import X, Xatom
         from Xlib import error as xerror
 
-        with self._lock:
+        def read() -> Any:
             connection = self._session()
             try:
-                prop = connection.root.get_full_property(connection.atoms[atom], Xatom.CARDINAL)
+                return connection.root.get_full_property(connection.atoms[atom], Xatom.CARDINAL)
             except (xerror.ConnectionClosedError, OSError) as error:
                 self._drop(connection)
                 raise CaptureError(
@@ -164,6 +279,8 @@ class X11Backend:
                 raise CaptureError(
                     f"X display {self.display!r}: reading {atom} failed: {error}"
                 ) from error
+
+        prop = self._calls.call(read, atom)
         if prop is None or prop.format != 32 or len(prop.value) < 1 or prop.property_type == X.NONE:
             return None
         return int(prop.value[0])
@@ -198,27 +315,36 @@ class X11Backend:
 
     def _grab_screen(self, space_id: int) -> Any:
         """The whole root window, at the size it has now (mss would reuse the size it first saw)."""
-        with self._lock:
-            connection = self._session()
-            try:
-                geometry = connection.root.get_geometry()
-                size = (geometry.width, geometry.height)
-                if connection.grabbed_size is not None and size != connection.grabbed_size:
-                    connection.grabber.close()
-                    connection.grabber = _import_x11()[0].MSS(display=self.display)
-                screen = {"left": 0, "top": 0, "width": size[0], "height": size[1]}
-                shot = connection.grabber.grab(screen)
-                connection.grabbed_size = size
-                return shot
-            except Exception as error:  # mss.ScreenShotError, Xlib's errors, a closed socket
-                # Whatever failed, the connection is suspect: make a fresh one next time.
-                self._drop(connection)
-                raise CaptureError(
-                    f"space {space_id}: X11 capture on display {self.display!r} failed: {error}"
-                ) from error
+        return self._calls.call(lambda: self._grab_on_thread(space_id), "the screen grab")
+
+    def _grab_on_thread(self, space_id: int) -> Any:
+        connection = self._session()
+        try:
+            geometry = connection.root.get_geometry()
+            size = (geometry.width, geometry.height)
+            if connection.grabbed_size is not None and size != connection.grabbed_size:
+                connection.grabber.close()
+                connection.grabber = _import_x11()[0].MSS(display=self.display)
+            screen = {"left": 0, "top": 0, "width": size[0], "height": size[1]}
+            shot = connection.grabber.grab(screen)
+            connection.grabbed_size = size
+            return shot
+        except Exception as error:  # mss.ScreenShotError, Xlib's errors, a closed socket
+            # Whatever failed, the connection is suspect: make a fresh one next time.
+            self._drop(connection)
+            raise CaptureError(
+                f"space {space_id}: X11 capture on display {self.display!r} failed: {error}"
+            ) from error
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None:
-                self._drop(self._connection)
+        """Closes the connection; waits at most `answer_timeout` for a busy server, and not at
+        all for a stuck one (the connection is then closed when its request returns)."""
+        self._closed = True
+        closing = self._calls.stop(last=self._close_connection)
+        if closing is not None and self._calls.stuck() is None:
+            with contextlib.suppress(TimeoutError):
+                closing.result(timeout=self._calls.timeout)
+
+    def _close_connection(self) -> None:
+        if self._connection is not None:
+            self._drop(self._connection)
