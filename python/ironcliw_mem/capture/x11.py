@@ -84,6 +84,9 @@ class _Connection:
         _close_quietly(self.grabber.close, self.x.close)
 
 
+_Request = tuple[Callable[[], Any], "Future[Any]", str, float]
+
+
 class _ServerCalls:
     """Runs one X server's requests one at a time on a thread of their own, so that a caller can
     stop waiting for a server that has stopped answering (stopped, or wedged, not gone): neither
@@ -98,10 +101,10 @@ class _ServerCalls:
     def __init__(self, display: str, timeout: float) -> None:
         self.display = display
         self.timeout = timeout
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any], str] | None] = (
-            queue.SimpleQueue()
-        )
-        # (what, monotonic start) of the request the thread is in, None when it waits for work.
+        self._jobs: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        # (what, when its caller began to wait) of the request the thread is in, None when it
+        # waits for work. From the caller's start, so that a caller whose wait ran out always
+        # finds its request stuck, however late the thread picked it up.
         self._running: tuple[str, float] | None = None
         self._stopping = threading.Lock()
         self._stopped = False
@@ -110,10 +113,10 @@ class _ServerCalls:
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            work, future, what = job
+            work, future, what, submitted = job
             if not future.set_running_or_notify_cancel():
                 continue  # its caller stopped waiting before it started
-            self._running = (what, time.monotonic())
+            self._running = (what, submitted)
             try:
                 result = work()
             except BaseException as error:  # handed to the caller, who raises it
@@ -134,7 +137,7 @@ class _ServerCalls:
 
     def _put(self, work: Callable[[], _T], what: str) -> Future[_T]:
         future: Future[_T] = Future()
-        self._jobs.put((work, future, what))
+        self._jobs.put((work, future, what, time.monotonic()))
         return future
 
     def call(self, work: Callable[[], _T], what: str) -> _T:
@@ -170,6 +173,17 @@ class _ServerCalls:
         return closing
 
 
+def _checked_timeout(seconds: object) -> float:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+    ):
+        raise ValueError(f"answer_timeout must be a finite number of seconds > 0, got {seconds!r}")
+    return float(seconds)
+
+
 def _close_quietly(*closers: Callable[[], object]) -> None:
     # The server may already be gone: closing what is left must not raise.
     for closer in closers:
@@ -198,20 +212,11 @@ class X11Backend:
         name = display if display is not None else os.environ.get("DISPLAY", "")
         if not name:
             raise CaptureError("no X display: DISPLAY is not set and no display was given")
-        if (
-            isinstance(answer_timeout, bool)
-            or not isinstance(answer_timeout, int | float)
-            or not math.isfinite(answer_timeout)
-            or answer_timeout <= 0
-        ):
-            raise ValueError(
-                f"answer_timeout must be a finite number of seconds > 0, got {answer_timeout!r}"
-            )
         self.display = name
         self._closed = False
         self._connection: _Connection | None = None
         # Every use of the connection runs on this thread, one at a time: no lock needed.
-        self._calls = _ServerCalls(name, answer_timeout)
+        self._calls = _ServerCalls(name, _checked_timeout(answer_timeout))
         weakref.finalize(self, self._calls.stop)
         try:
             self._calls.call(self._session, "the connection")
@@ -245,6 +250,15 @@ class X11Backend:
             raise CaptureError(
                 f"X display {self.display!r} failed while connecting: {error}"
             ) from error
+
+    @property
+    def answer_timeout(self) -> float:
+        """Seconds a call waits for the X server before it is a `CaptureError`; settable."""
+        return self._calls.timeout
+
+    @answer_timeout.setter
+    def answer_timeout(self, seconds: float) -> None:
+        self._calls.timeout = _checked_timeout(seconds)
 
     def _session(self) -> _Connection:
         """The live connection, made again if the last one broke. On the requests' thread."""
