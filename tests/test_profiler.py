@@ -39,7 +39,14 @@ SUMMARY_KEYS = {
 }
 REDUCTION_KEYS = {"baseline_mb", "current_peak_mb", "reduction_mb", "reduction_percent"}
 # Small screens and a small cache budget keep the command's run short and light.
-SMALL_RUN_ENV = {"CACHE_SIZE_GREEN": "48", "CACHE_SIZE_YELLOW": "24", "CACHE_SIZE_RED": "8"}
+# Green forced: these runs check the report, not the host's level (a busy CI host may be yellow,
+# which would halve the budget they expect; the real levels are tested in test_pressure_*).
+SMALL_RUN_ENV = {
+    "CACHE_SIZE_GREEN": "48",
+    "CACHE_SIZE_YELLOW": "24",
+    "CACHE_SIZE_RED": "8",
+    "IRONCLIW_PRESSURE_OVERRIDE": "green",
+}
 
 
 make_manager = calm_manager
@@ -73,10 +80,10 @@ async def test_a_running_component_is_sampled_and_succeeds() -> None:
 
     prof = MemoryProfiler(make_manager(), cache_bytes=lambda: 1024 * 1024)
     prof.set_baseline()
-    result = await prof.profile_component("grow", grow, duration_seconds=0.3, sample_interval=0.1)
+    result = await prof.profile_component("grow", grow, duration_seconds=1.0, sample_interval=0.1)
     assert result.success, result.notes
     assert prof.benchmarks == [result]
-    assert len(result.samples) >= 3
+    assert len(result.samples) >= 3  # of 11 on an idle machine; a sample may take 0.3 s on a busy one
     assert result.peak_memory_mb >= result.avg_memory_mb > 0
     assert all(s.level == "green" and s.cache_mb == 1.0 for s in result.samples)
     assert all(s.budget_mb == 500 for s in result.samples)  # the green budget by default
@@ -111,7 +118,7 @@ async def test_a_component_that_is_not_async_gives_no_samples_and_fails() -> Non
         assert result.peak_memory_mb == result.end_snapshot.rss_mb
     else:
         assert result.peak_memory_mb > result.end_snapshot.rss_mb
-        assert result.peak_memory_mb == pytest.approx(float(kernel_peak.group(1)), abs=0.05)
+        assert f"{result.peak_memory_mb:.1f}" == kernel_peak.group(1)
 
 
 async def test_a_component_that_returns_at_once_is_not_a_measurement() -> None:
@@ -136,8 +143,10 @@ async def test_a_burst_between_samples_still_counts_as_the_peak() -> None:
         time.sleep(0.05)
         del block
 
+    first_sample_taken = asyncio.Event()
+
     async def spiky() -> None:
-        await asyncio.sleep(0.3)
+        await first_sample_taken.wait()  # no sample's reading is in flight in a worker thread
         # On the event loop on purpose: the sampler runs on this loop too, so no sample can be
         # taken while the block is resident, however slow a loaded machine makes the burst (a
         # burst in a thread was caught by the 1 s sample when the machine was busy).
@@ -145,6 +154,7 @@ async def test_a_burst_between_samples_still_counts_as_the_peak() -> None:
         await asyncio.sleep(3600)
 
     prof = MemoryProfiler()
+    prof.progress = lambda sample, elapsed, total: first_sample_taken.set()
     result = await prof.profile_component("spiky", spiky, duration_seconds=2.0, sample_interval=1.0)
     sampled_peak = max(s.rss_mb for s in result.samples)
     assert result.peak_memory_mb >= sampled_peak + 250, (result.peak_memory_mb, sampled_peak)
@@ -192,7 +202,10 @@ def test_the_profile_command_writes_the_report_and_plot(tmp_path: Path) -> None:
         env={**os.environ, **SMALL_RUN_ENV, "IRONCLIW_CAPTURE_BACKEND": "synthetic"},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stderr == ""  # no progress display when stderr is not a terminal
+    # No progress display when stderr is not a terminal. (matplotlib's one-time notice on a
+    # fresh machine whose font cache takes over 5 s to build is not ours.)
+    ours = [line for line in result.stderr.splitlines() if "building the font cache" not in line]
+    assert ours == []
     reports = list(tmp_path.glob("memory_profile_*.json"))
     assert len(reports) == 1
     assert f"report: {reports[0]}" in result.stdout
