@@ -313,8 +313,23 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
 
     /// True when a live entry exists; changes neither recency nor counters.
     pub fn contains(&self, hash: u64, eq: impl Fn(&K) -> bool, now: u64) -> bool {
-        self.find(hash, eq)
-            .is_some_and(|idx| !self.node(idx).is_expired(now))
+        self.time_to_live(hash, eq, now).is_some()
+    }
+
+    /// Nanoseconds a live entry has left: `Some(None)` when it never expires, `None` when there
+    /// is no live entry. Changes neither recency nor counters.
+    pub fn time_to_live(
+        &self,
+        hash: u64,
+        eq: impl Fn(&K) -> bool,
+        now: u64,
+    ) -> Option<Option<u64>> {
+        let node = self.node(self.find(hash, eq)?);
+        match node.expires_at {
+            None => Some(None),
+            Some(deadline) if now < deadline => Some(Some(deadline - now)),
+            Some(_) => None,
+        }
     }
 
     /// Stores a value. Returns false, changing nothing, when the entry alone exceeds the budget.
@@ -564,6 +579,10 @@ impl<V: Weighted> ByteCache<V> {
         self.inner.contains(self.hash(key), |k| k == key, now)
     }
 
+    pub fn time_to_live(&self, key: &str, now: u64) -> Option<Option<u64>> {
+        self.inner.time_to_live(self.hash(key), |k| k == key, now)
+    }
+
     pub fn core(&mut self) -> &mut LruTtlCache<String, V> {
         &mut self.inner
     }
@@ -677,6 +696,20 @@ mod tests {
         cache.insert("b", vec![0; 1], Ttl::Default, 0);
         assert!(cache.contains("a", 0));
         assert!(!cache.contains("zzz", 0));
+        assert_eq!(keys(&mut cache, 0), ["a", "b"]);
+        assert_eq!(cache.stats().hits + cache.stats().misses, 0);
+    }
+
+    #[test]
+    fn time_to_live_counts_down_and_ends_with_the_entry() {
+        let mut cache = ByteCache::new(10_000, Some(5 * SECOND));
+        cache.insert("a", vec![0; 1], Ttl::Default, SECOND);
+        cache.insert("b", vec![0; 1], Ttl::Forever, SECOND);
+        assert_eq!(cache.time_to_live("a", SECOND), Some(Some(5 * SECOND)));
+        assert_eq!(cache.time_to_live("a", 4 * SECOND), Some(Some(2 * SECOND)));
+        assert_eq!(cache.time_to_live("a", 6 * SECOND), None);
+        assert_eq!(cache.time_to_live("b", 100 * SECOND), Some(None));
+        assert_eq!(cache.time_to_live("zzz", 0), None);
         assert_eq!(keys(&mut cache, 0), ["a", "b"]);
         assert_eq!(cache.stats().hits + cache.stats().misses, 0);
     }

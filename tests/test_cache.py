@@ -128,6 +128,27 @@ def test_ttl_expiry_is_a_miss_and_frees_memory() -> None:
     assert stats["bytes"] == cost("forever", b"2" * 10)
 
 
+def test_remaining_ttl_counts_down_and_is_a_peek() -> None:
+    clock = ManualClock()
+    one = cost("a", b"1" * 10)
+    cache = ByteCache(2 * one, default_ttl=5.0, clock=clock)
+    cache["a"] = b"1" * 10
+    cache.set("b", b"2" * 10, ttl=math.inf)
+    clock.now += 1.5
+    assert cache.remaining_ttl("a") == pytest.approx(3.5)
+    assert cache.remaining_ttl("b") is None  # never expires
+    before = cache.stats()
+    cache["c"] = b"3" * 10  # "a" is still the least recently used: the peek did not touch it
+    assert cache.keys() == ["b", "c"]
+    assert (cache.stats()["hits"], cache.stats()["misses"]) == (before["hits"], before["misses"])
+    clock.now += 5.0
+    for gone in ("a", "c", "never stored"):  # evicted, expired, absent
+        with pytest.raises(KeyError):
+            cache.remaining_ttl(gone)
+    with pytest.raises(TypeError, match="keys must be str"):
+        cache.remaining_ttl(1)  # type: ignore[arg-type]
+
+
 def test_expire_releases_without_lookup() -> None:
     clock = ManualClock()
     cache = ByteCache(10_000, default_ttl=2.0, clock=clock)

@@ -419,6 +419,22 @@ impl ByteCache {
             .contains(probe.hash, |k| probe.matches(k), now))
     }
 
+    /// Seconds `key` has left before it expires, None when it never does; a KeyError when
+    /// there is no live entry. A peek: recency and hit counts do not change.
+    fn remaining_ttl(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+        let text = exact_key(key)?;
+        let probe = Probe::new(&text)?;
+        let now = self.now(py)?;
+        let left = self
+            .core
+            .lock()
+            .time_to_live(probe.hash, |k| probe.matches(k), now);
+        match left {
+            Some(nanos) => Ok(nanos.map(|n| n as f64 / NANOS_PER_SECOND)),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
     /// Entries held in memory, including expired ones not yet swept (see `expire`).
     fn __len__(&self) -> usize {
         self.core.lock().len()
