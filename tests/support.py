@@ -1,10 +1,17 @@
-"""Helpers shared by the test modules: a calm machine and a manager that reads it."""
+"""Helpers shared by the test modules: a calm machine, a manager that reads it, and a wait for
+something to happen that fails the test rather than hang."""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
 
 from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
 
 GIB = 1024**3
+# How long `wait_until` waits before failing the test: a hang guard, not a timing expectation.
+WAIT_LIMIT_S = 30.0
 
 # 16 GB with 12 GB available and no stalls: green under the default thresholds.
 GREEN_SAMPLE = Sample.from_values(
@@ -19,3 +26,13 @@ def calm_manager(**config: object) -> MacOSMemoryManager:
         read_sample=lambda: GREEN_SAMPLE,
         watch_kernel_events=False,
     )
+
+
+async def wait_until(condition: Callable[[], object], limit: float = WAIT_LIMIT_S) -> None:
+    """Returns once `condition()` is true, yielding to the event loop (and so to its tasks and
+    worker threads) meanwhile; fails the test if that takes longer than `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {limit} s: {condition}")
+        await asyncio.sleep(0.005)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import io
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -28,7 +32,8 @@ from ironcliw_mem.capture import (
     SyntheticBackend,
 )
 from ironcliw_mem.capture import cache as cache_module
-from support import calm_manager
+from ironcliw_mem.capture.backends import CaptureError
+from support import WAIT_LIMIT_S, calm_manager, wait_until
 
 MIB = 1024**2
 SCREEN = (960, 600)  # small screens keep the suite fast; the engine does not care
@@ -49,6 +54,48 @@ def decode(jpeg: bytes) -> Image.Image:
     image.load()
     assert image.format == "JPEG"
     return image
+
+
+class GatedBackend(SyntheticBackend):
+    """Synthetic screens whose captures, once begun, wait until the test opens `gate`: a capture
+    stays in flight exactly as long as the test needs, however slowly threads get scheduled."""
+
+    def __init__(self, spaces: int) -> None:
+        super().__init__(spaces=spaces, size=SCREEN)
+        self.gate = threading.Event()
+        self.begun = 0  # captures that have reached the gate
+        self._begun_lock = threading.Lock()
+
+    def capture(self, space_id: int) -> np.ndarray:  # type: ignore[type-arg]
+        with self._begun_lock:
+            self.begun += 1
+        if not self.gate.wait(WAIT_LIMIT_S):
+            raise CaptureError("the test never opened the gate")
+        return super().capture(space_id)
+
+
+class ListingBackend(SyntheticBackend):
+    """Synthetic screens that count the listings of their spaces."""
+
+    def __init__(self, spaces: int) -> None:
+        super().__init__(spaces=spaces, size=SCREEN)
+        self.listings = 0  # counted once listed: a change after that is not in the listing
+
+    def list_spaces(self) -> list[int]:
+        spaces = super().list_spaces()
+        self.listings += 1
+        return spaces
+
+
+def engine_on(backend: SyntheticBackend) -> MultiSpaceCaptureEngine:
+    return MultiSpaceCaptureEngine(backend=backend, config=MemoryConfig(env={}))
+
+
+def use_clock(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], float]) -> None:
+    """Makes `clock` the capture cache's time: entries (derived tiers too) expire when the test
+    moves it, and never otherwise, whatever the wall clock does."""
+    native = functools.partial(cache_module.ByteCache, clock=clock)
+    monkeypatch.setattr(cache_module, "ByteCache", native)
 
 
 def metadata_for(space_id: int, quality: CaptureQuality) -> SpaceCaptureMetadata:
@@ -135,12 +182,14 @@ async def test_budget_shrinks_the_moment_the_level_changes() -> None:
 async def test_expired_entries_are_released_without_a_lookup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.05)
-    cache = MultiSpaceCaptureCache(max_size_mb=10, default_ttl=0.2, config=MemoryConfig(env={}))
+    clock = Clock()
+    use_clock(monkeypatch, clock)
+    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.01)
+    cache = MultiSpaceCaptureCache(max_size_mb=10, default_ttl=5, config=MemoryConfig(env={}))
     await cache.put(1, bytes(100_000), metadata_for(1, CaptureQuality.FAST))
     assert cache.size_bytes > 100_000
-    await asyncio.sleep(0.6)
-    assert cache.size_bytes == 0
+    clock.now += 6  # past the TTL; nobody looks the entry up, only the sweep can release it
+    await wait_until(lambda: cache.size_bytes == 0)
     assert cache.get_stats()["evictions"]["ttl"] == 1
     assert cache.get_stats()["hit_count"] + cache.get_stats()["miss_count"] == 0
     await cache.close()
@@ -204,12 +253,18 @@ async def test_screenshots_are_jpeg_bytes_with_lazy_pixels() -> None:
 
 
 async def test_concurrent_requests_for_one_space_share_a_capture() -> None:
-    engine = make_engine()
+    backend = GatedBackend(spaces=9)
+    engine = engine_on(backend)
     request = SpaceCaptureRequest(space_ids=[2], use_cache=False)
-    first, second = await asyncio.gather(
-        engine.capture_all_spaces(request), engine.capture_all_spaces(request)
-    )
-    assert engine.backend.captures == 1  # type: ignore[attr-defined]
+    both = asyncio.gather(engine.capture_all_spaces(request), engine.capture_all_spaces(request))
+    try:
+        # The first capture is held until the second request has joined it (or, were sharing
+        # broken, has begun a capture of its own).
+        await wait_until(lambda: engine.shared_captures + backend.begun >= 2)
+    finally:
+        backend.gate.set()
+    first, second = await both
+    assert backend.begun == backend.captures == 1
     assert engine.shared_captures == 1
     assert first.screenshots[2] == second.screenshots[2]
     await engine.close()
@@ -279,12 +334,17 @@ async def test_health_and_space_listing() -> None:
 
 
 async def test_monitor_space_changes_reports_new_spaces() -> None:
-    engine = make_engine(spaces=2)
+    backend = ListingBackend(spaces=2)
+    engine = engine_on(backend)
     seen: list[list[int]] = []
     task = asyncio.create_task(engine.monitor_space_changes(seen.append, interval=0.02))
-    await asyncio.sleep(0.05)
-    engine.backend.spaces = 3  # type: ignore[attr-defined]
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: backend.listings >= 1)  # the starting point: two spaces
+    backend.spaces = 3
+    await wait_until(lambda: seen or task.done())
+    listed = backend.listings
+    # Two more listings: the one after the report has been compared, and found unchanged.
+    await wait_until(lambda: backend.listings >= listed + 2 or task.done())
+    assert not task.done(), task.exception()  # the monitor still runs
     task.cancel()
     assert seen == [[1, 2, 3]]
     await engine.close()
@@ -492,25 +552,17 @@ async def test_a_small_screens_fast_tier_does_not_serve_a_larger_thumbnail() -> 
     await engine.close()
 
 
-class SlowBackend(SyntheticBackend):
-    """Synthetic screens that take a while to capture, to open windows for races."""
-
-    def capture(self, space_id: int) -> np.ndarray:  # type: ignore[type-arg]
-        import time
-
-        time.sleep(0.2)
-        return super().capture(space_id)
-
-
 async def test_clear_cache_sticks_while_captures_are_in_flight() -> None:
-    engine = MultiSpaceCaptureEngine(
-        backend=SlowBackend(spaces=2, size=SCREEN), config=MemoryConfig(env={})
-    )
+    backend = GatedBackend(spaces=2)
+    engine = engine_on(backend)
     request = asyncio.create_task(
         engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1, 2], parallel=True))
     )
-    await asyncio.sleep(0.05)  # both captures have begun
-    await engine.clear_cache()
+    try:
+        await wait_until(lambda: backend.begun == 2)  # both captures have begun, and wait
+        await engine.clear_cache()
+    finally:
+        backend.gate.set()
     result = await request
     assert sorted(result.screenshots) == [1, 2]  # the caller still gets its pictures
     assert engine.cache.get_stats()["entries"] == 0  # but they are not cached after the clear
@@ -518,19 +570,25 @@ async def test_clear_cache_sticks_while_captures_are_in_flight() -> None:
 
 
 async def test_cancelling_one_request_does_not_fail_another_sharing_its_capture() -> None:
-    engine = MultiSpaceCaptureEngine(
-        backend=SlowBackend(spaces=2, size=SCREEN), config=MemoryConfig(env={})
-    )
+    backend = GatedBackend(spaces=2)
+    engine = engine_on(backend)
     request = SpaceCaptureRequest(space_ids=[1], use_cache=False)
     owner = asyncio.create_task(engine.capture_all_spaces(request))
-    await asyncio.sleep(0.05)
-    sharer = asyncio.create_task(engine.capture_all_spaces(request))
-    await asyncio.sleep(0.05)
-    owner.cancel()
+    try:
+        await wait_until(lambda: backend.begun == 1)  # the owner's capture is in flight
+        sharer = asyncio.create_task(engine.capture_all_spaces(request))
+        await wait_until(lambda: engine.shared_captures + backend.begun >= 2)
+        owner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await owner
+        assert owner.cancelled()
+    finally:
+        backend.gate.set()
     result = await sharer
     assert result.errors == {}
     assert sorted(result.screenshots) == [1]
     assert engine.shared_captures == 1
+    assert backend.begun == backend.captures == 1
     await engine.close()
 
 
@@ -560,7 +618,8 @@ async def test_nonexistent_spaces_are_errors_not_policy_skips() -> None:
 
 
 async def test_space_monitor_survives_a_failing_callback() -> None:
-    engine = make_engine(spaces=2)
+    backend = ListingBackend(spaces=2)
+    engine = engine_on(backend)
     seen: list[list[int]] = []
 
     def callback(spaces: list[int]) -> None:
@@ -568,28 +627,34 @@ async def test_space_monitor_survives_a_failing_callback() -> None:
         raise RuntimeError("listener bug")
 
     task = asyncio.create_task(engine.monitor_space_changes(callback, interval=0.02))
-    await asyncio.sleep(0.05)
-    engine.backend.spaces = 3  # type: ignore[attr-defined]
-    await asyncio.sleep(0.1)
-    engine.backend.spaces = 4  # type: ignore[attr-defined]
-    await asyncio.sleep(0.1)
-    assert not task.done()
+    await wait_until(lambda: backend.listings >= 1)  # the starting point: two spaces
+    backend.spaces = 3
+    await wait_until(lambda: len(seen) >= 1 or task.done())
+    backend.spaces = 4
+    await wait_until(lambda: len(seen) >= 2 or task.done())
+    assert not task.done(), task.exception()  # the monitor still runs
     task.cancel()
     assert seen == [[1, 2, 3], [1, 2, 3, 4]]
     await engine.close()
 
 
 async def test_a_derived_tier_expires_with_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.05)
-    config = MemoryConfig(cache_default_ttl=0.6, env={})
+    clock = Clock()
+    use_clock(monkeypatch, clock)
+    config = MemoryConfig(cache_default_ttl=20, env={})
     engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
     await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
-    await asyncio.sleep(0.4)
+    clock.now += 15
     derived = await engine.capture_all_spaces(
         SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)
     )
     assert derived.cache_hits == 1
-    await asyncio.sleep(0.4)  # past the source's TTL, though only 0.4 s after the derivation
+    assert derived.metadata[1].derived_from is CaptureQuality.OPTIMIZED
+    clock.now += 4.5  # just before the source's TTL: both tiers are still there
+    engine.cache.expire()
+    assert engine.cache.get_stats()["entries"] == 2
+    clock.now += 1  # past the source's TTL, though only 5.5 s after the derivation
+    engine.cache.expire()
     assert engine.cache.get_stats()["entries"] == 0
     await engine.close()
 

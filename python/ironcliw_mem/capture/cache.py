@@ -201,10 +201,17 @@ class MultiSpaceCaptureCache:
                 capture_duration=metadata.capture_duration + time.perf_counter() - started,
                 derived_from=source_quality,
             )
-            # The derived tier shows the same moment as its source, so it expires with it.
-            remaining = self.default_ttl - _age_seconds(metadata)
-            if remaining > 0 and generation == self.generation(space_id):
-                self._store_entry(cache_key(space_id, quality), encoded.jpeg, derived, remaining)
+            # The derived tier shows the same moment as its source, so it expires with it: the
+            # source's own deadline in the store (monotonic), not an age by the wall clock, which
+            # a laptop's clock steps after sleep would skew. Gone while encoding: not stored.
+            if generation == self.generation(space_id):
+                try:
+                    remaining = self._store.remaining_ttl(cache_key(space_id, source_quality))
+                except KeyError:
+                    pass  # the source went while this was encoding: nothing to expire with
+                else:
+                    key = cache_key(space_id, quality)
+                    self._store_entry(key, encoded.jpeg, derived, remaining)
             return JpegScreenshot(encoded.jpeg), derived
         return None
 
