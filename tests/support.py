@@ -28,11 +28,13 @@ def calm_manager(**config: object) -> MacOSMemoryManager:
     )
 
 
-async def wait_until(condition: Callable[[], object], limit: float = WAIT_LIMIT_S) -> None:
+async def wait_until(
+    condition: Callable[[], object], what: str = "", limit: float = WAIT_LIMIT_S
+) -> None:
     """Returns once `condition()` is true, yielding to the event loop (and so to its tasks and
     worker threads) meanwhile; fails the test if that takes longer than `limit` seconds."""
     deadline = time.monotonic() + limit
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {limit} s: {condition}")
+            raise AssertionError(f"still not true after {limit:g} s: {what or condition}")
         await asyncio.sleep(0.005)

@@ -88,7 +88,8 @@ async def test_metrics_parse_with_the_prometheus_parser() -> None:
 
 
 def test_the_in_process_server_answers_and_rejects() -> None:
-    state = DashboardState(sample_interval_s=0.05)
+    # Fresh for three 10 s intervals: however slow the start, the first answer finds it fresh.
+    state = DashboardState(sample_interval_s=10.0)
     state.publish({"pressure": "normal", "level": "green", "checks": 1}, None)
     server = DashboardServer(state, port=0).start()
     try:
@@ -96,7 +97,10 @@ def test_the_in_process_server_answers_and_rejects() -> None:
             health = json.load(response)
             assert health["ok"] is True
             assert health["sample_errors"] == 0
-        time.sleep(0.3)  # no new reading for six sample intervals: stale
+        # Readings now due every millisecond and none comes: after sleeping at least ten
+        # intervals the reading is stale, and its age only grows from here.
+        state.sample_interval_s = 0.001
+        time.sleep(0.01)
         state.record_failure()
         with pytest.raises(urllib.error.HTTPError) as stale:
             urllib.request.urlopen(server.url + "healthz", timeout=10)
@@ -119,9 +123,13 @@ def test_the_in_process_server_answers_and_rejects() -> None:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`ironcliw-mem serve` on a free port, capturing small synthetic spaces."""
+    """`ironcliw-mem serve` on a free port, capturing small synthetic spaces.
+
+    Stopped with SIGTERM after the module; `--duration` only ends a server orphaned by a killed
+    test run, so it is far past start-up plus a cold Chromium (SERVER_START_LIMIT_S +
+    CHROMIUM_LIMIT_S)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ironcliw_mem", "serve", "--port", "0", "--duration", "120",
+        [sys.executable, "-m", "ironcliw_mem", "serve", "--port", "0", "--duration", "600",
          "--workload", "vision", "--backend", "synthetic", "--spaces", "4", "--size", "640x400"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -24,6 +24,7 @@ from ironcliw_mem import (
     Sample,
 )
 from ironcliw_mem import manager as manager_module
+from support import WAIT_LIMIT_S, wait_until
 
 GIB = 1024**3
 
@@ -226,22 +227,32 @@ async def test_a_slow_stale_reading_cannot_overwrite_a_newer_one() -> None:
 
 
 async def test_cancelling_a_check_does_not_lose_the_change_for_later_listeners() -> None:
+    """The check is cancelled (as a timeout around it would) while the first listener is still
+    busy with the change; the listeners after it must hear the change all the same."""
     readings = ScriptedReadings(GREEN_SAMPLE)
     manager = make_manager(readings)
     await manager.check_pressure()
     slow_seen: list[MemoryPressure] = []
     budget_seen: list[MemoryPressure] = []
+    slow_started = asyncio.Event()
+    slow_may_finish = asyncio.Event()
 
     async def slow(level: MemoryPressure, stats: MemoryStats) -> None:
-        await asyncio.sleep(0.3)
+        slow_started.set()
+        await slow_may_finish.wait()
         slow_seen.append(level)
 
     manager.register_pressure_callback(slow)
     manager.register_pressure_callback(lambda level, stats: budget_seen.append(level))
     readings.sample = RED_SAMPLE
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(manager.check_pressure(), timeout=0.05)
-    await asyncio.sleep(0.5)
+    check = asyncio.create_task(manager.check_pressure())
+    await asyncio.wait_for(slow_started.wait(), timeout=WAIT_LIMIT_S)
+    check.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await check
+    assert budget_seen == []  # still queued behind the slow listener
+    slow_may_finish.set()
+    await wait_until(lambda: bool(budget_seen), "the listener after the slow one heard the change")
     assert slow_seen == [MemoryPressure.RED]
     assert budget_seen == [MemoryPressure.RED]
 
@@ -256,20 +267,23 @@ async def test_a_failing_probe_is_unknown_with_the_reason_not_an_exception() -> 
 
 
 def test_monitor_left_running_by_a_closed_loop_leaves_no_watcher_thread() -> None:
-    def watcher_threads() -> int:
-        return sum(t.name == "ironcliw-pressure-watcher" for t in threading.enumerate())
+    def watcher_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "ironcliw-pressure-watcher"}
 
-    before = watcher_threads()
+    # Thread objects, not counts: an earlier test's watcher may still be on its way out.
+    earlier = watcher_threads()
     manager = MacOSMemoryManager(MemoryConfig(env={}), read_sample=lambda: GREEN_SAMPLE)
 
-    async def start_and_leave() -> str:
+    async def start_and_leave() -> tuple[str, set[threading.Thread]]:
         await manager.start_monitoring()
-        await asyncio.sleep(0.05)
-        return manager.event_mechanism
+        await wait_until(lambda: manager.checks >= 1, "the monitor took its first reading")
+        return manager.event_mechanism, watcher_threads() - earlier
 
-    mechanism = asyncio.run(start_and_leave())  # returns without stop_monitoring()
-    time.sleep(0.1)
-    assert watcher_threads() == before, mechanism
+    mechanism, started = asyncio.run(start_and_leave())  # returns without stop_monitoring()
+    assert len(started) == (mechanism != "none"), mechanism  # a watcher ran: not a vacuous pass
+    for thread in started:
+        thread.join(timeout=WAIT_LIMIT_S)  # stopping wakes it at once; a leaked one never ends
+        assert not thread.is_alive(), mechanism
 
 
 async def test_a_callback_that_checks_again_does_not_deadlock() -> None:
@@ -289,26 +303,28 @@ async def test_a_callback_that_checks_again_does_not_deadlock() -> None:
 
 
 async def test_readings_run_off_the_event_loop() -> None:
+    """The probe returns only after the loop has ticked five times meanwhile, which it could not
+    do if the probe ran on the loop's own thread."""
     loop_thread = threading.current_thread().name
-    ticks = 0
+    five_ticks = threading.Event()
+    released: list[bool] = []
 
-    def slow_reading() -> Sample:
-        time.sleep(0.3)
+    def blocking_reading() -> Sample:
+        released.append(five_ticks.wait(timeout=WAIT_LIMIT_S))
         return GREEN_SAMPLE
 
     async def ticker() -> None:
-        nonlocal ticks
-        while True:
+        for _ in range(5):
             await asyncio.sleep(0.01)
-            ticks += 1
+        five_ticks.set()
 
     readings = ScriptedReadings()
-    manager = make_manager(lambda: (readings(), slow_reading())[1])
+    manager = make_manager(lambda: (readings(), blocking_reading())[1])
     task = asyncio.create_task(ticker())
     await manager.check_pressure()
     task.cancel()
     assert loop_thread not in readings.threads
-    assert ticks >= 5  # the loop kept running while the probe was busy
+    assert released == [True]  # the loop kept running while the probe was busy
 
 
 async def test_monitor_runs_until_stopped_and_survives_failures() -> None:
@@ -326,9 +342,8 @@ async def test_monitor_runs_until_stopped_and_survives_failures() -> None:
     manager = make_manager(flaky, pressure_check_interval=0.02)
     await manager.start_monitoring()
     assert manager.monitoring
-    await asyncio.sleep(0.5)
-    assert failures >= 2
-    assert manager.checks >= 5
+    await wait_until(lambda: failures >= 2 and manager.checks >= 5, "checks went on past failures")
+    assert manager.monitoring
     await manager.stop_monitoring()
     assert not manager.monitoring
     stopped_at = manager.checks
@@ -363,9 +378,7 @@ async def test_kernel_event_wakes_the_monitor_before_the_poll(
     )
     await manager.start_monitoring()
     try:
-        deadline = time.monotonic() + 5
-        while manager.checks < 2 and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: manager.checks >= 2, "a second check")
         assert manager.event_mechanism == "fake-trigger"
         assert manager.kernel_wakeups == 1
         assert manager.checks == 2  # the first poll, then the wake-up: 60 s poll never reached
