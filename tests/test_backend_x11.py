@@ -224,12 +224,12 @@ def test_a_restarted_x_server_is_picked_up_at_its_new_size() -> None:
         backend = X11Backend(first.display)
         assert backend.capture(1).shape == (240, 320, 4)
         stop_xvfb(first)
-        # While the server is gone: a clear error, at once, every time.
+        # While the server is gone: a clear error every time, from the lost or refused
+        # connection at once, not from waiting out the answer timeout.
         for _ in range(2):
-            started = time.monotonic()
-            with pytest.raises(CaptureError, match=first.display):
+            with pytest.raises(CaptureError, match=first.display) as gone:
                 backend.capture(1)
-            assert time.monotonic() - started < 5
+            assert "answer" not in str(gone.value)
         second = start_xvfb((400, 300), display=first.display)
         frame = backend.capture(1)
         assert frame.shape == (300, 400, 4)
