@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -135,8 +136,13 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
     )  # fmt: skip
     try:
         assert process.stdout is not None
+        assert process.stderr is not None
+        printed, _, _ = select.select([process.stdout], [], [], SERVER_START_LIMIT_S)
+        assert printed, f"the server printed no address within {SERVER_START_LIMIT_S} s"
         line = process.stdout.readline()
-        assert line.startswith("serving http://127.0.0.1:"), line + process.stderr.read()
+        # Its stderr is read only once it has exited: reading a live server's would block.
+        why = process.stderr.read() if process.poll() is not None else "(still running)"
+        assert line.startswith("serving http://127.0.0.1:"), line + why
         url = line.split()[1]
         deadline = time.monotonic() + SERVER_START_LIMIT_S
         while True:  # until the sampler has published a few points with captures
