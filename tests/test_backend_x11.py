@@ -6,6 +6,7 @@ window properties a window manager would set.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import os
@@ -19,7 +20,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ironcliw_mem.capture import CaptureBackend, CaptureError
+from ironcliw_mem import MemoryConfig
+from ironcliw_mem.capture import (
+    CaptureBackend,
+    CaptureError,
+    MultiSpaceCaptureEngine,
+    SpaceCaptureRequest,
+)
 from ironcliw_mem.capture.x11 import (
     X11_ANSWER_TIMEOUT_S,
     X11Backend,
@@ -329,6 +336,7 @@ def test_a_server_that_hangs_up_at_once_is_a_capture_error() -> None:
 # A stopped server (SIGSTOP) keeps its socket open and never answers: the calls must give up.
 # The short wait is set only around the stop, so that a busy machine cannot fail the rest.
 ANSWER_TIMEOUT_S = 0.5
+WATCHDOG_S = 20  # resumes a stopped server a broken timeout would wait on for ever
 RELEASE_LIMIT_S = 30  # only bounds a broken release; a resumed Xvfb answers at once
 
 
@@ -341,22 +349,33 @@ def _until(check: Callable[[], bool]) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _stopped(server: Xvfb) -> Iterator[None]:
+    """The server stopped (SIGSTOP) for the block. A watchdog resumes it after WATCHDOG_S, so
+    that a call that wrongly waits for it fails the test instead of hanging the run."""
+    server.process.send_signal(signal.SIGSTOP)
+    watchdog = threading.Timer(WATCHDOG_S, server.process.send_signal, (signal.SIGCONT,))
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
+        server.process.send_signal(signal.SIGCONT)
+
+
 def test_a_stopped_server_is_a_capture_error_and_calls_resume_when_it_answers(xvfb: Xvfb) -> None:
     backend = X11Backend(xvfb.display)
     assert backend.answer_timeout == X11_ANSWER_TIMEOUT_S
     try:
         assert backend.capture(1).shape == (240, 320, 4)
         backend.answer_timeout = ANSWER_TIMEOUT_S
-        xvfb.process.send_signal(signal.SIGSTOP)
-        try:
+        with _stopped(xvfb):
             with pytest.raises(CaptureError, match=rf"{xvfb.display}.*did not answer"):
                 backend.capture(1)
             # The stuck request is still in the server: the next calls do not queue behind it.
             for call in (lambda: backend.capture(1), backend.list_spaces, backend.current_space):
                 with pytest.raises(CaptureError, match="not answering: still waiting on"):
                     call()
-        finally:
-            xvfb.process.send_signal(signal.SIGCONT)
         # With the long wait again the next call queues behind the stuck request, which returns
         # now that the server answers, and then goes through itself.
         backend.answer_timeout = X11_ANSWER_TIMEOUT_S
@@ -370,34 +389,64 @@ def test_a_backend_made_or_closed_while_the_server_is_stopped_releases_its_conne
     xvfb: Xvfb,
 ) -> None:
     before = _open_fds()
-    xvfb.process.send_signal(signal.SIGSTOP)
-    try:
-        with pytest.raises(CaptureError, match="did not answer the connection"):
-            X11Backend(xvfb.display, answer_timeout=ANSWER_TIMEOUT_S)
-    finally:
-        xvfb.process.send_signal(signal.SIGCONT)
+    with _stopped(xvfb), pytest.raises(CaptureError, match="did not answer the connection"):
+        X11Backend(xvfb.display, answer_timeout=ANSWER_TIMEOUT_S)
     # The connect returned once the server answered, and was closed then.
     assert _until(lambda: _open_fds() <= before)
 
     backend = X11Backend(xvfb.display)
     backend.answer_timeout = ANSWER_TIMEOUT_S
-    xvfb.process.send_signal(signal.SIGSTOP)
-    try:
+    with _stopped(xvfb):
         with pytest.raises(CaptureError, match="did not answer"):
             backend.capture(1)
         backend.close()  # returns: it does not wait on a stuck server
         with pytest.raises(CaptureError, match="closed"):
             backend.capture(1)
-    finally:
-        xvfb.process.send_signal(signal.SIGCONT)
     assert _until(lambda: _open_fds() <= before)
 
 
-@pytest.mark.parametrize("timeout", [0, -1.0, float("nan"), float("inf"), "5", True])
+def _request_threads(display: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"x11 {display}"]
+
+
+def test_a_backend_dropped_without_close_ends_its_thread_and_closes_its_connection(
+    xvfb: Xvfb,
+) -> None:
+    before = _open_fds()
+    assert _request_threads(xvfb.display) == []
+    backend = X11Backend(xvfb.display)
+    assert backend.capture(1).shape == (240, 320, 4)
+    assert len(_request_threads(xvfb.display)) == 1
+    del backend  # nothing else holds it: not the idle thread, not its last screenshot
+    assert _until(lambda: not _request_threads(xvfb.display) and _open_fds() <= before)
+
+
+async def test_an_engine_closes_the_backend_it_chose_and_not_one_it_was_given(
+    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISPLAY", xvfb.display)
+    monkeypatch.setenv("IRONCLIW_CAPTURE_BACKEND", "x11")
+    chosen = MultiSpaceCaptureEngine(config=MemoryConfig(env={}))
+    given = MultiSpaceCaptureEngine(backend=X11Backend(xvfb.display), config=MemoryConfig(env={}))
+    for engine in (chosen, given):
+        assert isinstance(engine.backend, X11Backend)
+        result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+        assert result.errors == {}
+        await engine.close()
+    with pytest.raises(CaptureError, match="closed"):
+        chosen.backend.capture(1)
+    assert given.backend.capture(1).shape == (240, 320, 4)  # its owner closes it
+    given.backend.close()
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [0, -1.0, float("nan"), float("inf"), 1e10, pytest.param(10**400, id="10**400"), "5", True],
+)
 def test_the_answer_timeout_must_be_a_positive_number_of_seconds(
     xvfb: Xvfb, timeout: object
 ) -> None:
-    accepted = r"answer_timeout must be a finite number of seconds > 0"
+    accepted = r"answer_timeout must be a number of seconds > 0 and <= 9\.2\d*e\+09"
     with pytest.raises(ValueError, match=accepted):
         X11Backend(xvfb.display, answer_timeout=timeout)  # type: ignore[arg-type]
     backend = X11Backend(xvfb.display, answer_timeout=3)

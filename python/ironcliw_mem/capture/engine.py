@@ -77,6 +77,7 @@ class MultiSpaceCaptureEngine:
             keep_frames_out_of_the_heap()
         # The screen the platform offers (macOS, X11), synthetic screens where there is none.
         self.backend: CaptureBackend = backend if backend is not None else select_backend()
+        self._owns_backend = backend is None  # one it chose, it closes; one given, its owner does
         self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
         self.memory_manager = memory_manager
         if memory_manager is not None:
@@ -359,12 +360,16 @@ class MultiSpaceCaptureEngine:
         self.monitoring_active = False
 
     async def close(self) -> None:
-        """Cancels background prefetches and stops the cache's sweep and pressure following."""
+        """Cancels background prefetches, stops the cache's sweep and pressure following, and
+        closes the backend if the engine chose it (an X11 connection and its thread)."""
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.cache.close()
+        close_backend = getattr(self.backend, "close", None)
+        if self._owns_backend and callable(close_backend):
+            await asyncio.to_thread(close_backend)
 
     def get_cache_stats(self) -> dict[str, Any]:
         stats = self.cache.get_stats()

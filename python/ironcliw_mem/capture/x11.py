@@ -113,18 +113,25 @@ class _ServerCalls:
 
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            work, future, what, submitted = job
-            if not future.set_running_or_notify_cancel():
-                continue  # its caller stopped waiting before it started
-            self._running = (what, submitted)
-            try:
-                result = work()
-            except BaseException as error:  # handed to the caller, who raises it
-                self._running = None
-                future.set_exception(error)
-            else:
-                self._running = None
-                future.set_result(result)
+            self._run(*job)
+            # A request's work holds its backend and its result a screenshot: the idle thread
+            # must hold neither, or a dropped backend is never collected (nor finalized).
+            del job
+
+    def _run(
+        self, work: Callable[[], Any], future: Future[Any], what: str, submitted: float
+    ) -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # its caller stopped waiting before it started
+        self._running = (what, submitted)
+        try:
+            result = work()
+        except BaseException as error:  # handed to the caller, who raises it
+            self._running = None
+            future.set_exception(error)
+        else:
+            self._running = None
+            future.set_result(result)
 
     def stuck(self) -> str | None:
         """What the thread has been waiting on for longer than the timeout, if anything."""
@@ -173,15 +180,31 @@ class _ServerCalls:
         return closing
 
 
+class _Link:
+    """The backend's connection, held apart from the backend so that the backend's finalizer
+    can close it (as the requests' thread's last job) without keeping the backend alive."""
+
+    def __init__(self) -> None:
+        self.connection: _Connection | None = None
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close()
+
+
 def _checked_timeout(seconds: object) -> float:
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, int | float)
-        or not math.isfinite(seconds)
-        or seconds <= 0
-    ):
-        raise ValueError(f"answer_timeout must be a finite number of seconds > 0, got {seconds!r}")
-    return float(seconds)
+    """Seconds in (0, threading.TIMEOUT_MAX]; a ValueError naming what is accepted otherwise."""
+    try:
+        value = float(seconds) if isinstance(seconds, int | float) else math.nan
+    except OverflowError:  # an int too large for a float
+        value = math.inf
+    if isinstance(seconds, bool) or not 0 < value <= threading.TIMEOUT_MAX:
+        raise ValueError(
+            f"answer_timeout must be a number of seconds > 0 and <= {threading.TIMEOUT_MAX:g}, "
+            f"got {seconds!r}"
+        )
+    return value
 
 
 def _close_quietly(*closers: Callable[[], object]) -> None:
@@ -214,16 +237,17 @@ class X11Backend:
             raise CaptureError("no X display: DISPLAY is not set and no display was given")
         self.display = name
         self._closed = False
-        self._connection: _Connection | None = None
+        self._link = _Link()
         # Every use of the connection runs on this thread, one at a time: no lock needed.
         self._calls = _ServerCalls(name, _checked_timeout(answer_timeout))
-        weakref.finalize(self, self._calls.stop)
+        # A backend dropped without close() still closes its connection and ends its thread.
+        weakref.finalize(self, self._calls.stop, self._link.close)
         try:
             self._calls.call(self._session, "the connection")
         except BaseException:
             # A connect still stuck in the server is closed when it returns.
             self._closed = True
-            self._calls.stop(last=self._close_connection)
+            self._calls.stop(last=self._link.close)
             raise
 
     def _connect(self) -> _Connection:
@@ -264,14 +288,14 @@ class X11Backend:
         """The live connection, made again if the last one broke. On the requests' thread."""
         if self._closed:
             raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
-        if self._connection is None:
-            self._connection = self._connect()
-        return self._connection
+        if self._link.connection is None:
+            self._link.connection = self._connect()
+        return self._link.connection
 
     def _drop(self, connection: _Connection) -> None:
         """Forgets a broken connection (the next call connects again). On the requests' thread."""
-        if self._connection is connection:
-            self._connection = None
+        if self._link.connection is connection:
+            self._link.connection = None
         connection.close()
 
     def _cardinal(self, atom: str) -> int | None:
@@ -354,11 +378,7 @@ class X11Backend:
         """Closes the connection; waits at most `answer_timeout` for a busy server, and not at
         all for a stuck one (the connection is then closed when its request returns)."""
         self._closed = True
-        closing = self._calls.stop(last=self._close_connection)
+        closing = self._calls.stop(last=self._link.close)
         if closing is not None and self._calls.stuck() is None:
             with contextlib.suppress(TimeoutError):
                 closing.result(timeout=self._calls.timeout)
-
-    def _close_connection(self) -> None:
-        if self._connection is not None:
-            self._drop(self._connection)
