@@ -9,6 +9,7 @@ import io
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -676,4 +677,43 @@ async def test_predictions_learn_from_the_users_moves_not_request_order() -> Non
     assert task is not None
     await task
     assert optimizer.cache_hits == hits_before  # prefetches do not count as the agent's hits
+    await engine.close()
+
+
+@pytest.mark.parametrize("change", ["replaced", "expired"])
+async def test_a_derived_tier_is_not_kept_when_its_source_changes_while_it_encodes(
+    monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    clock = Clock()
+    use_clock(monkeypatch, clock)
+    encoding, finish = threading.Event(), threading.Event()
+    derive_tier = cache_module.derive_tier
+
+    def held_derivation(*args: Any, **kwargs: Any) -> Any:
+        encoding.set()
+        if not finish.wait(WAIT_LIMIT_S):
+            raise RuntimeError("the test never let the derivation finish")
+        return derive_tier(*args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "derive_tier", held_derivation)
+    config = MemoryConfig(cache_default_ttl=20, env={})
+    engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
+    await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+    clock.now += 15
+    thumbnail = SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)
+    deriving = asyncio.create_task(engine.capture_all_spaces(thumbnail))
+    try:
+        await wait_until(encoding.is_set, "the derivation began")
+        if change == "replaced":  # a newer capture of the source: its TTL is not the old frame's
+            await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1], use_cache=False))
+        else:
+            clock.now += 6  # past the source's TTL: nothing left to expire with
+    finally:
+        finish.set()
+    derived = await deriving
+    assert derived.cache_hits == 1  # the caller still gets the picture it asked for
+    assert derived.metadata[1].derived_from is CaptureQuality.OPTIMIZED
+    engine.cache.expire()
+    expected = {"replaced": 1, "expired": 0}[change]  # the new source only, or nothing
+    assert engine.cache.get_stats()["entries"] == expected
     await engine.close()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import time
 import weakref
 from collections.abc import Callable
@@ -203,17 +204,27 @@ class MultiSpaceCaptureCache:
             )
             # The derived tier shows the same moment as its source, so it expires with it: the
             # source's own deadline in the store (monotonic), not an age by the wall clock, which
-            # a laptop's clock steps after sleep would skew. Gone while encoding: not stored.
-            if generation == self.generation(space_id):
-                try:
-                    remaining = self._store.remaining_ttl(cache_key(space_id, source_quality))
-                except KeyError:
-                    pass  # the source went while this was encoding: nothing to expire with
-                else:
-                    key = cache_key(space_id, quality)
-                    self._store_entry(key, encoded.jpeg, derived, remaining)
+            # a laptop's clock steps after sleep would skew.
+            remaining = self._source_ttl(space_id, source_quality, metadata)
+            if remaining is not None and generation == self.generation(space_id):
+                key = cache_key(space_id, quality)
+                self._store_entry(key, encoded.jpeg, derived, remaining)
             return JpegScreenshot(encoded.jpeg), derived
         return None
+
+    def _source_ttl(
+        self, space_id: int, quality: CaptureQuality, metadata: SpaceCaptureMetadata
+    ) -> float | None:
+        """Seconds the source of a derivation has left, None when it went or was replaced by a
+        newer capture while the derivation was encoding (its TTL is not the derived tier's)."""
+        key = cache_key(space_id, quality)
+        if self._metadata.get(key) is not metadata:
+            return None
+        try:
+            left = self._store.remaining_ttl(key)
+        except KeyError:
+            return None
+        return math.inf if left is None else left
 
     async def put(
         self,
