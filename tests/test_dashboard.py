@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -140,6 +141,9 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
         printed, _, _ = select.select([process.stdout], [], [], SERVER_START_LIMIT_S)
         assert printed, f"the server printed no address within {SERVER_START_LIMIT_S} s"
         line = process.stdout.readline()
+        if not line:  # its stdout closed: it is exiting, and its stderr says why
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=SERVER_START_LIMIT_S)
         # Its stderr is read only once it has exited: reading a live server's would block.
         why = process.stderr.read() if process.poll() is not None else "(still running)"
         assert line.startswith("serving http://127.0.0.1:"), line + why
