@@ -46,6 +46,7 @@ from ironcliw_mem.manager import (
     get_memory_manager,
     initialize_memory_manager,
 )
+from ironcliw_mem.offload import OffloadAdvisor, RedHold
 from ironcliw_mem.policy import CaptureQuality, LevelPolicy, MemoryPressure, MonitoringStrategy
 from ironcliw_mem.pressure import (
     Classifier,
@@ -90,8 +91,10 @@ __all__ = [
     "MultiSpaceCaptureCache",
     "MultiSpaceCaptureEngine",
     "MultiSpaceOptimizer",
+    "OffloadAdvisor",
     "PressureProbe",
     "PressureWatcher",
+    "RedHold",
     "Sample",
     "SpaceCaptureMetadata",
     "SpaceCaptureRequest",

@@ -219,6 +219,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("image_subsampling", ("IMAGE_CHROMA_SUBSAMPLING",), "444", subsampling),
     Setting("pressure_override", ("IRONCLIW_PRESSURE_OVERRIDE",), None, optional_pressure),
     Setting("tune_malloc", ("IRONCLIW_TUNE_MALLOC",), True, parse_bool),
+    Setting("offload_red_hold_seconds", ("OFFLOAD_RED_HOLD_SECONDS",), 30.0, positive_float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -255,6 +256,7 @@ class MemoryConfig:
     image_subsampling: str
     pressure_override: MemoryPressure | None
     tune_malloc: bool
+    offload_red_hold_seconds: float
     thresholds: dict[str, float]
     sources: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -282,6 +284,7 @@ class MemoryConfig:
         image_subsampling: str | None = None,
         pressure_override: MemoryPressure | str | None = None,
         tune_malloc: bool | None = None,
+        offload_red_hold_seconds: float | None = None,
         thresholds: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -307,6 +310,7 @@ class MemoryConfig:
             "image_subsampling": image_subsampling,
             "pressure_override": pressure_override,
             "tune_malloc": tune_malloc,
+            "offload_red_hold_seconds": offload_red_hold_seconds,
         }
         environ = os.environ if env is None else env
         problems: list[str] = []

@@ -179,16 +179,17 @@ class PressureListeners:
         while self._pending:
             change = self._pending.popleft()
             for callback in list(self._callbacks):
-                await self._call(callback, *change)
+                await call_isolated(callback, *change, what="pressure callback")
 
-    @staticmethod
-    async def _call(callback: PressureCallback, level: MemoryPressure, stats: MemoryStats) -> None:
-        try:
-            result = callback(level, stats)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("pressure callback %r failed; the others still run", callback)
+
+async def call_isolated(callback: Callable[..., object], *args: object, what: str) -> None:
+    """Runs a user callback, sync or async; its failure is logged, never raised to the caller."""
+    try:
+        result = callback(*args)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("%s %r failed", what, callback)
 
 
 class _WatcherThread:
