@@ -60,6 +60,7 @@ from ironcliw_mem.capture.encoding import RESAMPLING_FILTER
 from ironcliw_mem.capture.engine import adjacent_spaces
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.manager import MacOSMemoryManager
+from ironcliw_mem.offload import RedHold
 from ironcliw_mem.policy import (
     CaptureQuality,
     LevelPolicy,
@@ -504,7 +505,7 @@ class Meter:
     peak_footprint: int = 0
     cache_byte_seconds: float = 0.0
     footprint_byte_seconds: float = 0.0
-    red_run_s: float = 0.0
+    red_hold: RedHold = field(default_factory=lambda: RedHold(math.inf))
     offload_triggers: int = 0
     offload_ticks: list[int] = field(default_factory=list)
     level_changes: int = 0
@@ -535,13 +536,12 @@ class Meter:
 
 
 def offload_step(meter: Meter, tick: int, level: str, dt: float, hold_s: float) -> None:
-    """Counts an offload trigger once per red episode, when red has been held `hold_s`."""
-    if level != "red":
-        meter.red_run_s = 0.0
-        return
-    before = meter.red_run_s
-    meter.red_run_s += dt
-    if before < hold_s <= meter.red_run_s:
+    """Counts an offload trigger once per red episode, when red has been held `hold_s`: the
+    `OffloadAdvisor`'s rule, a tick's level taken to last the whole tick."""
+    rule = meter.red_hold
+    rule.hold_seconds = hold_s
+    rule.observe(MemoryPressure.from_level(level), tick * dt)
+    if rule.take_trigger((tick + 1) * dt):
         meter.offload_triggers += 1
         meter.offload_ticks.append(tick)
 
