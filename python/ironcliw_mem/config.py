@@ -219,7 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("image_subsampling", ("IMAGE_CHROMA_SUBSAMPLING",), "444", subsampling),
     Setting("pressure_override", ("IRONCLIW_PRESSURE_OVERRIDE",), None, optional_pressure),
     Setting("tune_malloc", ("IRONCLIW_TUNE_MALLOC",), True, parse_bool),
-    Setting("offload_red_hold_seconds", ("OFFLOAD_RED_HOLD_SECONDS",), 30.0, positive_float),
+    Setting(
+        "offload_red_hold_seconds", ("IRONCLIW_OFFLOAD_RED_HOLD_SECONDS",), 30.0, positive_float
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -14,6 +14,7 @@ import inspect
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -182,6 +183,18 @@ class PressureListeners:
                 await call_isolated(callback, *change, what="pressure callback")
 
 
+def weak_pressure_listener(method: PressureCallback) -> PressureCallback:
+    """A listener that calls the bound `method` while its object lives and does nothing after:
+    the manager is a process singleton, and must not keep a dropped listener's object alive."""
+    method_ref = weakref.WeakMethod(method)
+
+    def listener(level: MemoryPressure, stats: MemoryStats) -> Awaitable[None] | None:
+        bound = method_ref()
+        return None if bound is None else bound(level, stats)
+
+    return listener
+
+
 async def call_isolated(callback: Callable[..., object], *args: object, what: str) -> None:
     """Runs a user callback, sync or async; its failure is logged, never raised to the caller."""
     try:
@@ -261,9 +274,16 @@ class MacOSMemoryManager:
         self._watcher: _WatcherThread | None = None
         self._wake: asyncio.Event | None = None
         self.current_pressure = MemoryPressure.UNKNOWN
+        # When (on `clock`) the current level began: the check that first read it.
+        self.pressure_since: float | None = None
         self.last_stats: MemoryStats | None = None
         self.checks = 0
         self.kernel_wakeups = 0
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The manager's time in seconds (monotonic unless one was given): `pressure_since`'s."""
+        return self._clock
 
     # --- listeners ---------------------------------------------------------------------------
 
@@ -295,12 +315,15 @@ class MacOSMemoryManager:
             self._check_lock = asyncio.Lock()
         async with self._check_lock:
             sample, footprint = await asyncio.to_thread(self._measure)
-            verdict = self._classifier.update(sample, self._clock())
+            now = self._clock()
+            verdict = self._classifier.update(sample, now)
             override = self._override
             level = override if override is not None else MemoryPressure.from_level(verdict.level)
             stats = stats_from_sample(sample, verdict, level, override is not None, footprint)
             previous = self.current_pressure
             self.current_pressure = level
+            if level is not previous:
+                self.pressure_since = now
             self.last_stats = stats
             self.checks += 1
         if level is not previous:

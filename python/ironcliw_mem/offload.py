@@ -2,74 +2,85 @@
 
 The agent's own rule offloaded on psutil's memory percent (critical at 85 %), and psutil's
 percent on macOS counts file cache and compressed pages as used, so a healthy Mac looked critical
-and work went to paid cloud VMs. `OffloadAdvisor` listens to the manager's level instead (the
+and work went to paid cloud VMs. `OffloadAdvisor` follows the manager's level instead (the
 kernel's own verdict where there is one, classified with hysteresis) and advises offloading only
-when red has lasted `offload_red_hold_seconds` (30 s by default), once per red episode: a short
-spike is the cache's job (it shrinks at once), not a VM's. It is the trigger the replay benchmark
-counts.
+when red has lasted `offload_red_hold_seconds` (30 s by default) without a break, once per red
+episode: a short spike is the cache's job (its budget drops at once), not a VM's. It is the
+trigger the replay benchmark counts.
 
-Two pieces, as the manager's: `RedHold` is the rule as pure state (fed levels and times), and
-the advisor is a listener that feeds it and calls back when it fires.
+Two pieces, as the manager's: `RedHold` is the rule as pure state (fed the level and when it
+began), and the advisor is a listener that feeds it from the manager and calls back when it is
+due.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import weakref
 from collections.abc import Awaitable, Callable
 
 from ironcliw_mem.config import positive_float
-from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats, call_isolated
+from ironcliw_mem.manager import (
+    MacOSMemoryManager,
+    MemoryStats,
+    call_isolated,
+    weak_pressure_listener,
+)
 from ironcliw_mem.policy import MemoryPressure
 
 log = logging.getLogger(__name__)
 
-OffloadCallback = Callable[[MemoryStats | None], Awaitable[None] | None]
+OffloadCallback = Callable[[MemoryStats], Awaitable[None] | None]
 
 
 class RedHold:
     """Red held for `hold_seconds` without a break; due once per red episode.
 
-    Any other level (yellow, green, unknown) ends the episode: an unreadable machine is no
-    reason to pay for a VM.
+    An episode is known by when it began, so a break that was never seen (red, yellow, red
+    between two looks) still starts a new one. Any level but red ends it, unknown included: an
+    unreadable machine is no reason to pay for a VM.
     """
 
     def __init__(self, hold_seconds: float) -> None:
         self.hold_seconds = hold_seconds
         self.red_since: float | None = None
-        self.fired = False
+        self._fired_for: float | None = None
 
-    def observe(self, level: MemoryPressure, now: float) -> None:
-        if level is not MemoryPressure.RED:
-            self.red_since = None
-            self.fired = False
-        elif self.red_since is None:
-            self.red_since = now
+    def observe(self, level: MemoryPressure, since: float) -> None:
+        """The level now, and when it began."""
+        self.red_since = since if level is MemoryPressure.RED else None
 
     def seconds_left(self, now: float) -> float | None:
-        """Until red has been held long enough; None when the level is not red."""
+        """Until red has been held long enough (0 once it has); None when the level is not red."""
         if self.red_since is None:
             return None
         return max(0.0, self.red_since + self.hold_seconds - now)
 
     def held(self, now: float) -> bool:
+        """Red for at least `hold_seconds` by `now`."""
         return self.seconds_left(now) == 0.0
 
     def take_trigger(self, now: float) -> bool:
         """True once per episode, the first time it is asked after red has been held."""
-        if self.fired or not self.held(now):
+        if not self.held(now) or self._fired_for == self.red_since:
             return False
-        self.fired = True
+        self._fired_for = self.red_since
         return True
 
 
 class OffloadAdvisor:
     """Advises moving work off this machine when the manager's level has been red long enough.
 
-    Poll `should_offload()` where the agent used to ask its own monitor, or pass `on_offload`
-    (sync or async, called with the manager's last stats) to be told once per red episode. The
-    callback needs the manager's event loop: the advisor arms a timer there when red begins.
+    `should_offload()` is a state (true for the rest of the red episode, for code that polls);
+    `on_offload(stats)`, sync or async, is the trigger: called once per red episode, which is
+    where to start a VM. The callback's timer runs on the event loop the advisor is made on, so
+    with `on_offload` it must be made there; use it from that loop. The level and its start come
+    from the manager (its `current_pressure`, `pressure_since` and `clock`, which must run with
+    real time for the timer to meet it; the default does).
+
+    Keep a reference: the manager holds the advisor weakly, so a dropped advisor, like a closed
+    one, advises nothing more.
     """
 
     def __init__(
@@ -78,7 +89,6 @@ class OffloadAdvisor:
         *,
         hold_seconds: float | None = None,
         on_offload: OffloadCallback | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if hold_seconds is None:
             hold_seconds = manager.config.offload_red_hold_seconds
@@ -89,16 +99,25 @@ class OffloadAdvisor:
                 raise ValueError(f"hold_seconds must be {error}, got {hold_seconds!r}") from None
         if on_offload is not None and not callable(on_offload):
             raise TypeError(f"on_offload must be callable, got {type(on_offload).__name__}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        if on_offload is not None:
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                raise RuntimeError(
+                    "OffloadAdvisor(on_offload=...) must be made on the manager's event loop, "
+                    "where its timer runs"
+                ) from None
         self.manager = manager
         self.on_offload = on_offload
         self.triggers = 0
-        self._clock = clock
         self._rule = RedHold(hold_seconds)
         self._timer: asyncio.TimerHandle | None = None
         self._callbacks_running: set[asyncio.Task[None]] = set()
         self._closed = False
-        manager.register_pressure_callback(self._level_changed)
-        self._follow(manager.current_pressure)  # the level may already be red
+        self._listener = weak_pressure_listener(self._level_changed)
+        manager.register_pressure_callback(self._listener)
+        self._arm()  # the level may be red already
 
     @property
     def hold_seconds(self) -> float:
@@ -106,34 +125,38 @@ class OffloadAdvisor:
 
     def should_offload(self) -> bool:
         """True while the level has been red for at least `hold_seconds`."""
-        self._rule.observe(self.manager.current_pressure, self._clock())
-        return not self._closed and self._rule.held(self._clock())
+        return self._follow() and self._rule.held(self.manager.clock())
 
     def seconds_until_offload(self) -> float | None:
-        """How long red must still last before offloading is advised; None when not red."""
-        self._rule.observe(self.manager.current_pressure, self._clock())
-        return self._rule.seconds_left(self._clock())
+        """How long red must still last before offloading is advised (0 once it has lasted);
+        None when the level is not red, or the advisor is closed."""
+        return self._rule.seconds_left(self.manager.clock()) if self._follow() else None
 
     def close(self) -> None:
-        """Stops listening; no callback comes after this."""
+        """Stops advising: no callback starts after this (one already running finishes)."""
         self._closed = True
-        self.manager.unregister_pressure_callback(self._level_changed)
+        self.manager.unregister_pressure_callback(self._listener)
         self._disarm()
 
-    async def _level_changed(self, level: MemoryPressure, stats: MemoryStats) -> None:
-        self._follow(level)
+    def _follow(self) -> bool:
+        """Brings the rule up to the manager's level; False when closed."""
+        if self._closed:
+            return False
+        since = self.manager.pressure_since
+        self._rule.observe(self.manager.current_pressure, 0.0 if since is None else since)
+        return True
 
-    def _follow(self, level: MemoryPressure) -> None:
-        self._rule.observe(level, self._clock())
+    def _level_changed(self, level: MemoryPressure, stats: MemoryStats) -> None:
+        # The manager's level, not `level`: deliveries can lag behind the checks.
+        self._arm()
+
+    def _arm(self) -> None:
         self._disarm()
-        left = self._rule.seconds_left(self._clock())
-        if left is None or self._closed:
+        if not self._follow() or self._loop is None:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # made outside a loop: the first change (on the loop) arms it
-            return
-        self._timer = loop.call_later(left, self._fire)
+        left = self._rule.seconds_left(self.manager.clock())
+        if left is not None:
+            self._timer = self._loop.call_later(left, _call_weakly, weakref.WeakMethod(self._fire))
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -142,23 +165,26 @@ class OffloadAdvisor:
 
     def _fire(self) -> None:
         self._timer = None
-        if self._closed:
+        if not self._follow():
             return
-        left = self._rule.seconds_left(self._clock())
+        now = self.manager.clock()
+        left = self._rule.seconds_left(now)
         if left is not None and left > 0:  # the loop may wake a timer a clock tick early
-            self._timer = asyncio.get_running_loop().call_later(left, self._fire)
+            self._arm()
             return
-        if not self._rule.take_trigger(self._clock()):
+        stats = self.manager.last_stats
+        if stats is None or not self._rule.take_trigger(now):
             return
         self.triggers += 1
-        log.warning(
-            "memory red for %.0f s: offloading advised (trigger %d)",
-            self._rule.hold_seconds,
-            self.triggers,
-        )
+        log.warning("memory red for %.0f s: offloading advised", self.hold_seconds)
         if self.on_offload is not None:
-            task = asyncio.ensure_future(
-                call_isolated(self.on_offload, self.manager.last_stats, what="offload callback")
-            )
+            calling = call_isolated(self.on_offload, stats, what="offload callback")
+            task = asyncio.ensure_future(calling)
             self._callbacks_running.add(task)  # referenced until done: a task is held weakly
             task.add_done_callback(self._callbacks_running.discard)
+
+
+def _call_weakly(method_ref: weakref.WeakMethod[Callable[[], None]]) -> None:
+    method = method_ref()
+    if method is not None:
+        method()

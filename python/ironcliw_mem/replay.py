@@ -506,6 +506,9 @@ class Meter:
     cache_byte_seconds: float = 0.0
     footprint_byte_seconds: float = 0.0
     red_hold: RedHold = field(default_factory=lambda: RedHold(math.inf))
+    # The truthful level and the second its run began, for the offload rule.
+    level_now: str = ""
+    level_since_s: float = 0.0
     offload_triggers: int = 0
     offload_ticks: list[int] = field(default_factory=list)
     level_changes: int = 0
@@ -538,9 +541,11 @@ class Meter:
 def offload_step(meter: Meter, tick: int, level: str, dt: float, hold_s: float) -> None:
     """Counts an offload trigger once per red episode, when red has been held `hold_s`: the
     `OffloadAdvisor`'s rule, a tick's level taken to last the whole tick."""
+    if level != meter.level_now:
+        meter.level_now, meter.level_since_s = level, tick * dt
     rule = meter.red_hold
     rule.hold_seconds = hold_s
-    rule.observe(MemoryPressure.from_level(level), tick * dt)
+    rule.observe(MemoryPressure.from_level(level), meter.level_since_s)
     if rule.take_trigger((tick + 1) * dt):
         meter.offload_triggers += 1
         meter.offload_ticks.append(tick)

@@ -15,7 +15,6 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.capture.encoding import derive_tier, encode_tier
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.manager import weak_pressure_listener
 from ironcliw_mem.policy import CaptureQuality, LevelPolicy, MemoryPressure, policy_for
 
 if TYPE_CHECKING:
@@ -40,17 +40,6 @@ SWEEP_INTERVAL_SECONDS = 1.0
 
 def cache_key(space_id: int, quality: CaptureQuality) -> str:
     return f"space_{space_id}_{quality.value}"
-
-
-def _weak_pressure_listener(
-    cache_ref: weakref.ref[MultiSpaceCaptureCache],
-) -> Callable[[MemoryPressure, MemoryStats], None]:
-    def on_pressure_change(pressure: MemoryPressure, stats: MemoryStats) -> None:
-        cache = cache_ref()
-        if cache is not None:
-            cache._on_pressure_change(pressure, stats)
-
-    return on_pressure_change
 
 
 class MultiSpaceCaptureCache:
@@ -79,7 +68,7 @@ class MultiSpaceCaptureCache:
         self._sweeper: asyncio.Task[None] | None = None
         # The manager is a process singleton: it must not keep a dropped cache (and its JPEGs)
         # alive, so it holds this listener, which holds the cache weakly.
-        self._listener = _weak_pressure_listener(weakref.ref(self))
+        self._listener = weak_pressure_listener(self._on_pressure_change)
         self.hit_count = 0
         self.miss_count = 0
         self.derived_hits = 0
