@@ -28,6 +28,16 @@ def calm_manager(**config: object) -> MacOSMemoryManager:
     )
 
 
+class ManualClock:
+    """A clock that moves only when the test moves it (`clock.now += 5`)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def wait_until(
     condition: Callable[[], object], what: str = "", limit: float = WAIT_LIMIT_S
 ) -> None:

@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from ironcliw_mem import ENTRY_OVERHEAD, ByteCache
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support import ManualClock
 
 
 def cost(key: str, value: bytes) -> int:

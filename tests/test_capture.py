@@ -34,7 +34,7 @@ from ironcliw_mem.capture import (
 )
 from ironcliw_mem.capture import cache as cache_module
 from ironcliw_mem.capture.backends import CaptureError
-from support import WAIT_LIMIT_S, calm_manager, wait_until
+from support import WAIT_LIMIT_S, ManualClock, calm_manager, wait_until
 
 MIB = 1024**2
 SCREEN = (960, 600)  # small screens keep the suite fast; the engine does not care
@@ -183,7 +183,7 @@ async def test_budget_shrinks_the_moment_the_level_changes() -> None:
 async def test_expired_entries_are_released_without_a_lookup(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     use_clock(monkeypatch, clock)
     monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.01)
     cache = MultiSpaceCaptureCache(max_size_mb=10, default_ttl=5, config=MemoryConfig(env={}))
@@ -398,16 +398,8 @@ async def test_put_of_a_pixel_array_encodes_it() -> None:
 # --- the optimizer -------------------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_next_space_prediction_follows_observed_transitions() -> None:
-    optimizer = MultiSpaceOptimizer(clock=Clock())
+    optimizer = MultiSpaceOptimizer(clock=ManualClock())
     for _ in range(6):
         for space in (1, 2, 5):
             optimizer.track_space_access(space)
@@ -420,7 +412,7 @@ def test_next_space_prediction_follows_observed_transitions() -> None:
 
 
 def test_patterns_are_detected() -> None:
-    clock = Clock()
+    clock = ManualClock()
     optimizer = MultiSpaceOptimizer(clock=clock)
     for _ in range(12):
         clock.now += 60
@@ -436,7 +428,7 @@ def test_patterns_are_detected() -> None:
 
 
 def test_prefetch_candidates_depend_on_the_level() -> None:
-    optimizer = MultiSpaceOptimizer(clock=Clock())
+    optimizer = MultiSpaceOptimizer(clock=ManualClock())
     for _ in range(5):
         optimizer.track_space_access(4)
         optimizer.track_space_access(8)
@@ -449,7 +441,7 @@ def test_prefetch_candidates_depend_on_the_level() -> None:
 
 
 async def test_optimizer_never_raises_quality_and_keeps_new_spaces_as_asked() -> None:
-    optimizer = MultiSpaceOptimizer(clock=Clock())
+    optimizer = MultiSpaceOptimizer(clock=ManualClock())
     request = SpaceCaptureRequest(space_ids=[7], quality=CaptureQuality.FAST)
     assert (await optimizer.optimize_capture_request(request)).quality is CaptureQuality.FAST
     for _ in range(20):
@@ -640,7 +632,7 @@ async def test_space_monitor_survives_a_failing_callback() -> None:
 
 
 async def test_a_derived_tier_expires_with_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = Clock()
+    clock = ManualClock()
     use_clock(monkeypatch, clock)
     config = MemoryConfig(cache_default_ttl=20, env={})
     engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
@@ -684,7 +676,7 @@ async def test_predictions_learn_from_the_users_moves_not_request_order() -> Non
 async def test_a_derived_tier_is_not_kept_when_its_source_changes_while_it_encodes(
     monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     use_clock(monkeypatch, clock)
     encoding, finish = threading.Event(), threading.Event()
     derive_tier = cache_module.derive_tier

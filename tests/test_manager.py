@@ -24,7 +24,7 @@ from ironcliw_mem import (
     Sample,
 )
 from ironcliw_mem import manager as manager_module
-from support import WAIT_LIMIT_S, wait_until
+from support import WAIT_LIMIT_S, ManualClock, wait_until
 
 GIB = 1024**3
 
@@ -59,14 +59,6 @@ class ScriptedReadings:
         self.calls += 1
         self.threads.add(threading.current_thread().name)
         return self.sample
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_manager(
@@ -104,7 +96,7 @@ def test_public_names_are_importable_from_the_package() -> None:
 
 async def test_levels_follow_the_readings_with_dwell_on_the_way_down() -> None:
     readings = ScriptedReadings(GREEN_SAMPLE)
-    clock = ManualClock()
+    clock = ManualClock(100.0)
     manager = make_manager(readings, clock, thresholds={"downgrade_dwell": 10.0})
     assert await manager.check_pressure() is MemoryPressure.GREEN
     readings.sample = RED_SAMPLE

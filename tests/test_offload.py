@@ -20,7 +20,7 @@ from ironcliw_mem import (
     RedHold,
 )
 from ironcliw_mem.manager import MemoryStats
-from support import GREEN_SAMPLE, wait_until
+from support import GREEN_SAMPLE, ManualClock, wait_until
 
 RED, YELLOW, GREEN, UNKNOWN = (
     MemoryPressure.RED,
@@ -30,14 +30,6 @@ RED, YELLOW, GREEN, UNKNOWN = (
 )
 LONG_HOLD_S = 3600.0  # a timer that cannot fire during a test
 SHORT_HOLD_S = 0.05
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def make_manager(
@@ -74,7 +66,7 @@ def test_red_must_be_held_for_the_whole_hold_and_is_due_once_per_episode() -> No
 
 
 async def test_should_offload_only_after_red_has_lasted_the_hold() -> None:
-    clock = ManualClock()
+    clock = ManualClock(500.0)
     manager = make_manager(clock, offload_red_hold_seconds=30)
     advisor = OffloadAdvisor(manager)
     assert advisor.hold_seconds == 30.0
@@ -102,7 +94,7 @@ async def test_should_offload_only_after_red_has_lasted_the_hold() -> None:
 
 
 async def test_an_advisor_made_while_red_counts_from_when_red_began() -> None:
-    clock = ManualClock()
+    clock = ManualClock(500.0)
     manager = make_manager(clock)
     await manager.override_pressure(RED)
     clock.now += 20

@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 from ironcliw_mem.capture import CaptureBackend, CaptureError, SyntheticBackend
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support import ManualClock
 
 
 def test_is_a_capture_backend_with_bgra_frames() -> None:
@@ -32,7 +25,7 @@ def test_default_size_is_a_retina_screen() -> None:
 
 
 def test_same_time_same_pixels_and_spaces_differ() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     first = SyntheticBackend(spaces=2, size=(640, 400), clock=clock)
     second = SyntheticBackend(spaces=2, size=(640, 400), clock=clock)
     assert np.array_equal(first.capture(1), second.capture(1))
@@ -40,7 +33,7 @@ def test_same_time_same_pixels_and_spaces_differ() -> None:
 
 
 def test_frames_change_over_time_but_only_in_part() -> None:
-    clock = Clock()
+    clock = ManualClock(1_700_000_000.0)
     backend = SyntheticBackend(spaces=1, size=(960, 600), clock=clock)
     before = backend.capture(1)
     clock.now += 61
