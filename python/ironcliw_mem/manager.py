@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import psutil
 
@@ -40,6 +40,8 @@ USS_REFRESH_SECONDS = 30.0
 # How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
 WATCHER_SLICE_SECONDS = 1.0
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 PressureCallback = Callable[[MemoryPressure, "MemoryStats"], Awaitable[None] | None]
 
 
@@ -183,16 +185,17 @@ class PressureListeners:
                 await call_isolated(callback, *change, what="pressure callback")
 
 
-def weak_pressure_listener(method: PressureCallback) -> PressureCallback:
-    """A listener that calls the bound `method` while its object lives and does nothing after:
-    the manager is a process singleton, and must not keep a dropped listener's object alive."""
+def weakly(method: Callable[_P, _R]) -> Callable[_P, _R | None]:
+    """The bound `method` as a callable that holds its object weakly and does nothing once the
+    object is gone: the manager is a process singleton, and its listeners (and timers) must not
+    keep a dropped object alive."""
     method_ref = weakref.WeakMethod(method)
 
-    def listener(level: MemoryPressure, stats: MemoryStats) -> Awaitable[None] | None:
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
         bound = method_ref()
-        return None if bound is None else bound(level, stats)
+        return None if bound is None else bound(*args, **kwargs)
 
-    return listener
+    return call
 
 
 async def call_isolated(callback: Callable[..., object], *args: object, what: str) -> None:

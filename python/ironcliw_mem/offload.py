@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 
 from ironcliw_mem.config import positive_float
@@ -25,7 +24,7 @@ from ironcliw_mem.manager import (
     MacOSMemoryManager,
     MemoryStats,
     call_isolated,
-    weak_pressure_listener,
+    weakly,
 )
 from ironcliw_mem.policy import MemoryPressure
 
@@ -115,7 +114,7 @@ class OffloadAdvisor:
         self._timer: asyncio.TimerHandle | None = None
         self._callbacks_running: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._listener = weak_pressure_listener(self._level_changed)
+        self._listener = weakly(self._level_changed)
         manager.register_pressure_callback(self._listener)
         self._arm()  # the level may be red already
 
@@ -156,7 +155,7 @@ class OffloadAdvisor:
             return
         left = self._rule.seconds_left(self.manager.clock())
         if left is not None:
-            self._timer = self._loop.call_later(left, _call_weakly, weakref.WeakMethod(self._fire))
+            self._timer = self._loop.call_later(left, weakly(self._fire))
 
     def _disarm(self) -> None:
         if self._timer is not None:
@@ -182,9 +181,3 @@ class OffloadAdvisor:
             task = asyncio.ensure_future(calling)
             self._callbacks_running.add(task)  # referenced until done: a task is held weakly
             task.add_done_callback(self._callbacks_running.discard)
-
-
-def _call_weakly(method_ref: weakref.WeakMethod[Callable[[], None]]) -> None:
-    method = method_ref()
-    if method is not None:
-        method()

@@ -24,7 +24,7 @@ from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.capture.encoding import derive_tier, encode_tier
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.manager import weak_pressure_listener
+from ironcliw_mem.manager import weakly
 from ironcliw_mem.policy import CaptureQuality, LevelPolicy, MemoryPressure, policy_for
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class MultiSpaceCaptureCache:
         self._sweeper: asyncio.Task[None] | None = None
         # The manager is a process singleton: it must not keep a dropped cache (and its JPEGs)
         # alive, so it holds this listener, which holds the cache weakly.
-        self._listener = weak_pressure_listener(self._on_pressure_change)
+        self._listener = weakly(self._on_pressure_change)
         self.hit_count = 0
         self.miss_count = 0
         self.derived_hits = 0
