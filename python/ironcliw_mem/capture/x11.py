@@ -150,8 +150,7 @@ class _ServerCalls:
     def call(self, work: Callable[[], _T], what: str) -> _T:
         """`work()` on the thread; a `CaptureError` when the server keeps it waiting too long."""
         with self._stopping:
-            if self._stopped:
-                raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
+            self.raise_if_stopped()
             stuck = self.stuck()
             if stuck is not None:
                 raise CaptureError(
@@ -167,6 +166,10 @@ class _ServerCalls:
                 f"X display {self.display!r} did not answer {what} within {self.timeout:g} s "
                 "(a stopped or wedged server)"
             ) from None
+
+    def raise_if_stopped(self) -> None:
+        if self._stopped:
+            raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
 
     def stop(self, last: Callable[[], None] | None = None) -> Future[None] | None:
         """Ends the thread after the requests already submitted and then `last`; `last`'s future,
@@ -236,7 +239,6 @@ class X11Backend:
         if not name:
             raise CaptureError("no X display: DISPLAY is not set and no display was given")
         self.display = name
-        self._closed = False
         self._link = _Link()
         # Every use of the connection runs on this thread, one at a time: no lock needed.
         self._calls = _ServerCalls(name, _checked_timeout(answer_timeout))
@@ -246,7 +248,6 @@ class X11Backend:
             self._calls.call(self._session, "the connection")
         except BaseException:
             # A connect still stuck in the server is closed when it returns.
-            self._closed = True
             self._calls.stop(last=self._link.close)
             raise
 
@@ -286,8 +287,7 @@ class X11Backend:
 
     def _session(self) -> _Connection:
         """The live connection, made again if the last one broke. On the requests' thread."""
-        if self._closed:
-            raise CaptureError(f"the X11 backend for display {self.display!r} is closed")
+        self._calls.raise_if_stopped()  # a request queued before close() does not reconnect
         if self._link.connection is None:
             self._link.connection = self._connect()
         return self._link.connection
@@ -377,7 +377,6 @@ class X11Backend:
     def close(self) -> None:
         """Closes the connection; waits at most `answer_timeout` for a busy server, and not at
         all for a stuck one (the connection is then closed when its request returns)."""
-        self._closed = True
         closing = self._calls.stop(last=self._link.close)
         if closing is not None and self._calls.stuck() is None:
             with contextlib.suppress(TimeoutError):
