@@ -133,7 +133,7 @@ impl Sample {
         self.inner.headroom().map(|(h, _)| h)
     }
 
-    /// macOS compressor share of (compressed + available) memory in percent.
+    /// macOS compressor share in percent of xnu's base (active + available + compressed).
     #[getter]
     fn compressor_share(&self) -> Option<f64> {
         self.inner.compressor_share()
@@ -180,6 +180,11 @@ impl Sample {
     #[getter]
     fn used(&self) -> Option<u64> {
         self.inner.used
+    }
+
+    #[getter]
+    fn active(&self) -> Option<u64> {
+        self.inner.active
     }
 
     #[getter]
