@@ -491,7 +491,7 @@ def test_with_yabai_spaces_and_visible_displays() -> None:
 
 def test_off_screen_spaces_need_the_macos_extra() -> None:
     backend = MacOSBackend(yabai="yabai", run=FakeMac(spaces=YABAI_NEW))
-    backend._quartz_checked = True  # as on a Mac without pyobjc
+    backend._modules["Quartz"] = None  # as on a Mac without pyobjc
     with pytest.raises(CaptureError, match=r"space 1 is not on screen.*ironcliw-mem\[macos\]"):
         backend.capture(1)
     assert "ironcliw-mem[macos]" in MACOS_EXTRA_HINT
@@ -686,7 +686,7 @@ def test_yabai_display_numbers_are_tied_to_screencapture_by_display_id() -> None
 def test_several_displays_without_quartz_is_an_error_not_a_guess() -> None:
     mac = FakeMac(spaces=_spaces((1, 1, True), (2, 2, True)))
     backend = MacOSBackend(yabai="yabai", run=mac)
-    backend._quartz_checked = True  # as on a Mac without pyobjc
+    backend._modules["Quartz"] = None  # as on a Mac without pyobjc
     with pytest.raises(CaptureError, match=r"display 2 of 2.*needs Quartz.*ironcliw-mem\[macos\]"):
         backend.capture(2)
     assert not any(call[0] == "screencapture" for call in mac.calls)
@@ -694,7 +694,7 @@ def test_several_displays_without_quartz_is_an_error_not_a_guess() -> None:
     single = json.dumps(json.loads(YABAI_DISPLAYS)[:1])
     alone = FakeMac(spaces=_spaces((1, 1, True)), displays=single)
     lone = MacOSBackend(yabai="yabai", run=alone)
-    lone._quartz_checked = True
+    lone._modules["Quartz"] = None
     lone.capture(1)
     assert alone.calls[-1][4:6] == ["-D", "1"]
 

@@ -455,11 +455,14 @@ class MacOSBackend:
         self.timeout = timeout
         self.yabai_timeout = yabai_timeout
         self._run = run
-        self._quartz = quartz
-        self._quartz_checked = quartz is not None
-        self._sck = screencapturekit
-        # An injected Quartz (a test's fake) is not mixed with the real ScreenCaptureKit.
-        self._sck_checked = screencapturekit is not None or quartz is not None
+        #: pyobjc modules by name, imported on first use; None once found missing.
+        self._modules: dict[str, Any | None] = {}
+        if quartz is not None:
+            self._modules["Quartz"] = quartz
+            # An injected Quartz (a test's fake) is not mixed with the real ScreenCaptureKit.
+            self._modules["ScreenCaptureKit"] = screencapturekit
+        elif screencapturekit is not None:
+            self._modules["ScreenCaptureKit"] = screencapturekit
         self._lock = threading.Lock()
         #: Where the space list came from, for the engine's stats.
         self.space_source = "yabai" if self.yabai else "one space (yabai not installed)"
@@ -566,19 +569,17 @@ class MacOSBackend:
             )
         return pixels
 
-    def _quartz_module(self) -> Any | None:
+    def _module(self, name: str, load: Callable[[], Any | None]) -> Any | None:
         with self._lock:
-            if not self._quartz_checked:
-                self._quartz = _import_quartz()
-                self._quartz_checked = True
-            return self._quartz
+            if name not in self._modules:
+                self._modules[name] = load()
+            return self._modules[name]
+
+    def _quartz_module(self) -> Any | None:
+        return self._module("Quartz", _import_quartz)
 
     def _screencapturekit_module(self) -> Any | None:
-        with self._lock:
-            if not self._sck_checked:
-                self._sck = _import_screencapturekit()
-                self._sck_checked = True
-            return self._sck
+        return self._module("ScreenCaptureKit", _import_screencapturekit)
 
     def _capture_windows(self, space_id: int, display: DisplayInfo) -> Pixels:
         quartz = self._quartz_module()
