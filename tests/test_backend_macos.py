@@ -523,17 +523,23 @@ def _fake_quartz(
     """Quartz's functions as pyobjc exposes them, with window images from `images`."""
     scales = scales if scales is not None else {1: 1, 5: 2}
     created: list[int] = []
+    events: list[str] = []
 
     def create_image(_rect: object, _option: int, window_id: int, _flags: int) -> object:
         created.append(window_id)
         image = images.get(window_id)
         return FakeImage(image) if isinstance(image, np.ndarray) else image
 
+    def main_display_id() -> int:
+        events.append("CGMainDisplayID")  # also what connects a process to the window server
+        return 1
+
     def mode(display_id: int) -> tuple[int, int]:
         return (display_id, scales[display_id])
 
     quartz = SimpleNamespace(
         created=created,
+        events=events,
         CGPreflightScreenCaptureAccess=lambda: allowed,
         CGGetActiveDisplayList=lambda _max, _ids, _count: (
             0,
@@ -541,7 +547,7 @@ def _fake_quartz(
             len(active_displays),
         ),
         # Quartz has these too (the old composer placed every space on the main display's).
-        CGMainDisplayID=lambda: 1,
+        CGMainDisplayID=main_display_id,
         CGDisplayBounds=lambda display_id: SimpleNamespace(
             origin=SimpleNamespace(x=0.0 if display_id == 1 else 80.0, y=0.0),
             size=SimpleNamespace(
@@ -840,7 +846,7 @@ def test_a_window_image_in_another_layout_is_a_capture_error() -> None:
 class FakeScreenCaptureKit:
     """pyobjc's ScreenCaptureKit: shareable windows and screenshots through completion handlers."""
 
-    def __init__(self, images: dict[int, np.ndarray], fail: str | None = None) -> None:
+    def __init__(self, images: dict[int, np.ndarray], quartz: Any, fail: str | None = None) -> None:
         self.images = images
         self.fail = fail
         self.requests: list[tuple[int, int, int]] = []
@@ -868,6 +874,9 @@ class FakeScreenCaptureKit:
 
         class Filter:
             def initWithDesktopIndependentWindow_(self, window: Window) -> Filter:
+                # The real one aborts the process (CGS_REQUIRE_INIT) in a process that has not
+                # connected to the window server through a CoreGraphics display call.
+                assert "CGMainDisplayID" in quartz.events, "CGS_REQUIRE_INIT"
                 self.window = window
                 return self
 
@@ -905,15 +914,17 @@ class FakeScreenCaptureKit:
 
 def test_screencapturekit_takes_the_window_images_where_present() -> None:
     mac = FakeMac(spaces=_spaces((1, 1, True), (3, 2, False)), windows=SECOND_DISPLAY_WINDOWS)
-    kit = FakeScreenCaptureKit(
-        {201: _solid_bgra(40, 20, (0, 255, 0)), 999: _solid_bgra(1, 1, (1, 1, 1))}
-    )
     quartz = _fake_quartz({201: _solid_bgra(40, 20, (255, 0, 0))})
+    kit = FakeScreenCaptureKit(
+        {201: _solid_bgra(40, 20, (0, 255, 0)), 999: _solid_bgra(1, 1, (1, 1, 1))}, quartz
+    )
     frame = MacOSBackend(yabai="yabai", run=mac, quartz=quartz, screencapturekit=kit).capture(3)
     assert kit.requests == [(201, 40, 20)]  # at the window's size in the display's pixels
     assert quartz.created == []  # the deprecated call is not made
     assert tuple(frame[10, 20]) == (0, 255, 0)
-    failing = FakeScreenCaptureKit({201: _solid_bgra(40, 20, (0, 255, 0))}, fail="TCC denied")
+    failing = FakeScreenCaptureKit(
+        {201: _solid_bgra(40, 20, (0, 255, 0))}, quartz, fail="TCC denied"
+    )
     backend = MacOSBackend(yabai="yabai", run=mac, quartz=quartz, screencapturekit=failing)
     with pytest.raises(CaptureError, match="ScreenCaptureKit screenshot of window 201 failed: TCC"):
         backend.capture(3)

@@ -599,7 +599,7 @@ class MacOSBackend:
             ) from error
         sck = self._screencapturekit_module()
         if sck is not None:
-            imager: WindowImager = _ScreenCaptureKitWindows(sck, self.timeout)
+            imager: WindowImager = _ScreenCaptureKitWindows(sck, quartz, self.timeout)
         elif hasattr(quartz, "CGWindowListCreateImage"):
             imager = _QuartzWindows(quartz)
         else:
@@ -671,10 +671,15 @@ class _QuartzWindows:
 class _ScreenCaptureKitWindows:
     """`SCScreenshotManager` per window (off-screen windows included), at the canvas size."""
 
-    def __init__(self, sck: Any, timeout: float) -> None:
+    def __init__(self, sck: Any, quartz: Any, timeout: float) -> None:
         self.sck = sck
         self.timeout = timeout
         self._windows: dict[int, Any] | None = None
+        # A process that never touched a CoreGraphics display API has no window-server
+        # connection, and SCContentFilter(desktopIndependentWindow:) then aborts the whole
+        # process in SkyLight (CGS_REQUIRE_INIT; getopenscreen/openscreen#487, fixed by #488
+        # the same way): one CGMainDisplayID() makes that connection first.
+        quartz.CGMainDisplayID()
 
     def _wait(self, start: Callable[[Callable[[Any, Any], None]], None], what: str) -> Any:
         done = threading.Event()
