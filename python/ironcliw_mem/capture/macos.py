@@ -523,8 +523,6 @@ class MacOSBackend:
         space = by_index.get(space_id)
         if space is None:
             raise CaptureError(f"space {space_id} does not exist (yabai lists {sorted(by_index)})")
-        if space.display < 1:
-            display_of_space(space, [])  # raises the CaptureError that explains display 0
         displays = self.displays(space_id)
         display = display_of_space(space, displays)
         if space.visible or space.focused:
