@@ -50,7 +50,12 @@ lint: setup
 	$(BIN)/mypy python
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
-bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay
+bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import
+
+# `import ironcliw_mem` (and one reading) against `import psutil`, fresh interpreters, -X importtime.
+.PHONY: bench-import
+bench-import: setup
+	$(BIN)/python benches/compare_import.py --rounds $(or $(ROUNDS),30)
 
 # RSS and cache bytes while 9 synthetic spaces are requested every second, a minute per level.
 bench-soak: setup
