@@ -5,7 +5,7 @@ A space is a Mission Control desktop. yabai, when installed and running, lists t
 the current one. Spaces on screen (the focused one, and visible ones on other displays) are
 captured with `screencapture -x -t png -D <display>` into a temporary PNG, decoded with Pillow.
 Spaces off screen cannot be photographed as a whole: their windows are captured one by one with
-Quartz (`CGWindowListCreateImage`, optional extra `macos`, i.e. pyobjc) and laid out where yabai
+Quartz (`CGWindowListCreateImage`, pyobjc, a dependency on macOS) and laid out where yabai
 says they are.
 
 Everything here that is not the subprocess or the Quartz call is a pure function, tested on Linux:
@@ -49,7 +49,9 @@ PERMISSION_HINT = (
     "IDE or the agent's launcher) in System Settings > Privacy & Security > Screen Recording "
     "(macOS 15: Screen & System Audio Recording), then quit and reopen that app"
 )
-MACOS_EXTRA_HINT = "install the optional extra: pip install 'ironcliw-mem[macos]'"
+MACOS_EXTRA_HINT = (
+    "a dependency of ironcliw-mem on macOS: pip install 'pyobjc-framework-Quartz>=10'"
+)
 
 Runner = Callable[..., "subprocess.CompletedProcess[bytes]"]
 
