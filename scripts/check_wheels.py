@@ -170,9 +170,9 @@ def smoke_test(wheel: Path, interpreter: str) -> str:
         status = json.loads(
             run([str(venv / "bin" / "ironcliw-mem"), "status", "--json"], cwd=scratch)
         )
-        if status.get("pressure") not in ("green", "yellow", "red"):
+        if status.get("level") not in ("green", "yellow", "red"):
             raise CheckFailed(f"ironcliw-mem status --json gave no level: {status}")
-        smoke["status_pressure"] = status["pressure"]
+        smoke["status_level"] = status["level"]
         return json.dumps(smoke)
 
 
