@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff format --check python tests benches scripts
 	$(BIN)/mypy python
 	$(BIN)/mypy --strict scripts
-	$(BIN)/actionlint -no-color
+	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
 bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay
