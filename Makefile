@@ -3,6 +3,7 @@
 #   make test   every test (cargo + pytest)
 #   make lint   the lints CI enforces
 #   make bench  the side-by-side benchmark tables
+#   make wheels the sdist and the manylinux wheels for every CPython, checked (dist/)
 
 PYTHON ?= python3
 VENV   := $(CURDIR)/.venv
@@ -14,15 +15,17 @@ BIN    := $(VENV)/bin
 # chromium loads the dashboard page headless in the tests and takes a screenshot of it.
 DEBIAN_PACKAGES := pkg-config xvfb libxcb1 libxcb-randr0 libxcb-shm0 cmake nasm chromium
 
-.PHONY: setup run test test-rust test-python lint bench bench-cache bench-imaging clean
+.PHONY: setup run test test-rust test-python lint bench bench-cache bench-imaging clean wheels wheel
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip "maturin>=1.7,<2"
 
+# The tooling is in pyproject's dependency groups (PEP 735), which pip installs from 25.1 on.
 setup: $(BIN)/python
 	./scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
-	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras test,bench,dev,x11,plot
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
+	$(BIN)/pip install --quiet --group test --group bench --group dev --group release
+	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras plot
 
 # The memory profile, short (10 s per workload; the default is 60): report + plot in
 # ~/.jarvis/profiling. DURATION=60 for the full run.
@@ -45,9 +48,11 @@ lint: setup
 	# with python, the binding's macOS arm): type-checked here, linked only on a Mac.
 	cargo clippy --quiet --all-targets --features check-macos-ffi -- -D warnings
 	cargo clippy --quiet --all-targets --features python,check-macos-ffi -- -D warnings
-	$(BIN)/ruff check python tests benches
-	$(BIN)/ruff format --check python tests benches
+	$(BIN)/ruff check python tests benches scripts
+	$(BIN)/ruff format --check python tests benches scripts
 	$(BIN)/mypy python
+	$(BIN)/mypy --strict scripts
+	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
 bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import
@@ -87,5 +92,25 @@ bench-replay: setup
 		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB)) \
 		$(foreach assignment,$(SET),--set '$(assignment)')
 
+# Wheels: zig links the extension against glibc 2.17 symbols from this newer host, so they are
+# manylinux2014 (RHEL 7+, Ubuntu 20.04, Amazon Linux 2); maturin targets a CPython that is not
+# installed from its own sysconfig data. scripts/check_wheels.py checks tags, contents and
+# auditwheel for each, and installs and smoke-tests the ones whose CPython is on this machine.
+WHEEL_PYTHONS := 3.11 3.12 3.13 3.14
+# PATH: maturin finds zig through the venv's python (the ziglang package).
+ZIG_BUILD := PATH=$(BIN):$$PATH $(BIN)/maturin build --quiet --release --zig --compatibility manylinux2014 --out dist
+
+wheels: setup
+	rm -rf dist
+	$(BIN)/maturin sdist --out dist
+	$(ZIG_BUILD) $(foreach version,$(WHEEL_PYTHONS),--interpreter python$(version))
+	$(BIN)/python scripts/check_wheels.py dist
+
+# CI: the one wheel this machine can run (setup's CPython), built, checked and smoke-tested.
+wheel: setup
+	rm -rf dist
+	$(ZIG_BUILD) --interpreter $(BIN)/python
+	$(BIN)/python scripts/check_wheels.py --require-smoke dist
+
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) target dist

@@ -492,9 +492,11 @@ def test_with_yabai_spaces_and_visible_displays() -> None:
 def test_off_screen_spaces_need_the_macos_extra() -> None:
     backend = MacOSBackend(yabai="yabai", run=FakeMac(spaces=YABAI_NEW))
     backend._modules["Quartz"] = None  # as on a Mac without pyobjc
-    with pytest.raises(CaptureError, match=r"space 1 is not on screen.*ironcliw-mem\[macos\]"):
+    with pytest.raises(
+        CaptureError, match=r"space 1 is not on screen.*pip install 'pyobjc-framework-Quartz"
+    ):
         backend.capture(1)
-    assert "ironcliw-mem[macos]" in MACOS_EXTRA_HINT
+    assert "pyobjc-framework-Quartz" in MACOS_EXTRA_HINT
 
 
 #: kCGBitmapByteOrder32Little | kCGImageAlphaPremultipliedFirst: BGRA in memory.

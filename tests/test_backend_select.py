@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ from ironcliw_mem.capture import (
     SyntheticBackend,
     X11Backend,
     describe_backend,
+    select,
     select_backend,
 )
 from ironcliw_mem.capture.select import CHOICES, ENV_VAR, resolve_preference
@@ -93,15 +95,58 @@ def test_auto_with_a_reachable_display_is_x11(xvfb: Xvfb) -> None:
     backend.close()
 
 
-def test_without_the_x11_extra_auto_degrades_and_x11_names_the_extra(
-    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch
+def test_without_mss_auto_degrades_and_both_paths_say_what_to_install(
+    xvfb: Xvfb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    monkeypatch.setattr(select, "_WARNED", set())
     monkeypatch.setitem(sys.modules, "mss", None)  # import mss -> ImportError
-    backend = select_backend(env={"DISPLAY": xvfb.display}, platform="linux")
+    with caplog.at_level(logging.WARNING, logger=select.__name__):
+        backend = select_backend(env={"DISPLAY": xvfb.display}, platform="linux")
     assert isinstance(backend, SyntheticBackend)
-    assert "ironcliw-mem[x11]" in describe_backend(backend)["reason"]
-    with pytest.raises(CaptureError, match=r"ironcliw-mem\[x11\]"):
+    assert "pip install 'mss>=10.2' 'python-xlib>=0.33'" in describe_backend(backend)["reason"]
+    [warning] = caplog.records
+    assert "capturing synthetic frames instead" in warning.getMessage()
+    assert "install the X11 capture libraries: pip install 'mss" in warning.getMessage()
+    with pytest.raises(CaptureError, match=r"dependencies of ironcliw-mem on Linux"):
         select_backend("x11", env={"DISPLAY": xvfb.display}, platform="linux")
+
+
+def test_auto_with_an_unusable_display_warns_once_and_keeps_the_reason_in_the_stats(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(select, "_WARNED", set())
+    display = unused_display()
+    with caplog.at_level(logging.WARNING, logger=select.__name__):
+        first = select_backend(env={"DISPLAY": display}, platform="linux")
+        second = select_backend(env={"DISPLAY": display}, platform="linux")
+    assert isinstance(first, SyntheticBackend)
+    assert isinstance(second, SyntheticBackend)
+    [warning] = caplog.records  # once, however many engines ask
+    assert warning.levelno == logging.WARNING
+    message = warning.getMessage()
+    assert f"X display '{display}' is not usable (cannot connect" in message
+    assert "capturing synthetic frames instead" in message
+    assert "check that DISPLAY names a running X server" in message
+    assert f"{ENV_VAR}=synthetic" in message
+    for backend in (first, second):
+        assert describe_backend(backend)["reason"].startswith(
+            f"auto: X display '{display}' is not usable (cannot connect"
+        )
+
+
+def test_choices_that_need_no_fallback_log_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(select, "_WARNED", set())
+    with caplog.at_level(logging.WARNING, logger=select.__name__):
+        select_backend(env={}, platform="linux")  # a display-less VM: synthetic is expected
+        select_backend("synthetic", env={"DISPLAY": unused_display()}, platform="linux")
+    assert caplog.records == []
+
+
+def test_the_fix_for_missing_x_client_libraries_names_the_packages() -> None:
+    error = CaptureError("mss cannot open X display ':0': Library libxcb-randr.so not found")
+    assert "apt-get install libxcb1 libxcb-randr0" in select.x11_fix(error)
 
 
 def test_describe_a_backend_built_by_hand_and_one_that_fails() -> None:

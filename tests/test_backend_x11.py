@@ -36,9 +36,9 @@ from ironcliw_mem.capture.x11 import (
 from xserver import Xvfb, start_xvfb, stop_xvfb, unused_display
 
 Xlib = pytest.importorskip(
-    "Xlib", reason="python-xlib missing: install the extra ironcliw-mem[x11]"
+    "Xlib", reason="python-xlib missing: a dependency of ironcliw-mem on Linux"
 )
-pytest.importorskip("mss", reason="mss missing: install the extra ironcliw-mem[x11]")
+pytest.importorskip("mss", reason="mss missing: a dependency of ironcliw-mem on Linux")
 
 from Xlib import X, Xatom  # noqa: E402
 from Xlib.display import Display  # noqa: E402

@@ -13,7 +13,7 @@ needs Quartz when there is more than one display.
 Spaces off screen cannot be photographed as a whole: their windows are captured one by one and
 laid out on a canvas the size of *their* display, at that display's backing scale, so a space
 gives frames of one size whether it is on screen or not. Window images come from
-ScreenCaptureKit (`SCScreenshotManager`, macOS 14+, optional extra `macos`) where it is present,
+ScreenCaptureKit (`SCScreenshotManager`, macOS 14+) where it is present,
 else from Quartz's `CGWindowListCreateImage` (deprecated in macOS 14, obsoleted in the macOS 15
 SDK); with neither the capture is a `CaptureError` that says so. Either way the CGImage's layout
 is checked to be 32-bit BGRA before its bytes are read.
@@ -61,7 +61,10 @@ PERMISSION_HINT = (
     "IDE or the agent's launcher) in System Settings > Privacy & Security > Screen Recording "
     "(macOS 15: Screen & System Audio Recording), then quit and reopen that app"
 )
-MACOS_EXTRA_HINT = "install the optional extra: pip install 'ironcliw-mem[macos]'"
+MACOS_EXTRA_HINT = (
+    "dependencies of ironcliw-mem on macOS: "
+    "pip install 'pyobjc-framework-Quartz>=10' 'pyobjc-framework-ScreenCaptureKit>=10'"
+)
 
 Runner = Callable[..., "subprocess.CompletedProcess[bytes]"]
 

@@ -1,15 +1,20 @@
 """Which backend captures: automatic, or chosen by argument or `IRONCLIW_CAPTURE_BACKEND`.
 
-Automatic: macOS -> `MacOSBackend`; a reachable X display (`DISPLAY` set and connectable, with
-the `x11` extra installed) -> `X11Backend`; else `SyntheticBackend`. An explicit choice that cannot
-work raises `CaptureError` instead of quietly falling back: whoever asked for real screens must
-learn they are not getting them. `describe_backend` says what was chosen and why, for the stats.
+Automatic: macOS -> `MacOSBackend`; a reachable X display (`DISPLAY` set and connectable) ->
+`X11Backend`; else `SyntheticBackend`. An explicit choice that cannot work raises `CaptureError`
+instead of quietly falling back: whoever asked for real screens must learn they are not getting
+them. Automatic with a display it cannot use still falls back, but logs a warning (once per
+reason) saying why and what would fix it: a user with a screen expects it to be captured.
+`describe_backend` says what was chosen and why, for the stats.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
+import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +26,14 @@ CHOICES = ("auto", "synthetic", "x11", "macos")
 
 # Why each backend made by `select_backend` was chosen; weak so backends are not kept alive.
 _REASONS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+logger = logging.getLogger(__name__)
+# Fallback reasons already logged: engines are made again and again, the log says it once.
+_WARNED: set[str] = set()
+_WARNED_LOCK = threading.Lock()
+
+# mss loads these with ctypes when it connects (Debian/Ubuntu names; other distributions: libxcb).
+_XCB_PACKAGES = "libxcb1 libxcb-randr0 libxcb-render0 libxcb-shm0 libxcb-xfixes0"
 
 
 def _parse(value: str, where: str) -> str:
@@ -72,8 +85,34 @@ def select_backend(
         except CaptureError as error:
             backend = SyntheticBackend()
             reason = f"auto: X display {display!r} is not usable ({error})"
+            _warn_once(reason, error)
     _REASONS[backend] = reason
     return backend
+
+
+def x11_fix(error: CaptureError) -> str:
+    """What would let the X11 backend open the display that failed with `error`."""
+    if isinstance(error.__cause__, ImportError):
+        return (
+            "install the X11 capture libraries: pip install 'mss>=10.2' 'python-xlib>=0.33' "
+            "(ironcliw-mem depends on them on Linux; an install with --no-deps leaves them out)"
+        )
+    if re.search(r"lib[\w-]+\.so", str(error)):  # mss: "Library libxcb-randr.so not found"
+        return f"install the X client libraries mss loads (apt-get install {_XCB_PACKAGES})"
+    return (
+        "check that DISPLAY names a running X server this user may connect to (XAUTHORITY), "
+        f"or set {ENV_VAR}=synthetic to choose synthetic frames"
+    )
+
+
+def _warn_once(reason: str, error: CaptureError) -> None:
+    with _WARNED_LOCK:
+        if reason in _WARNED:
+            return
+        _WARNED.add(reason)
+    logger.warning(
+        "%s: capturing synthetic frames instead; to capture the screen, %s", reason, x11_fix(error)
+    )
 
 
 def _macos() -> CaptureBackend:

@@ -6,8 +6,9 @@ window manager the display is one space. X11 can only read the pixels of the des
 capturing another desktop would mean switching to it, which a watcher must never do, so that is a
 `CaptureError` the engine reports for that space.
 
-Needs the optional extra `x11` (`mss`, `python-xlib`). python-xlib speaks the X protocol in pure
-Python and has typed stubs, so reading two root-window properties needs no hand-written ctypes.
+Needs `mss` and `python-xlib` (dependencies of the package on Linux). python-xlib speaks the X
+protocol in pure Python and has typed stubs, so reading two root-window properties needs no
+hand-written ctypes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ if TYPE_CHECKING:
     import mss as mss_module
     from Xlib.display import Display
 
-X11_EXTRA_HINT = "install the optional extra: pip install 'ironcliw-mem[x11]'"
+X11_INSTALL_HINT = (
+    "they are dependencies of ironcliw-mem on Linux: pip install 'mss>=10.2' 'python-xlib>=0.33'"
+)
 #: How long one request (a property read, a grab, the connect) may wait for the X server.
 X11_ANSWER_TIMEOUT_S = 10.0
 _OPAQUE = 255
@@ -63,7 +66,7 @@ def _import_x11() -> tuple[Any, Any]:
         from Xlib import display as xdisplay
     except ImportError as error:
         raise CaptureError(
-            f"the X11 backend needs mss and python-xlib ({error}); {X11_EXTRA_HINT}"
+            f"the X11 backend needs mss and python-xlib ({error}); {X11_INSTALL_HINT}"
         ) from error
     return mss, xdisplay
 
