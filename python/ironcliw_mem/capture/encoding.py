@@ -115,41 +115,8 @@ class TierEncoder(Protocol):
 class NativeTierEncoder:
     """The Rust encoder: libjpeg-turbo and fast_image_resize, the GIL released."""
 
-    def encode(
-        self,
-        frame: npt.NDArray[np.uint8] | _native.Frame,
-        tier: CaptureQuality,
-        *,
-        jpeg_quality: int,
-        subsampling: str,
-        thumbnail_size: tuple[int, int],
-    ) -> EncodedImage:
-        return encode_tier(
-            frame,
-            tier,
-            jpeg_quality=jpeg_quality,
-            subsampling=subsampling,
-            thumbnail_size=thumbnail_size,
-        )
-
-    def derive(
-        self,
-        jpeg: Buffer,
-        source_resolution: tuple[int, int],
-        tier: CaptureQuality,
-        *,
-        jpeg_quality: int,
-        subsampling: str,
-        thumbnail_size: tuple[int, int],
-    ) -> EncodedImage | None:
-        return derive_tier(
-            jpeg,
-            source_resolution,
-            tier,
-            jpeg_quality=jpeg_quality,
-            subsampling=subsampling,
-            thumbnail_size=thumbnail_size,
-        )
+    encode = staticmethod(encode_tier)
+    derive = staticmethod(derive_tier)
 
 
 NATIVE_ENCODER: Final = NativeTierEncoder()
