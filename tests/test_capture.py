@@ -20,6 +20,7 @@ from ironcliw_mem import (
     MemoryPressure,
     tier_size,
 )
+from ironcliw_mem._native import ENTRY_OVERHEAD
 from ironcliw_mem.capture import (
     CaptureMethod,
     JpegScreenshot,
@@ -31,6 +32,7 @@ from ironcliw_mem.capture import (
     SyntheticBackend,
 )
 from ironcliw_mem.capture.backends import CaptureError
+from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.capture.encoding import EncodedImage, NativeTierEncoder
 from support import WAIT_LIMIT_S, ManualClock, calm_manager, wait_until
 
@@ -532,8 +534,13 @@ async def test_metadata_lives_and_goes_with_its_entry() -> None:
                 space_id,
                 [f"app of space {space_id}"],
             )
-    # The metadata is part of each entry's bytes, so it counts against the budget.
-    assert cache.size_bytes > entries * 200_000
+    # The metadata is part of each entry's bytes, so it counts against the budget: more than the
+    # JPEGs, their keys and the native per-entry overhead alone.
+    bare = sum(
+        len(cache_key(space_id, CaptureQuality.FAST)) + 200_000 + ENTRY_OVERHEAD
+        for space_id in spaces
+    )
+    assert cache.size_bytes > bare
     await cache.evict_to_target_size(0)
     assert cache.entries_by_space() == {}
     assert await cache.get(39, CaptureQuality.FAST) is None
