@@ -27,7 +27,8 @@ from ironcliw_mem._native import encode_tiers, tier_size
 from ironcliw_mem.capture.backends import SyntheticBackend
 from ironcliw_mem.capture.encoding import RESAMPLING_FILTER, EncodedImage
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import policy_for
 
 HOUR = 3600
 # (space, tier, JPEG quality) -> bytes of that JPEG.

@@ -66,9 +66,9 @@ from ironcliw_mem.capture import (
 )
 from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.offload import RedHold
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
 from ironcliw_mem.pressure import Classifier, Sample, Thresholds
 from replay_engine import MeasuredEncoder, ModelScreens, SizeTable, measure_jpeg_sizes
 

@@ -17,7 +17,8 @@ import pytest
 
 from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import policy_for
 from ironcliw_mem.pressure import Classifier, Thresholds
 from replay_day import main
 from replay_model import (

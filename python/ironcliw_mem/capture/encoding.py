@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ironcliw_mem import _native
-from ironcliw_mem.policy import CaptureQuality
+from ironcliw_mem.levels import CaptureQuality
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
