@@ -6,7 +6,7 @@ Interleaved rounds (every contender once per round, same BGRA input, same sizes,
 subsampling), single thread, best round kept. Prints per row: ms, source megapixels per second,
 output bytes, and the speed-up over Pillow (Pillow ms / contender ms).
 
-Usage: python benches/compare_imaging.py [--rounds N] [--filter NAME] [--json FILE]
+Usage: python benches/compare_imaging.py [--rounds N] [--filter NAME] [--json FILE] [--derived-only]
 """
 
 from __future__ import annotations
@@ -175,15 +175,21 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--filter", default="catmull-rom", choices=sorted(PIL_FILTERS))
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    results = measure(args.rounds, args.filter)
-    print_tables(results, args.filter)
-    batch = measure_batch(args.rounds, args.filter)
-    print(
-        f"\nbatch: {batch['frames']:.0f} x 2880x1800, all four tiers: one by one "
-        f"{batch['serial_ms']:.1f} ms, encode_tiers_batch on {batch['threads']:.0f} threads "
-        f"{batch['batch_ms']:.1f} ms -> {batch['speedup']:.2f}x the single-thread rate"
+    parser.add_argument(
+        "--derived-only", action="store_true", help="only the derived-tier table (the last one)"
     )
+    args = parser.parse_args()
+    results: dict[str, dict[str, dict[str, Row]]] = {}
+    batch: dict[str, float] = {}
+    if not args.derived_only:
+        results = measure(args.rounds, args.filter)
+        print_tables(results, args.filter)
+        batch = measure_batch(args.rounds, args.filter)
+        print(
+            f"\nbatch: {batch['frames']:.0f} x 2880x1800, all four tiers: one by one "
+            f"{batch['serial_ms']:.1f} ms, encode_tiers_batch on {batch['threads']:.0f} threads "
+            f"{batch['batch_ms']:.1f} ms -> {batch['speedup']:.2f}x the single-thread rate"
+        )
     derivations = measure_derivations(args.rounds, args.filter)
     print(
         f"\nderived tiers, 2880x1800 screen, from the cached JPEG (q{QUALITY} {SUBSAMPLING}, "
