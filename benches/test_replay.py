@@ -461,3 +461,21 @@ async def test_the_replayed_engine_encodes_measured_sizes_on_the_simulated_clock
     await package.handle(Request(31, (2,), "focus"), 1)
     assert package.engine.captures_made == before + 1
     await package.close()
+
+
+def test_the_yardstick_and_the_trace_are_replaceable_parts() -> None:
+    class AlwaysRed:
+        def update(self, sample: Any, now: float) -> Any:
+            return type("Reading", (), {"level": "red"})()
+
+    model = dataclasses.replace(HOUR_MODEL, hours=0.05)  # 180 s
+    trace = build_trace(model)
+    quiet = dataclasses.replace(trace, other_bytes=[0] * len(trace.other_bytes))
+    judged = run_day(model, trace=quiet, yardstick=AlwaysRed)
+    for figures in [*judged.configurations.values(), judged.trace_summary["without_vision"]]:
+        assert figures["seconds_by_level"]["red"] == model.ticks * model.tick_s
+        assert figures["offload_triggers"] == 1  # one red episode, held past 30 s
+    # The same quiet trace under the real classifier: no other memory, never red.
+    calm = run_day(model, trace=quiet)
+    assert all(f["seconds_by_level"]["red"] == 0 for f in calm.configurations.values())
+    assert calm.trace_summary["peak_other_bytes"] == 0
