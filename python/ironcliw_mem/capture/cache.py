@@ -59,7 +59,8 @@ def _space_and_quality(key: str) -> tuple[int, CaptureQuality]:
 
 
 # An entry's value: the header's length, the header (metadata and the monotonic capture moment),
-# then the JPEG.
+# then the JPEG. pickle round-trips the metadata dataclass exactly (enums, datetime, the lists);
+# only this class writes these values, into its own private store.
 _HEADER_LENGTH = struct.Struct("<I")
 
 
