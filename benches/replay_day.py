@@ -1,12 +1,14 @@
 """The replay benchmark: a simulated day, the original behaviour against the package's defaults.
 
-Prints the side-by-side table of one day (the model is `ironcliw_mem.replay`; the README's
-"Replay benchmark" section documents it) and checks the design targets. With ``--days N`` it
-also replays N days (seeds seed .. seed+N-1) and sums the figures that one day leaves to chance,
-the offload triggers above all (a day holds only a handful of red episodes).
+Prints the side-by-side table of one day (the model is `replay_model`, the real engine's harness
+`replay_engine`; the README's "Replay benchmark" section documents both) and checks the design
+targets. With ``--days N`` it also replays N days (seeds seed .. seed+N-1) and sums the figures
+that one day leaves to chance, the offload triggers above all (a day holds only a handful of red
+episodes).
 
 Usage: python benches/replay_day.py [--seed S] [--days N] [--json FILE] [--agent-baseline-mb MB]
-       [--original-unexplained-mb MB] [--set NAME=VALUE ...]   (--help for each)
+       [--original-unexplained-mb MB] [--set NAME=VALUE ...] [--hours H] [--screen WxH]
+       [--jpeg-size-factor F] [--config NAME ...] [--quiet]   (--help for each)
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.replay import (
+from replay_model import (
     CONFIGURATIONS,
     HOUR,
     PACKAGE,
@@ -26,8 +32,9 @@ from ironcliw_mem.replay import (
     DayModel,
     ReplayResult,
     add_model_arguments,
+    finite_float,
     format_report,
-    measure_jpeg_sizes,
+    measure_model_sizes,
     model_from_args,
     reduction,
     run_day,
@@ -35,15 +42,15 @@ from ironcliw_mem.replay import (
 
 
 def several_days(
-    first: ReplayResult, model: DayModel, days: int
+    first: ReplayResult, model: DayModel, days: int, configurations: Sequence[str] = CONFIGURATIONS
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Per configuration, sums over `days` days starting with `first`'s seed; and the same sums
     for the trace with no vision bytes at all (a vision layer that holds nothing)."""
     config = MemoryConfig(env={})
-    sizes = measure_jpeg_sizes(model, config)
+    sizes = measure_model_sizes(model, config)
     totals: dict[str, dict[str, Any]] = {
         name: {"lookups": 0, "hits": 0, "captures": 0, "red_s": 0.0, "yellow_s": 0.0, "trig": []}
-        for name in CONFIGURATIONS
+        for name in configurations
     }
     no_vision: dict[str, Any] = {"red_s": 0.0, "yellow_s": 0.0, "trig": []}
     for day in range(days):
@@ -51,7 +58,7 @@ def several_days(
             result = first
         else:
             seeded = dataclasses.replace(model, seed=model.seed + day)
-            result = run_day(seeded, config, sizes=sizes)
+            result = run_day(seeded, config, configurations=configurations, sizes=sizes)
         for name, figures in result.configurations.items():
             total = totals[name]
             total["lookups"] += figures["lookups"]
@@ -91,8 +98,10 @@ def format_days(
         f"| {no_vision['red_s'] / HOUR:.2f} h | {no_vision_triggers} ({per_day}) "
         f"| ${no_vision_triggers * cost:.2f} |"
     )
+    if PACKAGE not in totals:
+        return "\n".join(lines)
     package = sum(totals[PACKAGE]["trig"])
-    for baseline in CONFIGURATIONS:
+    for baseline in totals:
         if baseline == PACKAGE:
             continue
         before = sum(totals[baseline]["trig"])
@@ -108,26 +117,64 @@ def format_days(
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    defaults = DayModel()
     add_model_arguments(parser)
+    parser.add_argument("--hours", type=finite_float, default=defaults.hours)
+    parser.add_argument(
+        "--screen",
+        default=f"{defaults.screen[0]}x{defaults.screen[1]}",
+        help="WIDTHxHEIGHT of every space (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jpeg-size-factor",
+        type=finite_float,
+        default=defaults.jpeg_size_factor,
+        help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        choices=CONFIGURATIONS,
+        help="configurations to run (repeatable; default all)",
+    )
     parser.add_argument("--days", type=int, default=1, help="also sum this many days")
     parser.add_argument("--json", metavar="FILE", help="write the first day's full result")
-    args = parser.parse_args()
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
     try:
-        model = model_from_args(args)
+        width, height = (int(part) for part in args.screen.lower().split("x"))
+    except ValueError:
+        print(f"--screen must be WIDTHxHEIGHT, got {args.screen!r}", file=sys.stderr)
+        return 2
+    try:
+        model = model_from_args(
+            args, hours=args.hours, screen=(width, height), jpeg_size_factor=args.jpeg_size_factor
+        )
     except ValueError as error:
-        parser.error(f"bad model: {error}")
-    result = run_day(model, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(f"bad model: {error}", file=sys.stderr)
+        return 2
+    if args.days < 1:
+        print(f"--days must be >= 1, got {args.days}", file=sys.stderr)
+        return 2
+    configurations = args.config or CONFIGURATIONS
+    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    result = run_day(model, configurations=configurations, progress=progress)
     print(format_report(result))
     if args.days > 1:
-        totals, no_vision = several_days(result, model, args.days)
+        totals, no_vision = several_days(result, model, args.days, configurations)
         print()
         print(format_days(totals, no_vision, args.days, model.offload_cost_usd))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(result.to_dict(), out, indent=2)
             out.write("\n")
+        print(f"\nJSON written to {args.json}")
     return 0
 
 

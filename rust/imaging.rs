@@ -208,6 +208,8 @@ pub enum ImageError {
     },
     /// The JPEG library failed (out of memory, ...).
     Encode(String),
+    /// The bytes are not a JPEG libjpeg-turbo can decode to RGB.
+    Decode(String),
 }
 
 impl fmt::Display for ImageError {
@@ -238,6 +240,7 @@ impl fmt::Display for ImageError {
                 target.0, target.1, source.0, source.1
             ),
             ImageError::Encode(msg) => write!(f, "JPEG encoding failed: {msg}"),
+            ImageError::Decode(msg) => write!(f, "JPEG decoding failed: {msg}"),
         }
     }
 }
@@ -430,6 +433,8 @@ fn with_resizer<R>(work: impl FnOnce(&mut Resizer) -> R) -> R {
 thread_local! {
     /// One TurboJPEG compressor per thread: `tj3Init` and its tables are set up once.
     static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
+    /// One TurboJPEG decompressor per thread, for [`derive_jpeg`].
+    static DECOMPRESSOR: RefCell<Option<turbojpeg::Decompressor>> = const { RefCell::new(None) };
 }
 
 fn resize_typed<P: PixelTrait>(
@@ -681,6 +686,92 @@ pub fn encode_jpeg(
             .map_err(encode_err)?;
         compressor.compress_to_vec(image).map_err(encode_err)
     })
+}
+
+/// The reduction libjpeg applies inside its inverse DCT when decoding a `source`-sized JPEG for a
+/// `target`-sized result: the largest of 8, 4, 2 (else 1) that still leaves at least the target
+/// on both axes, as Pillow's `Image.draft` picks it (so a derived tier matches the Pillow path).
+pub fn dct_reduction(source: (u32, u32), target: (u32, u32)) -> u32 {
+    let fits = (source.0 / target.0.max(1)).min(source.1 / target.1.max(1));
+    [8, 4, 2].into_iter().find(|&a| fits >= a).unwrap_or(1)
+}
+
+/// The (width, height) of a JPEG's header.
+pub fn jpeg_size(jpeg: &[u8]) -> Result<(u32, u32), ImageError> {
+    let header = turbojpeg::read_header(jpeg).map_err(|e| ImageError::Decode(e.to_string()))?;
+    let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok((side(header.width), side(header.height)))
+}
+
+/// A lower tier made from a cached higher tier's JPEG in one pass: libjpeg-turbo decodes at the
+/// [`dct_reduction`] scale (the skipped DCT work makes the decode several times cheaper), the
+/// result is resized to `width` x `height` with `filter` when the scaled decode is not already
+/// that size, and encoded at `quality` with `subsampling`. The target must fit within the JPEG
+/// ([`ImageError::Upscale`] otherwise). Decode and resize buffers come from the pool.
+pub fn derive_jpeg(
+    jpeg: &[u8],
+    width: u32,
+    height: u32,
+    filter: Filter,
+    quality: u8,
+    subsampling: Subsampling,
+) -> Result<Vec<u8>, ImageError> {
+    check_quality(quality.into())?;
+    check_size("target size", width.into(), height.into())?;
+    let (source_w, source_h) = jpeg_size(jpeg)?;
+    check_size("JPEG size", source_w.into(), source_h.into())?;
+    if width > source_w || height > source_h {
+        return Err(ImageError::Upscale {
+            source: (source_w, source_h),
+            target: (width, height),
+        });
+    }
+    let factor = turbojpeg::ScalingFactor::new(
+        1,
+        dct_reduction((source_w, source_h), (width, height)) as usize,
+    );
+    let (scaled_w, scaled_h) = (
+        factor.scale(source_w as usize) as u32,
+        factor.scale(source_h as usize) as u32,
+    );
+    let format = PixelFormat::Rgb;
+    let mut decoded = pooled(packed_len(scaled_w, scaled_h, format));
+    let decode_err = |e: turbojpeg::Error| ImageError::Decode(e.to_string());
+    let decoded_ok = DECOMPRESSOR.with_borrow_mut(|slot| -> Result<(), ImageError> {
+        let decompressor = match slot {
+            Some(d) => d,
+            None => slot.insert(turbojpeg::Decompressor::new().map_err(decode_err)?),
+        };
+        decompressor
+            .set_scaling_factor(factor)
+            .map_err(decode_err)?;
+        let image = turbojpeg::Image {
+            pixels: decoded.as_mut_slice(),
+            width: scaled_w as usize,
+            pitch: scaled_w as usize * format.bytes_per_pixel(),
+            height: scaled_h as usize,
+            format: format.turbojpeg(),
+        };
+        decompressor.decompress(jpeg, image).map_err(decode_err)
+    });
+    let result = decoded_ok.and_then(|()| {
+        let view = FrameRef::new(
+            &decoded,
+            scaled_w,
+            scaled_h,
+            packed_len(scaled_w, 1, format),
+            format,
+        )?;
+        if (scaled_w, scaled_h) == (width, height) {
+            return encode_jpeg(view, quality, subsampling);
+        }
+        let resized = downscale_pooled(view, width, height, filter)?;
+        let encoded = encode_jpeg(resized.view(), quality, subsampling);
+        recycle(resized.data);
+        encoded
+    });
+    recycle(decoded);
+    result
 }
 
 /// The four capture quality tiers, by falling fidelity.
@@ -1146,6 +1237,86 @@ mod tests {
                 downscale(src, tw, th, filter).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn dct_reduction_follows_pillows_draft() {
+        // 2880x1800 -> optimized 2160x1350: no whole reduction fits; -> a 400x250 thumbnail: 7x,
+        // so 4 (8 would leave 360x225, below the target).
+        assert_eq!(dct_reduction((2880, 1800), (2160, 1350)), 1);
+        assert_eq!(dct_reduction((2880, 1800), (1440, 900)), 2);
+        assert_eq!(dct_reduction((2880, 1800), (400, 250)), 4);
+        assert_eq!(dct_reduction((2880, 1800), (360, 225)), 8);
+        assert_eq!(dct_reduction((2880, 1800), (1, 1)), 8);
+        // The tighter axis decides.
+        assert_eq!(dct_reduction((1000, 100), (100, 60)), 1);
+    }
+
+    /// Mean absolute difference per byte between two equally sized RGB images.
+    fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let total: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        total as f64 / a.len() as f64
+    }
+
+    fn decode_rgb(jpeg: &[u8]) -> turbojpeg::Image<Vec<u8>> {
+        turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).unwrap()
+    }
+
+    #[test]
+    fn derived_tier_has_its_size_and_the_sources_content() {
+        let (w, h) = (960, 600);
+        let pixels = gradient(w, h, PixelFormat::Rgb);
+        let frame = FrameRef::new(&pixels, w, h, w as usize * 3, PixelFormat::Rgb).unwrap();
+        let source = encode_jpeg(frame, 95, Subsampling::S444).unwrap();
+        // A 2x DCT reduction then a resize (480x300 -> 400x250), and one that is the DCT scale
+        // exactly (240x150): both against the same sizes made from the pixels directly.
+        for (tw, th) in [(400, 250), (240, 150), (700, 437)] {
+            let derived =
+                derive_jpeg(&source, tw, th, Filter::CatmullRom, 90, Subsampling::S444).unwrap();
+            assert_eq!(jpeg_size(&derived).unwrap(), (tw, th));
+            let reference = downscale(frame, tw, th, Filter::CatmullRom).unwrap();
+            let decoded = decode_rgb(&derived);
+            let diff = mean_abs_diff(&decoded.pixels, &reference.data);
+            assert!(
+                diff < 3.0,
+                "{tw}x{th}: mean difference {diff} from the direct resize"
+            );
+        }
+    }
+
+    #[test]
+    fn derived_tier_refuses_upscaling_and_bad_input() {
+        let pixels = gradient(64, 48, PixelFormat::Rgb);
+        let frame = FrameRef::new(&pixels, 64, 48, 64 * 3, PixelFormat::Rgb).unwrap();
+        let source = encode_jpeg(frame, 85, Subsampling::S420).unwrap();
+        assert_eq!(
+            derive_jpeg(&source, 65, 10, Filter::CatmullRom, 85, Subsampling::S420),
+            Err(ImageError::Upscale {
+                source: (64, 48),
+                target: (65, 10)
+            })
+        );
+        assert!(matches!(
+            derive_jpeg(
+                b"not a jpeg",
+                10,
+                10,
+                Filter::CatmullRom,
+                85,
+                Subsampling::S420
+            ),
+            Err(ImageError::Decode(_))
+        ));
+        assert_eq!(
+            derive_jpeg(&source, 10, 10, Filter::CatmullRom, 0, Subsampling::S420),
+            Err(ImageError::BadQuality(0))
+        );
+        assert!(derive_jpeg(&source, 0, 10, Filter::CatmullRom, 85, Subsampling::S420).is_err());
     }
 
     #[test]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import io
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +20,7 @@ from ironcliw_mem import (
     MemoryPressure,
     tier_size,
 )
+from ironcliw_mem._native import ENTRY_OVERHEAD
 from ironcliw_mem.capture import (
     CaptureMethod,
     JpegScreenshot,
@@ -32,8 +31,9 @@ from ironcliw_mem.capture import (
     SpaceCaptureRequest,
     SyntheticBackend,
 )
-from ironcliw_mem.capture import cache as cache_module
 from ironcliw_mem.capture.backends import CaptureError
+from ironcliw_mem.capture.cache import cache_key
+from ironcliw_mem.capture.encoding import EncodedImage, NativeTierEncoder
 from support import WAIT_LIMIT_S, ManualClock, calm_manager, wait_until
 
 MIB = 1024**2
@@ -90,13 +90,6 @@ class ListingBackend(SyntheticBackend):
 
 def engine_on(backend: SyntheticBackend) -> MultiSpaceCaptureEngine:
     return MultiSpaceCaptureEngine(backend=backend, config=MemoryConfig(env={}))
-
-
-def use_clock(monkeypatch: pytest.MonkeyPatch, clock: Callable[[], float]) -> None:
-    """Makes `clock` the capture cache's time: entries (derived tiers too) expire when the test
-    moves it, and never otherwise, whatever the wall clock does."""
-    native = functools.partial(cache_module.ByteCache, clock=clock)
-    monkeypatch.setattr(cache_module, "ByteCache", native)
 
 
 def metadata_for(space_id: int, quality: CaptureQuality) -> SpaceCaptureMetadata:
@@ -180,13 +173,11 @@ async def test_budget_shrinks_the_moment_the_level_changes() -> None:
     await cache.close()
 
 
-async def test_expired_entries_are_released_without_a_lookup(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_expired_entries_are_released_without_a_lookup() -> None:
     clock = ManualClock()
-    use_clock(monkeypatch, clock)
-    monkeypatch.setattr(cache_module, "SWEEP_INTERVAL_SECONDS", 0.01)
-    cache = MultiSpaceCaptureCache(max_size_mb=10, default_ttl=5, config=MemoryConfig(env={}))
+    cache = MultiSpaceCaptureCache(
+        max_size_mb=10, default_ttl=5, config=MemoryConfig(env={}), clock=clock, sweep_interval=0.01
+    )
     await cache.put(1, bytes(100_000), metadata_for(1, CaptureQuality.FAST))
     assert cache.size_bytes > 100_000
     clock.now += 6  # past the TTL; nobody looks the entry up, only the sweep can release it
@@ -523,12 +514,127 @@ async def test_pressure_returns_the_encoders_pooled_buffers() -> None:
     await engine.close()
 
 
-async def test_metadata_of_evicted_entries_is_dropped_with_them() -> None:
+async def test_metadata_lives_and_goes_with_its_entry() -> None:
     cache = MultiSpaceCaptureCache(max_size_mb=1, config=MemoryConfig(env={}))
     for space_id in range(1, 40):
-        await cache.put(space_id, bytes(200_000), metadata_for(space_id, CaptureQuality.FAST))
-    assert len(cache._metadata) == cache.get_stats()["entries"] <= 5
+        metadata = metadata_for(space_id, CaptureQuality.FAST)
+        metadata.applications = [f"app of space {space_id}"]
+        await cache.put(space_id, bytes([space_id]) * 200_000, metadata)
+    entries = cache.get_stats()["entries"]
+    assert entries <= 5  # the budget pushed the older ones out
+    spaces = cache.entries_by_space()
+    assert sum(len(tiers) for tiers in spaces.values()) == entries
+    for space_id in range(1, 40):
+        hit = await cache.get(space_id, CaptureQuality.FAST)
+        assert (hit is not None) == (space_id in spaces)
+        if hit is not None:
+            shot, metadata = hit
+            assert shot == bytes([space_id]) * 200_000
+            assert (metadata.space_id, metadata.applications) == (
+                space_id,
+                [f"app of space {space_id}"],
+            )
+    # The metadata is part of each entry's bytes, so it counts against the budget: more than the
+    # JPEGs, their keys and the native per-entry overhead alone.
+    bare = sum(
+        len(cache_key(space_id, CaptureQuality.FAST)) + 200_000 + ENTRY_OVERHEAD
+        for space_id in spaces
+    )
+    assert cache.size_bytes > bare
+    await cache.evict_to_target_size(0)
+    assert cache.entries_by_space() == {}
+    assert await cache.get(39, CaptureQuality.FAST) is None
     await cache.close()
+
+
+async def test_ages_follow_the_caches_clock_not_the_wall_clock() -> None:
+    clock = ManualClock()
+    engine = MultiSpaceCaptureEngine(
+        backend=SyntheticBackend(spaces=1, size=SCREEN),
+        config=MemoryConfig(cache_default_ttl=300, env={}),
+        clock=clock,
+    )
+    request = SpaceCaptureRequest(space_ids=[1], cache_ttl=30)
+    assert (await engine.capture_all_spaces(request)).new_captures == 1
+    clock.now += 29
+    assert (await engine.capture_all_spaces(request)).cache_hits == 1
+    clock.now += 2  # 31 s by the cache's clock, a moment by the wall clock: too old to serve
+    again = await engine.capture_all_spaces(request)
+    assert (again.cache_hits, again.new_captures) == (0, 1)
+    assert engine.cache.get_stats()["entries"] == 1
+    await engine.close()
+
+
+class SizedEncoder:
+    """An encoder model: bytes of a fixed size per tier, counted, never a real JPEG."""
+
+    def __init__(self) -> None:
+        self.encodes = 0
+        self.derivations = 0
+
+    def encode(
+        self,
+        frame: Any,
+        tier: CaptureQuality,
+        *,
+        jpeg_quality: int,
+        subsampling: str,
+        thumbnail_size: tuple[int, int],
+    ) -> EncodedImage:
+        self.encodes += 1
+        return EncodedImage(bytes(1000 * tier.fidelity), 10, 10, f"encoded {tier.value}")
+
+    def derive(
+        self,
+        jpeg: Any,
+        source_resolution: tuple[int, int],
+        tier: CaptureQuality,
+        *,
+        jpeg_quality: int,
+        subsampling: str,
+        thumbnail_size: tuple[int, int],
+    ) -> EncodedImage | None:
+        self.derivations += 1
+        return EncodedImage(bytes(1000 * tier.fidelity), 5, 5, f"derived {tier.value}")
+
+
+async def test_the_engine_and_cache_encode_through_the_encoder_they_are_given() -> None:
+    encoder = SizedEncoder()
+    engine = MultiSpaceCaptureEngine(
+        backend=SyntheticBackend(spaces=1, size=SCREEN),
+        config=MemoryConfig(env={}),
+        encoder=encoder,
+    )
+    captured = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+    fidelity = CaptureQuality.OPTIMIZED.fidelity
+    assert len(captured.screenshots[1]) == 1000 * fidelity == engine.bytes_encoded
+    derived = await engine.capture_all_spaces(
+        SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)
+    )
+    assert derived.metadata[1].content_hash == "derived thumbnail"
+    assert (encoder.encodes, encoder.derivations) == (1, 1)
+    await engine.close()
+
+
+async def test_a_cache_without_a_sweep_interval_starts_no_sweep_and_engine_checks_its_args() -> (
+    None
+):
+    clock = ManualClock()
+    cache = MultiSpaceCaptureCache(
+        default_ttl=5, config=MemoryConfig(env={}), clock=clock, sweep_interval=None
+    )
+    await cache.put(1, bytes(1000), metadata_for(1, CaptureQuality.FAST))
+    assert cache._sweeper is None
+    clock.now += 6
+    assert cache.size_bytes > 0  # nothing sweeps on its own
+    assert cache.expire() == 1
+    engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), cache=cache)
+    assert engine.cache is cache
+    with pytest.raises(ValueError, match="either cache= or"):
+        MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1), cache=cache, clock=clock)
+    with pytest.raises(ValueError, match="sweep_interval must be > 0"):
+        MultiSpaceCaptureCache(sweep_interval=0)
+    await engine.close()
 
 
 async def test_a_small_screens_fast_tier_does_not_serve_a_larger_thumbnail() -> None:
@@ -631,11 +737,12 @@ async def test_space_monitor_survives_a_failing_callback() -> None:
     await engine.close()
 
 
-async def test_a_derived_tier_expires_with_its_source(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_derived_tier_expires_with_its_source() -> None:
     clock = ManualClock()
-    use_clock(monkeypatch, clock)
     config = MemoryConfig(cache_default_ttl=20, env={})
-    engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
+    engine = MultiSpaceCaptureEngine(
+        backend=SyntheticBackend(spaces=1, size=SCREEN), config=config, clock=clock
+    )
     await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
     clock.now += 15
     derived = await engine.capture_all_spaces(
@@ -674,22 +781,25 @@ async def test_predictions_learn_from_the_users_moves_not_request_order() -> Non
 
 @pytest.mark.parametrize("change", ["replaced", "expired"])
 async def test_a_derived_tier_is_not_kept_when_its_source_changes_while_it_encodes(
-    monkeypatch: pytest.MonkeyPatch, change: str
+    change: str,
 ) -> None:
     clock = ManualClock()
-    use_clock(monkeypatch, clock)
     encoding, finish = threading.Event(), threading.Event()
-    derive_tier = cache_module.derive_tier
 
-    def held_derivation(*args: Any, **kwargs: Any) -> Any:
-        encoding.set()
-        if not finish.wait(WAIT_LIMIT_S):
-            raise RuntimeError("the test never let the derivation finish")
-        return derive_tier(*args, **kwargs)
+    class HeldDerivation(NativeTierEncoder):
+        def derive(self, *args: Any, **kwargs: Any) -> Any:
+            encoding.set()
+            if not finish.wait(WAIT_LIMIT_S):
+                raise RuntimeError("the test never let the derivation finish")
+            return super().derive(*args, **kwargs)
 
-    monkeypatch.setattr(cache_module, "derive_tier", held_derivation)
     config = MemoryConfig(cache_default_ttl=20, env={})
-    engine = MultiSpaceCaptureEngine(backend=SyntheticBackend(spaces=1, size=SCREEN), config=config)
+    engine = MultiSpaceCaptureEngine(
+        backend=SyntheticBackend(spaces=1, size=SCREEN),
+        config=config,
+        clock=clock,
+        encoder=HeldDerivation(),
+    )
     await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
     clock.now += 15
     thumbnail = SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 import ironcliw_mem as m
+from ironcliw_mem import _native as native
 
 Array = npt.NDArray[np.uint8]
 
@@ -611,3 +612,55 @@ def test_a_huge_broadcast_view_is_refused_not_copied() -> None:
         m.encode_jpeg(huge, 85)
     small = np.broadcast_to(np.full((1, 1, 3), 200, np.uint8), (64, 64, 3))
     assert Image.open(io.BytesIO(m.encode_jpeg(small, 85))).size == (64, 64)
+
+
+# --- a lower tier derived from a higher tier's JPEG ----------------------------------------------
+
+
+def _pillow_derivation(jpeg: bytes, width: int, height: int, quality: int) -> Array:
+    """Today's path before `derive_jpeg`: Pillow's draft decode, the Rust resize, decoded back."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        image.draft("RGB", (width, height))
+        pixels = np.asarray(image.convert("RGB"))
+    if (pixels.shape[1], pixels.shape[0]) != (width, height):
+        pixels = m.downscale(pixels, width, height, filter="catmull-rom")
+    return np.asarray(decode(m.encode_jpeg(pixels, quality, "444")).convert("RGB"))
+
+
+@pytest.mark.parametrize("tier", ["fast", "thumbnail", "optimized"])
+def test_derive_jpeg_matches_the_pillow_decode_path(ui_large: Array, tier: str) -> None:
+    height, width = ui_large.shape[:2]
+    source = m.encode_tiers(ui_large, tiers=["full"], quality=90, subsampling="444")["full"].jpeg
+    target = m.tier_size(tier, width, height)
+    derived = native.derive_jpeg(source, *target, quality=85, subsampling="444")
+    assert derived is not None
+    image = decode(derived)
+    assert image.size == target
+    reference = _pillow_derivation(source, *target, quality=85)
+    assert psnr(np.asarray(image.convert("RGB")), reference) > 40
+    # And it shows the frame: against the tier made from the pixels themselves.
+    direct = m.encode_tiers(ui_large, tiers=[tier], quality=85, subsampling="444")[tier].jpeg
+    assert psnr(np.asarray(image.convert("RGB")), np.asarray(decode(direct).convert("RGB"))) > 28
+
+
+def test_derive_jpeg_reads_a_buffer_in_place_and_refuses_upscaling(ui: Array) -> None:
+    jpeg = m.encode_jpeg(ui, 85, "420")
+    height, width = ui.shape[:2]
+    padded = b"header" + jpeg
+    from_view = native.derive_jpeg(memoryview(padded)[6:], width // 2, height // 2)
+    assert from_view == native.derive_jpeg(jpeg, width // 2, height // 2)
+    assert native.derive_jpeg(jpeg, width + 1, height) is None
+
+
+def test_derive_jpeg_rejects_bad_input_clearly(ui: Array) -> None:
+    jpeg = m.encode_jpeg(ui, 85, "420")
+    with pytest.raises(ValueError, match="JPEG decoding failed"):
+        native.derive_jpeg(b"not a jpeg at all", 10, 10)
+    with pytest.raises(TypeError, match="bytes-like buffer"):
+        native.derive_jpeg("text", 10, 10)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"quality must be 1\.\.100"):
+        native.derive_jpeg(jpeg, 10, 10, quality=0)
+    with pytest.raises(ValueError, match="width must be between 1"):
+        native.derive_jpeg(jpeg, 0, 10)
+    with pytest.raises(ValueError, match="filter must be one of"):
+        native.derive_jpeg(jpeg, 10, 10, filter="nearest")  # type: ignore[arg-type]

@@ -152,6 +152,17 @@ def tier_size(
     tier: str, width: int, height: int, thumbnail_size: tuple[int, int] = (400, 300)
 ) -> tuple[int, int]: ...
 def release_image_buffers() -> int: ...
+def derive_jpeg(
+    jpeg: Buffer,
+    width: int,
+    height: int,
+    *,
+    quality: int = 85,
+    subsampling: SubsamplingName = "420",
+    filter: FilterName = "catmull-rom",
+) -> bytes | None:
+    """A lower tier from a higher tier's JPEG in one call (scaled decode, resize, encode; GIL
+    released); None when the JPEG is smaller than ``width`` x ``height`` on an axis."""
 
 # --- pressure -------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_tiers, m)?)?;
     m.add_function(wrap_pyfunction!(encode_tiers_batch, m)?)?;
     m.add_function(wrap_pyfunction!(tier_size, m)?)?;
+    m.add_function(wrap_pyfunction!(derive_jpeg, m)?)?;
     m.add_function(wrap_pyfunction!(release_image_buffers, m)?)?;
     m.add(
         "IMAGE_BUFFER_POOL_MAX_BYTES",
@@ -693,6 +694,59 @@ fn encode_tiers_batch<'py>(
         .map(|r| tiers_dict(py, r.map_err(value_error)?, &request))
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, dicts)
+}
+
+/// A lower tier made from a higher tier's JPEG in one call, the GIL released throughout:
+/// libjpeg-turbo decodes at the largest DCT reduction (1/2, 1/4, 1/8) that still covers
+/// `width` x `height`, the result is resized with `filter` when it is not that size already, and
+/// encoded at `quality` with `subsampling`. `jpeg` is bytes or any contiguous buffer (a
+/// memoryview into a larger value is read in place). Returns None when the JPEG is smaller than
+/// the target on an axis (that would be an upscale).
+#[pyfunction]
+#[pyo3(
+    signature = (
+        jpeg, width, height, *, quality=DEFAULT_QUALITY as i64, subsampling="420",
+        filter="catmull-rom"
+    ),
+    text_signature = "(jpeg, width, height, *, quality=85, subsampling='420', \
+                      filter='catmull-rom')"
+)]
+fn derive_jpeg<'py>(
+    py: Python<'py>,
+    jpeg: &Bound<'py, PyAny>,
+    width: i64,
+    height: i64,
+    quality: i64,
+    subsampling: &str,
+    filter: &str,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let (w, h) = (side("width", width)?, side("height", height)?);
+    let quality = parse_quality(quality)?;
+    let subsampling = parse_subsampling(subsampling)?;
+    let filter = parse_filter(filter)?;
+    if jpeg.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "jpeg must be bytes or a bytes-like buffer, got str",
+        ));
+    }
+    let buffer = PyBuffer::<u8>::get(jpeg).map_err(|_| {
+        PyTypeError::new_err(format!(
+            "jpeg must be bytes or a bytes-like buffer of bytes, got {}",
+            type_name(jpeg)
+        ))
+    })?;
+    if !buffer.is_c_contiguous() {
+        return Err(PyValueError::new_err("jpeg must be a contiguous buffer"));
+    }
+    // SAFETY: `buffer` pins the exporter's memory for this call, and it is contiguous and
+    // `len_bytes` long.
+    let data =
+        unsafe { std::slice::from_raw_parts(buffer.buf_ptr().cast::<u8>(), buffer.len_bytes()) };
+    match py.detach(|| imaging::derive_jpeg(data, w, h, filter, quality, subsampling)) {
+        Ok(out) => Ok(Some(PyBytes::new(py, &out))),
+        Err(ImageError::Upscale { .. }) => Ok(None),
+        Err(e) => Err(value_error(e)),
+    }
 }
 
 /// The (width, height) of `tier` for a `width` x `height` frame.

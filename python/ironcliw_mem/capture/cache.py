@@ -4,6 +4,12 @@ The budget follows the memory manager: a pressure callback resizes the cache the
 changes (evicting at once, counted as pressure evictions), and a background sweep releases
 expired entries without waiting for a lookup. A request for a lower tier is served from a cached
 higher tier by downscaling; never the other way round.
+
+Each entry is one value in the byte cache: a small header (the capture's metadata and the
+monotonic moment it was captured) followed by the JPEG, so an entry's metadata comes and goes
+with it and its bytes count against the budget. Every age and TTL is read from one monotonic
+clock (`clock=`, `time.monotonic` by default; the replay benchmark passes its simulated one);
+the metadata's `capture_time` is the wall-clock time shown to people.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import contextlib
 import dataclasses
 import logging
 import math
+import pickle
+import struct
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +32,7 @@ import numpy as np
 
 from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.callbacks import weakly
-from ironcliw_mem.capture.encoding import derive_tier, encode_tier
+from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
@@ -43,6 +53,47 @@ def cache_key(space_id: int, quality: CaptureQuality) -> str:
     return f"space_{space_id}_{quality.value}"
 
 
+def _space_and_quality(key: str) -> tuple[int, CaptureQuality]:
+    space, _, quality = key.removeprefix("space_").rpartition("_")
+    return int(space), CaptureQuality(quality)
+
+
+# An entry's value: the header's length, the header (metadata and the monotonic capture moment),
+# then the JPEG. pickle round-trips the metadata dataclass exactly (enums, datetime, the lists);
+# only this class writes these values, into its own private store.
+_HEADER_LENGTH = struct.Struct("<I")
+
+
+def _pack_entry(jpeg: bytes, metadata: SpaceCaptureMetadata, captured_at: float) -> bytes:
+    header = pickle.dumps((metadata, captured_at), protocol=pickle.HIGHEST_PROTOCOL)
+    return b"".join((_HEADER_LENGTH.pack(len(header)), header, jpeg))
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One cached screenshot as read back: its stored value (the identity that tells whether the
+    entry was replaced since), its metadata, and when it was captured (by the cache's clock)."""
+
+    value: bytes
+    metadata: SpaceCaptureMetadata
+    captured_at: float
+    jpeg_offset: int
+
+    @classmethod
+    def unpack(cls, value: bytes) -> _Entry:
+        (length,) = _HEADER_LENGTH.unpack_from(value)
+        start = _HEADER_LENGTH.size
+        metadata, captured_at = pickle.loads(value[start : start + length])
+        return cls(value, metadata, captured_at, start + length)
+
+    def jpeg_view(self) -> memoryview:
+        """The JPEG read in place (for a derivation: no copy)."""
+        return memoryview(self.value)[self.jpeg_offset :]
+
+    def screenshot(self) -> JpegScreenshot:
+        return JpegScreenshot(self.jpeg_view())
+
+
 class MultiSpaceCaptureCache:
     """Compressed screenshots per space and tier, within the level's budget."""
 
@@ -52,16 +103,26 @@ class MultiSpaceCaptureCache:
         default_ttl: float | None = None,
         *,
         config: MemoryConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        encoder: TierEncoder = NATIVE_ENCODER,
+        sweep_interval: float | None = SWEEP_INTERVAL_SECONDS,
     ) -> None:
+        """`clock` (seconds, monotonic) times every age and TTL; `encoder` makes the JPEG tiers;
+        `sweep_interval` is how often a background task releases expired entries (None: no
+        task, the owner calls `expire()`, as the replay benchmark does each simulated second)."""
         self.config = config if config is not None else MemoryConfig()
         if max_size_mb is not None and max_size_mb < 0:
             raise ValueError(f"max_size_mb must be >= 0, got {max_size_mb}")
         if default_ttl is not None and default_ttl <= 0:
             raise ValueError(f"default_ttl must be > 0 seconds, got {default_ttl}")
+        if sweep_interval is not None and not sweep_interval > 0:
+            raise ValueError(f"sweep_interval must be > 0 seconds or None, got {sweep_interval}")
         self.max_size_mb = self.config.cache_max_size_mb if max_size_mb is None else max_size_mb
         self.default_ttl = self.config.cache_default_ttl if default_ttl is None else default_ttl
-        self._store = ByteCache(self.max_size_mb * MIB, default_ttl=self.default_ttl)
-        self._metadata: dict[str, SpaceCaptureMetadata] = {}
+        self.clock = clock
+        self.encoder = encoder
+        self.sweep_interval = sweep_interval
+        self._store = ByteCache(self.max_size_mb * MIB, default_ttl=self.default_ttl, clock=clock)
         # Bumped by clear/remove_space: a capture that started before is not stored after.
         self._generation = 0
         self._space_generation: dict[int, int] = {}
@@ -109,7 +170,6 @@ class MultiSpaceCaptureCache:
         # Shrinking because of pressure is counted as such, then the budget itself moves.
         evicted = self._store.evict_to(budget, reason="pressure")
         evicted += self._store.resize(budget)
-        self._forget_missing_metadata()
         return evicted
 
     def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
@@ -137,7 +197,7 @@ class MultiSpaceCaptureCache:
         found = self._lookup(space_id, quality, max_age)
         if found is not None:
             self.hit_count += 1
-            return found
+            return found.screenshot(), found.metadata
         derived = await self._derive_from_higher_tier(space_id, quality, max_age)
         if derived is not None:
             self.hit_count += 1
@@ -148,16 +208,14 @@ class MultiSpaceCaptureCache:
 
     def _lookup(
         self, space_id: int, quality: CaptureQuality, max_age: float | None
-    ) -> tuple[JpegScreenshot, SpaceCaptureMetadata] | None:
-        key = cache_key(space_id, quality)
-        jpeg = self._store.get(key)
-        metadata = self._metadata.get(key)
-        if jpeg is None or metadata is None:
-            self._metadata.pop(key, None)
+    ) -> _Entry | None:
+        value = self._store.get(cache_key(space_id, quality))
+        if value is None:
             return None
-        if max_age is not None and _age_seconds(metadata) > max_age:
+        entry = _Entry.unpack(value)
+        if max_age is not None and self.clock() - entry.captured_at > max_age:
             return None
-        return JpegScreenshot(jpeg), metadata
+        return entry
 
     async def _derive_from_higher_tier(
         self, space_id: int, quality: CaptureQuality, max_age: float | None
@@ -167,14 +225,14 @@ class MultiSpaceCaptureCache:
             source = self._lookup(space_id, source_quality, max_age)
             if source is None:
                 continue
-            jpeg, metadata = source
+            metadata = source.metadata
             if metadata.source_resolution is None:
                 continue
             generation = self.generation(space_id)
             started = time.perf_counter()
             encoded = await asyncio.to_thread(
-                derive_tier,
-                bytes(jpeg),
+                self.encoder.derive,
+                source.jpeg_view(),
                 metadata.source_resolution,
                 quality,
                 jpeg_quality=metadata.jpeg_quality or self.config.image_compression_quality,
@@ -193,22 +251,19 @@ class MultiSpaceCaptureCache:
                 derived_from=source_quality,
             )
             # The derived tier shows the same moment as its source, so it expires with it: the
-            # source's own deadline in the store (monotonic), not an age by the wall clock, which
-            # a laptop's clock steps after sleep would skew.
-            remaining = self._source_ttl(space_id, source_quality, metadata)
+            # source's own deadline in the store.
+            remaining = self._source_ttl(space_id, source)
             if remaining is not None and generation == self.generation(space_id):
                 key = cache_key(space_id, quality)
-                self._store_entry(key, encoded.jpeg, derived, remaining)
+                self._store_entry(key, encoded.jpeg, derived, source.captured_at, remaining)
             return JpegScreenshot(encoded.jpeg), derived
         return None
 
-    def _source_ttl(
-        self, space_id: int, quality: CaptureQuality, metadata: SpaceCaptureMetadata
-    ) -> float | None:
+    def _source_ttl(self, space_id: int, source: _Entry) -> float | None:
         """Seconds the source of a derivation has left, None when it went or was replaced by a
         newer capture while the derivation was encoding (its TTL is not the derived tier's)."""
-        key = cache_key(space_id, quality)
-        if self._metadata.get(key) is not metadata:
+        key = cache_key(space_id, source.metadata.quality)
+        if self._store.get(key) is not source.value:  # the store keeps the very bytes object
             return None
         try:
             left = self._store.remaining_ttl(key)
@@ -223,12 +278,18 @@ class MultiSpaceCaptureCache:
         metadata: SpaceCaptureMetadata,
         *,
         generation: tuple[int, int] | None = None,
+        captured_at: float | None = None,
     ) -> bool:
         """Stores a screenshot under `metadata.quality`. JPEG bytes are stored as they are; a
         pixel array is encoded to that tier first. Returns False when it cannot fit the budget,
         or when `generation` (taken with `generation(space_id)` before capturing) shows the
-        space was cleared since: a capture begun before `clear_cache` is not stored after it."""
+        space was cleared since: a capture begun before `clear_cache` is not stored after it.
+
+        `captured_at` is the capture's moment by the cache's clock (the engine passes it); without
+        it the entry's age is `metadata.capture_time`'s age by the wall clock now, read once."""
         self._ensure_sweeper()
+        if captured_at is None:
+            captured_at = self.clock() - max(0.0, _wall_age_seconds(metadata.capture_time))
         if generation is None:
             generation = self.generation(space_id)
         if metadata.space_id != space_id:
@@ -237,7 +298,7 @@ class MultiSpaceCaptureCache:
             policy = self.policy
             height, width = screenshot.shape[:2]
             encoded = await asyncio.to_thread(
-                encode_tier,
+                self.encoder.encode,
                 screenshot,
                 metadata.quality,
                 jpeg_quality=policy.jpeg_quality,
@@ -262,17 +323,18 @@ class MultiSpaceCaptureCache:
             )
         if generation != self.generation(space_id):
             return False
-        return self._store_entry(cache_key(space_id, metadata.quality), jpeg, metadata)
+        key = cache_key(space_id, metadata.quality)
+        return self._store_entry(key, jpeg, metadata, captured_at)
 
     def _store_entry(
-        self, key: str, jpeg: bytes, metadata: SpaceCaptureMetadata, ttl: float | None = None
+        self,
+        key: str,
+        jpeg: bytes,
+        metadata: SpaceCaptureMetadata,
+        captured_at: float,
+        ttl: float | None = None,
     ) -> bool:
-        stored = self._store.set(key, jpeg, ttl)
-        if stored:
-            self._metadata[key] = metadata
-            if len(self._metadata) > len(self._store):  # the set evicted older entries
-                self._forget_missing_metadata()
-        return stored
+        return self._store.set(key, _pack_entry(jpeg, metadata, captured_at), ttl)
 
     def generation(self, space_id: int) -> tuple[int, int]:
         """A token for "the cache as of now" for one space; see `put(..., generation=)`."""
@@ -281,7 +343,6 @@ class MultiSpaceCaptureCache:
     async def clear(self) -> None:
         self._generation += 1
         self._store.clear()
-        self._metadata.clear()
 
     async def remove_space(self, space_id: int) -> int:
         """Drops every tier of one space; returns how many entries went."""
@@ -291,32 +352,23 @@ class MultiSpaceCaptureCache:
             key = cache_key(space_id, quality)
             if self._store.pop(key) is not None:
                 removed += 1
-            self._metadata.pop(key, None)
         return removed
 
     async def evict_to_target_size(self, target_mb: float) -> int:
         """Frees least recently used entries until the cache holds at most `target_mb`."""
         if target_mb < 0:
             raise ValueError(f"target_mb must be >= 0, got {target_mb}")
-        evicted = self._store.evict_to(int(target_mb * MIB), reason="explicit")
-        self._forget_missing_metadata()
-        return evicted
+        return self._store.evict_to(int(target_mb * MIB), reason="explicit")
 
     def expire(self) -> int:
         """Releases expired entries now; returns how many."""
-        released = self._store.expire()
-        if released:
-            self._forget_missing_metadata()
-        return released
-
-    def _forget_missing_metadata(self) -> None:
-        live = set(self._store.keys())
-        for key in [k for k in self._metadata if k not in live]:
-            del self._metadata[key]
+        return self._store.expire()
 
     # --- background sweep --------------------------------------------------------------------
 
     def _ensure_sweeper(self) -> None:
+        if self.sweep_interval is None:
+            return
         if self._sweeper is not None and not self._sweeper.done():
             return
         try:
@@ -324,7 +376,8 @@ class MultiSpaceCaptureCache:
         except RuntimeError:
             return
         self._sweeper = loop.create_task(
-            _sweep_while_alive(weakref.ref(self)), name="ironcliw-cache-sweeper"
+            _sweep_while_alive(weakref.ref(self), self.sweep_interval),
+            name="ironcliw-cache-sweeper",
         )
 
     async def close(self) -> None:
@@ -347,9 +400,8 @@ class MultiSpaceCaptureCache:
     def entries_by_space(self) -> dict[int, list[str]]:
         spaces: dict[int, list[str]] = {}
         for key in self._store:
-            metadata = self._metadata.get(key)
-            if metadata is not None:
-                spaces.setdefault(metadata.space_id, []).append(metadata.quality.value)
+            space_id, quality = _space_and_quality(key)
+            spaces.setdefault(space_id, []).append(quality.value)
         return spaces
 
     def get_stats(self) -> dict[str, Any]:
@@ -377,10 +429,12 @@ class MultiSpaceCaptureCache:
         }
 
 
-async def _sweep_while_alive(cache_ref: weakref.ref[MultiSpaceCaptureCache]) -> None:
-    """Sweeps expired entries every second; holds the cache weakly and ends with it."""
+async def _sweep_while_alive(
+    cache_ref: weakref.ref[MultiSpaceCaptureCache], interval: float
+) -> None:
+    """Sweeps expired entries every `interval` seconds; holds the cache weakly, ends with it."""
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        await asyncio.sleep(interval)
         cache = cache_ref()
         if cache is None:
             return
@@ -388,7 +442,6 @@ async def _sweep_while_alive(cache_ref: weakref.ref[MultiSpaceCaptureCache]) -> 
         del cache
 
 
-def _age_seconds(metadata: SpaceCaptureMetadata) -> float:
-    captured = metadata.capture_time
+def _wall_age_seconds(captured: datetime) -> float:
     now = datetime.now(UTC) if captured.tzinfo is not None else datetime.now()
     return (now - captured).total_seconds()

@@ -7,18 +7,19 @@ on the event loop run them with `asyncio.to_thread`.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from ironcliw_mem import _native
 from ironcliw_mem.levels import CaptureQuality
 
-# The dominant colours of UI text survive 4:4:4; Pillow's draft decode keeps thumbnails cheap.
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
+
+# The filter of every tier, captured or derived (Pillow's BICUBIC).
 RESAMPLING_FILTER: Final = "catmull-rom"
 
 
@@ -30,7 +31,7 @@ class EncodedImage:
     content_hash: str
 
 
-def content_hash(jpeg: bytes) -> str:
+def content_hash(jpeg: Buffer) -> str:
     # Hashing the JPEG (not the 20 MB frame) costs well under a millisecond.
     return hashlib.blake2b(jpeg, digest_size=16).hexdigest()
 
@@ -56,7 +57,7 @@ def encode_tier(
 
 
 def derive_tier(
-    jpeg: bytes,
+    jpeg: Buffer,
     source_resolution: tuple[int, int],
     tier: CaptureQuality,
     *,
@@ -64,18 +65,58 @@ def derive_tier(
     subsampling: str,
     thumbnail_size: tuple[int, int],
 ) -> EncodedImage | None:
-    """A lower tier made from a cached higher tier's JPEG, without a new capture; None when the
-    cached image is smaller than the tier (a thumbnail box can exceed the fast tier of a small
-    screen), since that would need upscaling."""
+    """A lower tier made from a cached higher tier's JPEG, without a new capture, in one native
+    call (scaled decode, resize, encode); None when the cached image is smaller than the tier (a
+    thumbnail box can exceed the fast tier of a small screen), since that would need upscaling."""
     width, height = _native.tier_size(tier.value, *source_resolution, thumbnail_size=thumbnail_size)
-    with Image.open(io.BytesIO(jpeg)) as image:
-        if width > image.width or height > image.height:
-            return None
-        # libjpeg can decode at 1/2, 1/4 or 1/8 scale directly; draft() picks the largest
-        # scale that still covers the target, which makes the decode several times cheaper.
-        image.draft("RGB", (width, height))
-        pixels: npt.NDArray[np.uint8] = np.asarray(image.convert("RGB"))
-    if (pixels.shape[1], pixels.shape[0]) != (width, height):
-        pixels = _native.downscale(pixels, width, height, filter=RESAMPLING_FILTER)
-    encoded = _native.encode_jpeg(pixels, jpeg_quality, subsampling)  # type: ignore[arg-type]
+    encoded = _native.derive_jpeg(
+        jpeg,
+        width,
+        height,
+        quality=jpeg_quality,
+        subsampling=subsampling,  # type: ignore[arg-type]
+        filter=RESAMPLING_FILTER,
+    )
+    if encoded is None:
+        return None
     return EncodedImage(encoded, width, height, content_hash(encoded))
+
+
+class TierEncoder(Protocol):
+    """What the capture engine and cache call to make JPEG tiers: the seam where the replay
+    benchmark puts a model with measured sizes instead of the real encoder."""
+
+    def encode(
+        self,
+        frame: npt.NDArray[np.uint8] | _native.Frame,
+        tier: CaptureQuality,
+        *,
+        jpeg_quality: int,
+        subsampling: str,
+        thumbnail_size: tuple[int, int],
+    ) -> EncodedImage:
+        """One tier of a captured frame (blocking; called from a worker thread)."""
+        ...
+
+    def derive(
+        self,
+        jpeg: Buffer,
+        source_resolution: tuple[int, int],
+        tier: CaptureQuality,
+        *,
+        jpeg_quality: int,
+        subsampling: str,
+        thumbnail_size: tuple[int, int],
+    ) -> EncodedImage | None:
+        """A lower tier from a cached higher tier's JPEG; None where it would need upscaling."""
+        ...
+
+
+class NativeTierEncoder:
+    """The Rust encoder: libjpeg-turbo and fast_image_resize, the GIL released."""
+
+    encode = staticmethod(encode_tier)
+    derive = staticmethod(derive_tier)
+
+
+NATIVE_ENCODER: Final = NativeTierEncoder()

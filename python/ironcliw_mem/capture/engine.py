@@ -2,7 +2,9 @@
 
 Capture and encoding run in worker threads (the Rust encoder releases the GIL, so spaces encode
 in parallel); two concurrent requests for the same space and tier share one capture; a failure
-in one space is reported in `errors` and does not fail the others.
+in one space is reported in `errors` and does not fail the others. The engine reads time and
+encodes through its cache (`clock=`, `encoder=`), so a capture's age and its tiers follow the
+same clock and encoder as the cache's entries.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ironcliw_mem.allocator import keep_frames_out_of_the_heap
 from ironcliw_mem.capture.backends import CaptureBackend
 from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
-from ironcliw_mem.capture.encoding import encode_tier
+from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
 from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
     PREFETCH_REASONS,
@@ -46,6 +48,20 @@ CAPTURE_METHOD_OF_BACKEND = {
 Captured = tuple[JpegScreenshot, SpaceCaptureMetadata]
 
 
+class RequestOptimizer(Protocol):
+    """What the engine asks of its optimizer (`MultiSpaceOptimizer` is one)."""
+
+    async def optimize_capture_request(
+        self, request: SpaceCaptureRequest
+    ) -> SpaceCaptureRequest: ...
+
+    def track_active_space(self, space_id: int) -> None: ...
+
+    def track_capture_performance(
+        self, space_id: int, capture_time: float, cache_hit: bool
+    ) -> None: ...
+
+
 class MultiSpaceCaptureEngine:
     """Captures desktop spaces as JPEG tiers, within the memory policy of the current level."""
 
@@ -56,7 +72,18 @@ class MultiSpaceCaptureEngine:
         *,
         backend: CaptureBackend | None = None,
         config: MemoryConfig | None = None,
+        clock: Callable[[], float] | None = None,
+        encoder: TierEncoder | None = None,
+        cache: MultiSpaceCaptureCache | None = None,
     ) -> None:
+        """`clock` (monotonic seconds) and `encoder` go to the cache the engine builds; or
+        `cache` is one built by the caller (with its own clock and encoder), used as it is."""
+        if cache is not None and (
+            cache_size_mb is not None or clock is not None or encoder is not None
+        ):
+            raise ValueError(
+                "pass either cache= or the parts of a new one (cache_size_mb, clock, encoder)"
+            )
         if config is None:
             config = memory_manager.config if memory_manager is not None else MemoryConfig()
         self.config = config
@@ -65,11 +92,18 @@ class MultiSpaceCaptureEngine:
         # The screen the platform offers (macOS, X11), synthetic screens where there is none.
         self.backend: CaptureBackend = backend if backend is not None else select_backend()
         self._owns_backend = backend is None  # one it chose, it closes; one given, its owner does
-        self.cache = MultiSpaceCaptureCache(max_size_mb=cache_size_mb, config=config)
+        if cache is None:
+            cache = MultiSpaceCaptureCache(
+                max_size_mb=cache_size_mb,
+                config=config,
+                clock=clock or time.monotonic,
+                encoder=encoder or NATIVE_ENCODER,
+            )
+        self.cache = cache
         self.memory_manager = memory_manager
         if memory_manager is not None:
             self.cache.set_memory_manager(memory_manager)
-        self.optimizer: Any = None
+        self.optimizer: RequestOptimizer | None = None
         self.current_space_id = 1
         self.monitoring_active = False
         self._in_flight: dict[tuple[int, CaptureQuality], asyncio.Task[Captured]] = {}
@@ -135,7 +169,7 @@ class MultiSpaceCaptureEngine:
             request = await self.optimizer.optimize_capture_request(request)
         quality = self.get_quality_for_pressure(request.quality)
         active = await self.get_current_space()
-        if self.optimizer is not None and hasattr(self.optimizer, "track_active_space"):
+        if self.optimizer is not None:
             self.optimizer.track_active_space(active)
         allowed = set(self._spaces_to_monitor(info["spaces"], active))
         result = SpaceCaptureResult(
@@ -229,11 +263,12 @@ class MultiSpaceCaptureEngine:
     ) -> Captured:
         policy = self.policy
         generation = self.cache.generation(space_id)
+        captured_at = self.cache.clock()
         started = time.perf_counter()
         try:
             frame = await asyncio.to_thread(self.backend.capture, space_id)
             encoded = await asyncio.to_thread(
-                encode_tier,
+                self.cache.encoder.encode,
                 frame,
                 quality,
                 jpeg_quality=policy.jpeg_quality,
@@ -262,7 +297,9 @@ class MultiSpaceCaptureEngine:
         )
         self.captures_made += 1
         self.bytes_encoded += len(encoded.jpeg)
-        await self.cache.put(space_id, encoded.jpeg, metadata, generation=generation)
+        await self.cache.put(
+            space_id, encoded.jpeg, metadata, generation=generation, captured_at=captured_at
+        )
         return JpegScreenshot(encoded.jpeg), metadata
 
     def _track_performance(

@@ -17,11 +17,11 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ironcliw_mem.capture.types import PREFETCH_REASONS, SpaceCaptureRequest
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
-from ironcliw_mem.policy import adjacent_spaces
+from ironcliw_mem.policy import LevelPolicy, adjacent_spaces
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,24 @@ LOW_PRIORITY = 0.3
 PREFETCH_CONFIDENCE = 0.5
 MAX_PREFETCH = 3
 OPTIMIZATION_INTERVAL_SECONDS = 30.0
+
+
+class PrefetchingEngine(Protocol):
+    """What the optimizer asks of the capture engine (`MultiSpaceCaptureEngine` is one)."""
+
+    @property
+    def pressure(self) -> MemoryPressure: ...
+
+    @property
+    def policy(self) -> LevelPolicy: ...
+
+    async def get_current_space(self) -> int: ...
+
+    async def get_spaces_to_monitor(self) -> list[int]: ...
+
+    async def prefetch_spaces(
+        self, space_ids: list[int], quality: CaptureQuality = ...
+    ) -> asyncio.Task[Any] | None: ...
 
 
 class AccessPattern(enum.Enum):
@@ -100,8 +118,8 @@ class MultiSpaceOptimizer:
 
     def __init__(
         self,
-        capture_engine: Any = None,
-        monitor: Any = None,
+        capture_engine: PrefetchingEngine | None = None,
+        monitor: object = None,
         *,
         clock: Callable[[], float] = time.time,
         interval: float = OPTIMIZATION_INTERVAL_SECONDS,

@@ -37,7 +37,7 @@ class JpegScreenshot(bytes):
 
     _decoded: npt.NDArray[np.uint8] | None
 
-    def __new__(cls, jpeg: bytes) -> JpegScreenshot:
+    def __new__(cls, jpeg: bytes | bytearray | memoryview) -> JpegScreenshot:
         shot = super().__new__(cls, jpeg)
         shot._decoded = None
         return shot

@@ -2,13 +2,12 @@
 
 A seeded generator writes one trace (which space the user looks at, the agent's capture requests,
 the other applications' memory) and every configuration replays that same trace in simulated
-time, so a day runs in well under a minute. Each configuration keeps its own cache in a real
-`ByteCache` driven by the simulated clock, and its own vision bytes: the cache (expired entries
-included until something removes them), the frames of results the agent is still analysing that
-the cache does not also hold (each frame counted once, by identity), and the extra frames alive
-while a tick's captures run. Those, plus the agent's non-vision baseline (the same for all) and
-the other applications, are what the classifier is fed, so a configuration that holds more
-memory really does push the machine into yellow and red sooner.
+time, so a day runs in well under a minute. Each configuration keeps its own vision bytes: the
+cache (expired entries included until something removes them), the frames of results the agent is
+still analysing that the cache does not also hold (each frame counted once, by identity), and the
+extra frames alive while a tick's captures run. Those, plus the agent's non-vision baseline (the
+same for all) and the other applications, are what the classifier is fed, so a configuration that
+holds more memory really does push the machine into yellow and red sooner.
 
 Configurations:
 
@@ -19,10 +18,13 @@ Configurations:
   but captures do reach a fixed 200 MB LRU cache of raw frames; expired frames stay in memory
   until looked up or pushed out (there is no sweep); entries are stored under the requested
   tier, since the agent's engine has no manager to lower it.
-- ``package``: this package's defaults: JPEG tiers in the byte cache, the budget, tier, JPEG
-  quality and watched spaces following the level of a real `MacOSMemoryManager` (fed the same
-  synthetic samples through ``read_sample`` and the simulated ``clock``), lower tiers derived
-  from cached higher ones, expired entries swept every second.
+- ``package``: the package itself, with its defaults: the real `MultiSpaceCaptureEngine` and
+  `MultiSpaceCaptureCache` (on the simulated clock; the cache swept every simulated second) and a
+  real `MacOSMemoryManager` (fed the same synthetic samples through ``read_sample``), capturing
+  model screens with an encoder of measured sizes (``replay_engine``).
+
+The originals are models of the agent's old vision layer (the thing compared against), each a
+`ByteCache` of raw frames on the simulated clock; the package is not modelled, it is run.
 
 What is measured is the same for all: a truthful `Classifier` (the package's thresholds) sees each
 configuration's own samples once per simulated second; "time in each level" and the offload
@@ -33,7 +35,11 @@ original's engine has no manager at the agent's call site, so nothing it does fo
 (and its manager would read green on a Mac anyway). Every assumption of the model is a named
 field of `DayModel` below and is documented in the README ("Replay benchmark").
 
-Run it: ``python -m ironcliw_mem.replay`` (``--help`` for the options), or ``make bench-replay``.
+Parts meant to be replaced: the other applications' memory is a list in the `Trace`
+(`build_trace` writes it from the model), and the yardstick that judges every configuration is
+any `Yardstick` (`run_day(yardstick=...)`; the package's `Classifier` by default).
+
+Run it: ``make bench-replay`` or ``python benches/replay_day.py`` (``--help`` for the options).
 """
 
 from __future__ import annotations
@@ -43,32 +49,28 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import math
 import random
-import sys
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from ironcliw_mem._native import ByteCache, encode_tiers
-from ironcliw_mem.capture.backends import SyntheticBackend
+from ironcliw_mem._native import ByteCache
+from ironcliw_mem.capture import (
+    JpegScreenshot,
+    MultiSpaceCaptureCache,
+    MultiSpaceCaptureEngine,
+    SpaceCaptureRequest,
+)
 from ironcliw_mem.capture.cache import cache_key
-from ironcliw_mem.capture.encoding import RESAMPLING_FILTER
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.offload import RedHold
-from ironcliw_mem.policy import (
-    CaptureQuality,
-    LevelPolicy,
-    MemoryPressure,
-    MonitoringStrategy,
-    adjacent_spaces,
-    policy_for,
-)
 from ironcliw_mem.pressure import Classifier, Sample, Thresholds
+from replay_engine import MeasuredEncoder, ModelScreens, SizeTable, measure_jpeg_sizes
 
 MIB = 1024**2
 GIB = 1024**3
@@ -151,8 +153,6 @@ class DayModel:
     # peak at ~0.22-0.44 GB. 0 keeps the model to the code; 925 MiB puts the original's peak at
     # 1,142 MiB, the reported figure (--original-unexplained-mb): a sensitivity, not a finding.
     original_unexplained_bytes: int = 0
-    # Frames encoded at once by the package's engine (each holds one raw frame meanwhile).
-    encode_workers: int = 2
     # The original's fixed cache (CACHE_MAX_SIZE_MB's default).
     original_cache_mb: int = 200
     # The agent's offload rule: red held this long, then a cloud VM at this price.
@@ -184,7 +184,7 @@ class DayModel:
 _POSITIVE_FIELDS = frozenset(
     {
         "hours", "tick_s", "spaces", "screen", "total_bytes", "apps_time_constant_s",
-        "mean_dwell_s", "focus_interval_s", "request_ttl_s", "encode_workers", "offload_hold_s",
+        "mean_dwell_s", "focus_interval_s", "request_ttl_s", "offload_hold_s",
         "jpeg_size_factor",
     }
 )  # fmt: skip
@@ -433,41 +433,13 @@ def build_trace(model: DayModel) -> Trace:
     return Trace(model, active, space, other_bytes, requests, bursts)
 
 
-# --- encoded sizes ----------------------------------------------------------------------------
-
-
-SizeTable = dict[tuple[int, CaptureQuality, int], int]
-
-
-def measure_jpeg_sizes(model: DayModel, config: MemoryConfig) -> SizeTable:
-    """JPEG bytes per (space, tier, JPEG quality), measured once with the real encoder on a
-    synthetic frame of each space at the model's screen size; the replay reuses them."""
-    qualities = sorted(
-        {policy_for(config, level).jpeg_quality for level in MemoryPressure},
-    )
-    backend = SyntheticBackend(spaces=model.spaces, size=model.screen, clock=lambda: 12 * HOUR)
-    sizes: SizeTable = {}
-    for space_id in range(1, model.spaces + 1):
-        frame = backend.capture(space_id)
-        for jpeg_quality in qualities:
-            tiers = encode_tiers(
-                frame,
-                tiers=[q.value for q in CaptureQuality],
-                quality=jpeg_quality,
-                subsampling=config.image_subsampling,  # type: ignore[arg-type]
-                thumbnail_size=config.image_thumbnail_size,
-                filter=RESAMPLING_FILTER,
-            )
-            for quality in CaptureQuality:
-                measured = tiers[quality.value].nbytes
-                sizes[(space_id, quality, jpeg_quality)] = round(measured * model.jpeg_size_factor)
-        del frame
-    return sizes
+# --- model frames of the originals ----------------------------------------------------------
 
 
 class _Blobs:
-    """One shared bytes object per size: the caches account real lengths without holding a
-    distinct 20 MB buffer per entry (`ByteCache` keeps a `bytes` value as the same object)."""
+    """One shared bytes object per size: the originals' caches account real lengths without
+    holding a distinct 20 MB buffer per entry (`ByteCache` keeps a `bytes` value as the same
+    object)."""
 
     def __init__(self) -> None:
         self._by_size: dict[int, bytes] = {}
@@ -556,7 +528,7 @@ def offload_step(meter: Meter, tick: int, level: str, dt: float, hold_s: float) 
 
 @dataclass(frozen=True)
 class Frame:
-    """One screenshot's bytes as the agent holds them (a raw frame or a JPEG), by identity."""
+    """One raw frame as the original holds it, by identity."""
 
     ident: int
     size: int
@@ -570,28 +542,24 @@ class _SimClock:
         return self.now
 
 
+class Yardstick(Protocol):
+    """What judges every configuration alike: a level for each tick's sample."""
+
+    def update(self, sample: Sample, now: float) -> Any:
+        """The reading after `sample`; its `.level` is "green", "yellow", "red" or "unknown"."""
+        ...
+
+
 class _Replayer(abc.ABC):
-    """One configuration's cache, counters and footprint over the trace."""
+    """One configuration's counters and footprint over the trace."""
 
     # Seconds between the configuration's own pressure checks; None: it never checks.
     check_interval_s: float | None = None
 
-    def __init__(
-        self, name: str, model: DayModel, clock: _SimClock, blobs: _Blobs, thresholds: Thresholds
-    ) -> None:
+    def __init__(self, name: str, model: DayModel, clock: _SimClock, yardstick: Yardstick) -> None:
         self.name = name
         self.model = model
         self.clock = clock
-        self.blobs = blobs
-        self.store = ByteCache(self.budget_bytes(), default_ttl=model.request_ttl_s, clock=clock)
-        self.captured_at: dict[str, float] = {}
-        # What the cache's memory holds, mirrored key -> frame, least recently used first; with
-        # the results' frames it lets a frame held by both count once (the original's `put`
-        # stores the very array its result returns; the package's result holds the cached bytes).
-        self.cached: OrderedDict[str, Frame] = OrderedDict()
-        self.held: deque[tuple[float, tuple[Frame, ...]]] = deque()  # (release time, frames)
-        self.transient_bytes = 0  # extra frames alive only while this tick's captures run
-        self._frames = 0
         self.user_active = False  # set by the replay each tick
         self.lookups = 0
         self.hits = 0
@@ -601,75 +569,24 @@ class _Replayer(abc.ABC):
         self.jpeg_bytes_encoded = 0
         self.raw_bytes_captured = 0
         self.meter = Meter()
-        self.classifier = Classifier(thresholds)  # the truthful yardstick, the same for all
-
-    @abc.abstractmethod
-    def budget_bytes(self) -> int: ...
+        self.classifier = yardstick  # the truthful yardstick, the same for all
 
     @property
     @abc.abstractmethod
     def own_level(self) -> str: ...
 
-    def new_frame(self, size: int) -> Frame:
-        self._frames += 1
-        return Frame(self._frames, size)
+    @abc.abstractmethod
+    def cache_bytes(self) -> int:
+        """The cache's bytes as it accounts them (expired entries included until removed)."""
 
+    @abc.abstractmethod
     def vision_parts(self) -> dict[str, int]:
-        """What the agent holds for vision, by part: the cache (as `ByteCache` accounts it, expired
-        entries included until removed), the frames of results still being analysed that the cache
-        does not hold (each frame once), and the extra frames of this tick's captures."""
-        now = self.clock.now
-        while self.held and self.held[0][0] <= now:
-            self.held.popleft()
-        in_cache = {frame.ident for frame in self.cached.values()}
-        held = {f.ident: f.size for _, shot in self.held for f in shot if f.ident not in in_cache}
-        transient, self.transient_bytes = self.transient_bytes, 0
-        return {"cache": self.store.bytes, "held": sum(held.values()), "in_flight": transient}
+        """What the agent holds for vision, by part: "cache", "held" (frames of results still
+        being analysed that the cache does not hold, each once) and "in_flight" (the extra frames
+        of this tick's captures)."""
 
     def vision_bytes(self) -> int:
         return sum(self.vision_parts().values())
-
-    def _sync_cached(self) -> None:
-        """Drops from the mirror what the cache has let go. Entries leave a `ByteCache` by LRU
-        eviction (oldest first), by a lookup or sweep of an expired entry, or by replacement; a
-        mirrored key that is not live is gone unless it is an expired entry still held (the
-        original never sweeps), so the oldest such keys go first until the counts agree."""
-        excess = len(self.cached) - len(self.store)
-        if excess <= 0:
-            return
-        live = set(self.store.keys())
-        for key in [k for k in self.cached if k not in live][:excess]:
-            del self.cached[key]
-
-    def lookup(self, space_id: int, quality: CaptureQuality) -> Frame | None:
-        """The cached frame when it is fresh for the request (the entry's capture time within
-        the request's TTL), else None."""
-        key = cache_key(space_id, quality)
-        entries = len(self.store)
-        found = self.store.get(key) is not None
-        if not found:
-            if key in self.cached and len(self.store) < entries:
-                del self.cached[key]  # an expired entry, removed by this lookup
-            return None
-        self.cached.move_to_end(key)  # a live get is a use, for the cache as for the mirror
-        captured = self.captured_at.get(key)
-        if captured is None or self.clock.now - captured > self.model.request_ttl_s:
-            return None
-        return self.cached[key]
-
-    def put(self, key: str, frame: Frame, captured: float) -> bool:
-        stored = self.store.set(key, self.blobs(frame.size))
-        if stored:
-            self.captured_at[key] = captured
-            self.cached[key] = frame
-            self.cached.move_to_end(key)
-        self._sync_cached()
-        return stored
-
-    def hold(self, frames: Sequence[Frame], seconds: float) -> None:
-        """The result's frames, kept by the agent while it analyses them."""
-        if frames:
-            self.held.append((self.clock.now + seconds, tuple(frames)))
 
     def hold_seconds(self, request: Request) -> float:
         if request.reason == "analysis":
@@ -677,13 +594,16 @@ class _Replayer(abc.ABC):
         return self.model.result_hold_s
 
     @abc.abstractmethod
-    def handle(self, request: Request, active_space: int) -> None: ...
+    async def handle(self, request: Request, active_space: int) -> None: ...
 
     def end_tick(self) -> None:  # noqa: B027 - an optional hook; most configurations need none
         """Housekeeping after a tick's requests (before the footprint is measured)."""
 
     async def check(self, sample: Sample) -> None:  # noqa: B027 - an optional hook
         """The configuration's own pressure reading (every check interval)."""
+
+    async def close(self) -> None:  # noqa: B027 - an optional hook
+        """Ends what the configuration started (the package's engine)."""
 
     def result(self) -> dict[str, Any]:
         m, model = self.meter, self.model
@@ -721,23 +641,33 @@ class _Replayer(abc.ABC):
 
 
 class _Original(_Replayer):
-    """Raw frames, every requested space; with or without captures reaching the cache."""
+    """A model of the original vision layer: raw frames, every requested space, in a fixed
+    `ByteCache` on the simulated clock when `caches` (as intended), or none (as written)."""
 
     def __init__(
         self,
         name: str,
         model: DayModel,
         clock: _SimClock,
-        blobs: _Blobs,
-        thresholds: Thresholds,
+        yardstick: Yardstick,
         *,
         caches: bool,
+        blobs: _Blobs | None = None,
     ) -> None:
+        super().__init__(name, model, clock, yardstick)
         self.caches = caches
-        super().__init__(name, model, clock, blobs, thresholds)
-
-    def budget_bytes(self) -> int:
-        return self.model.original_cache_mb * MIB
+        self.blobs = blobs or _Blobs()
+        self.store = ByteCache(
+            self.model.original_cache_mb * MIB, default_ttl=model.request_ttl_s, clock=clock
+        )
+        self.captured_at: dict[str, float] = {}
+        # What the cache's memory holds, mirrored key -> frame, least recently used first; with
+        # the results' frames it lets a frame held by both count once (the original's `put`
+        # stores the very array its result returns).
+        self.cached: OrderedDict[str, Frame] = OrderedDict()
+        self.held: deque[tuple[float, tuple[Frame, ...]]] = deque()  # (release time, frames)
+        self.transient_bytes = 0  # extra frames alive only while this tick's captures run
+        self._frames = 0
 
     @property
     def own_level(self) -> str:
@@ -747,14 +677,69 @@ class _Original(_Replayer):
         # for words that command never prints).
         return "green"
 
+    def cache_bytes(self) -> int:
+        return self.store.bytes
+
+    def new_frame(self, size: int) -> Frame:
+        self._frames += 1
+        return Frame(self._frames, size)
+
     def vision_parts(self) -> dict[str, int]:
-        parts = super().vision_parts()
+        now = self.clock.now
+        while self.held and self.held[0][0] <= now:
+            self.held.popleft()
+        in_cache = {frame.ident for frame in self.cached.values()}
+        held = {f.ident: f.size for _, shot in self.held for f in shot if f.ident not in in_cache}
+        transient, self.transient_bytes = self.transient_bytes, 0
+        parts = {"cache": self.store.bytes, "held": sum(held.values()), "in_flight": transient}
         if self.model.original_unexplained_bytes:
             unexplained = self.model.original_unexplained_bytes if self.user_active else 0
             parts["unexplained"] = unexplained
         return parts
 
-    def handle(self, request: Request, active_space: int) -> None:
+    def _sync_cached(self) -> None:
+        """Drops from the mirror what the cache has let go. Entries leave a `ByteCache` by LRU
+        eviction (oldest first), by a lookup of an expired entry, or by replacement; a mirrored
+        key that is not live is gone unless it is an expired entry still held (the original
+        never sweeps), so the oldest such keys go first until the counts agree."""
+        excess = len(self.cached) - len(self.store)
+        if excess <= 0:
+            return
+        live = set(self.store.keys())
+        for key in [k for k in self.cached if k not in live][:excess]:
+            del self.cached[key]
+
+    def lookup(self, space_id: int, quality: CaptureQuality) -> Frame | None:
+        """The cached frame when it is fresh for the request (the entry's capture time within
+        the request's TTL), else None."""
+        key = cache_key(space_id, quality)
+        entries = len(self.store)
+        found = self.store.get(key) is not None
+        if not found:
+            if key in self.cached and len(self.store) < entries:
+                del self.cached[key]  # an expired entry, removed by this lookup
+            return None
+        self.cached.move_to_end(key)  # a live get is a use, for the cache as for the mirror
+        captured = self.captured_at.get(key)
+        if captured is None or self.clock.now - captured > self.model.request_ttl_s:
+            return None
+        return self.cached[key]
+
+    def put(self, key: str, frame: Frame, captured: float) -> bool:
+        stored = self.store.set(key, self.blobs(frame.size))
+        if stored:
+            self.captured_at[key] = captured
+            self.cached[key] = frame
+            self.cached.move_to_end(key)
+        self._sync_cached()
+        return stored
+
+    def hold(self, frames: Sequence[Frame], seconds: float) -> None:
+        """The result's frames, kept by the agent while it analyses them."""
+        if frames:
+            self.held.append((self.clock.now + seconds, tuple(frames)))
+
+    async def handle(self, request: Request, active_space: int) -> None:
         requested = self.model.requested_quality
         raw = self.model.raw_frame_bytes
         frames: list[Frame] = []
@@ -785,117 +770,96 @@ class _Original(_Replayer):
 
 
 class _Package(_Replayer):
-    """This package's defaults, with a real manager deciding the level."""
+    """The package itself: the real engine, cache and manager on the simulated clock, capturing
+    model screens through an encoder of measured sizes."""
 
     def __init__(
         self,
         name: str,
         model: DayModel,
         clock: _SimClock,
-        blobs: _Blobs,
-        thresholds: Thresholds,
+        yardstick: Yardstick,
         *,
         config: MemoryConfig,
         sizes: SizeTable,
     ) -> None:
+        super().__init__(name, model, clock, yardstick)
         self.config = config
         self.check_interval_s = float(config.pressure_check_interval)
-        self.sizes = sizes
         self.latest: Sample | None = None
         self.manager = MacOSMemoryManager(
             config, read_sample=self._read_sample, clock=clock, watch_kernel_events=False
         )
-        super().__init__(name, model, clock, blobs, thresholds)
-        self.manager.register_pressure_callback(self._on_pressure_change)
-        self.budget_changes = 0
+        self.screens = ModelScreens(model.spaces, model.screen)
+        self.encoder = MeasuredEncoder(sizes)
+        # The engine's own cache, but swept by the replay each simulated second (its background
+        # sweep would run on the event loop's real clock).
+        cache = MultiSpaceCaptureCache(
+            config=config, clock=clock, encoder=self.encoder, sweep_interval=None
+        )
+        self.engine = MultiSpaceCaptureEngine(
+            memory_manager=self.manager, backend=self.screens, config=config, cache=cache
+        )
+        # Results the agent still analyses: (release time, their screenshots).
+        self.held: deque[tuple[float, tuple[JpegScreenshot, ...]]] = deque()
 
     def _read_sample(self) -> Sample:
         assert self.latest is not None, "the replay sets a sample before every check"
         return self.latest
 
     @property
-    def policy(self) -> LevelPolicy:
-        return policy_for(self.config, self.manager.current_pressure)
-
-    def budget_bytes(self) -> int:
-        return self.policy.cache_budget_bytes
-
-    @property
     def own_level(self) -> str:
         return self.manager.current_pressure.level_name
 
-    def _on_pressure_change(self, pressure: MemoryPressure, stats: object) -> None:
-        # What MultiSpaceCaptureCache.apply_budget does on a change: evict now, then resize.
-        budget = self.budget_bytes()
-        if budget != self.store.max_bytes:
-            self.budget_changes += 1
-            self.store.evict_to(budget, reason="pressure")
-            self.store.resize(budget)
-            self._sync_cached()
+    def cache_bytes(self) -> int:
+        return self.engine.cache.size_bytes
 
-    def _allowed(self, active_space: int) -> set[int]:
-        spaces = list(range(1, self.model.spaces + 1))
-        strategy = self.policy.monitoring
-        if strategy is MonitoringStrategy.ALL_SPACES:
-            return set(spaces)
-        if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
-            return set(adjacent_spaces(spaces, active_space))
-        return {active_space}
+    def vision_parts(self) -> dict[str, int]:
+        now = self.clock.now
+        while self.held and self.held[0][0] <= now:
+            self.held.popleft()
+        # A result's screenshots are copies of the cache's bytes (or a capture the cache did not
+        # keep): each distinct object counts, once.
+        held = {id(shot): len(shot) for _, shots in self.held for shot in shots}
+        in_flight = self.screens.take_peak() * self.model.raw_frame_bytes
+        return {"cache": self.cache_bytes(), "held": sum(held.values()), "in_flight": in_flight}
 
-    def handle(self, request: Request, active_space: int) -> None:
-        policy = self.policy
-        quality = policy.cap_quality(self.model.requested_quality)
-        allowed = self._allowed(active_space)
-        new = 0
-        frames: list[Frame] = []
-        for space_id in dict.fromkeys(request.space_ids):
-            if space_id not in allowed:
-                self.skipped += 1
-                continue
-            self.lookups += 1
-            cached = self.lookup(space_id, quality)
-            if cached is not None:
-                self.hits += 1
-                frames.append(cached)  # the result holds the cached bytes object itself
-                continue
-            source = self._fresh_higher_tier(space_id, quality)
-            size = self.sizes[(space_id, quality, policy.jpeg_quality)]
-            frame = self.new_frame(size)
-            frames.append(frame)
-            key = cache_key(space_id, quality)
-            if source is not None:
-                # A lower tier made from a cached higher one: a hit, one encode, no capture.
-                self.hits += 1
-                self.derived_hits += 1
-                self.jpeg_bytes_encoded += size
-                self.put(key, frame, self.captured_at[source])
-                continue
-            new += 1
-            self.captures += 1
-            self.jpeg_bytes_encoded += size
-            self.put(key, frame, self.clock.now)  # too large for the budget: held by the result
-        # Each encode worker holds one raw frame while it encodes (freed once the JPEG is made).
-        in_flight = min(new, self.model.encode_workers) * self.model.raw_frame_bytes
-        self.transient_bytes = max(self.transient_bytes, in_flight)
-        self.hold(frames, self.hold_seconds(request))
-
-    def _fresh_higher_tier(self, space_id: int, quality: CaptureQuality) -> str | None:
-        for higher in sorted((q for q in CaptureQuality if q > quality), key=lambda q: q.fidelity):
-            if self.lookup(space_id, higher) is not None:
-                return cache_key(space_id, higher)
-        return None
+    async def handle(self, request: Request, active_space: int) -> None:
+        self.screens.active = active_space
+        result = await self.engine.capture_all_spaces(
+            SpaceCaptureRequest(
+                space_ids=list(request.space_ids),
+                quality=self.model.requested_quality,
+                cache_ttl=self.model.request_ttl_s,  # type: ignore[arg-type]
+                reason=request.reason,
+            )
+        )
+        if result.errors:
+            raise RuntimeError(f"the engine failed in the replay: {result.errors}")
+        self.skipped += len(result.skipped)
+        if result.screenshots:
+            shots = tuple(result.screenshots.values())
+            self.held.append((self.clock.now + self.hold_seconds(request), shots))
 
     def end_tick(self) -> None:
-        self.store.expire()  # the cache's background sweep (every second)
-        self._sync_cached()
+        self.engine.cache.expire()  # the cache's sweep, every simulated second
 
     async def check(self, sample: Sample) -> None:
         self.latest = sample
         await self.manager.check_pressure()
 
+    async def close(self) -> None:
+        await self.engine.close()
+
     def result(self) -> dict[str, Any]:
+        cache = self.engine.cache
+        self.lookups = cache.hit_count + cache.miss_count
+        self.hits = cache.hit_count
+        self.derived_hits = cache.derived_hits
+        self.captures = self.engine.captures_made
+        self.jpeg_bytes_encoded = self.encoder.bytes_encoded
         result = super().result()
-        result["budget_changes"] = self.budget_changes
+        result["budget_changes"] = cache.budget_changes
         result["manager_checks"] = self.manager.checks
         return result
 
@@ -904,15 +868,23 @@ class _NoVision(_Replayer):
     """A vision layer that holds nothing and asks for nothing: the reference for how many of a
     configuration's red episodes its vision memory causes."""
 
-    def budget_bytes(self) -> int:
-        return 0
-
     @property
     def own_level(self) -> str:
         return "unknown"  # it reads nothing
 
-    def handle(self, request: Request, active_space: int) -> None:
+    def cache_bytes(self) -> int:
+        return 0
+
+    def vision_parts(self) -> dict[str, int]:
+        return {"cache": 0, "held": 0, "in_flight": 0}
+
+    async def handle(self, request: Request, active_space: int) -> None:
         pass
+
+
+def measure_model_sizes(model: DayModel, config: MemoryConfig) -> SizeTable:
+    """The real encoder's JPEG sizes for the model's spaces and screen (`replay_engine`)."""
+    return measure_jpeg_sizes(model.spaces, model.screen, config, model.jpeg_size_factor)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -941,7 +913,7 @@ async def _replay(
         clock.now = t * dt
         replayer.user_active = trace.active[t]
         for request in trace.requests.get(t, ()):
-            replayer.handle(request, trace.space[t])
+            await replayer.handle(request, trace.space[t])
         replayer.end_tick()
         parts = replayer.vision_parts()
         replayer.meter.record_parts(dt, parts)
@@ -954,12 +926,13 @@ async def _replay(
         previous_level = level
         if check_every is not None and t % check_every == 0:
             await replayer.check(sample)
-        cache = replayer.store.bytes
+        cache = replayer.cache_bytes()
         baseline = model.agent_baseline_bytes
         replayer.meter.record(dt, level, replayer.own_level, cache, vision, baseline)
         offload_step(replayer.meter, t, level, dt, model.offload_hold_s)
         if progress is not None and t and t % (6 * HOUR) == 0:
             progress(f"  {replayer.name}: {t * dt / HOUR:.0f} h simulated")
+    await replayer.close()
     return replayer.result()
 
 
@@ -989,22 +962,32 @@ class ReplayResult:
         }
 
 
-def offloads_without_vision(trace: Trace, thresholds: Thresholds | None = None) -> dict[str, Any]:
+def offloads_without_vision(
+    trace: Trace, thresholds: Thresholds | None = None, yardstick: YardstickFactory | None = None
+) -> dict[str, Any]:
     """The truthful yardstick over the trace with no vision bytes at all (the agent's baseline
     and the other applications only), replayed like any configuration: the offload triggers of
     a vision layer that holds nothing."""
-    replayer = _NoVision(
-        "no vision bytes", trace.model, _SimClock(), _Blobs(), thresholds or Thresholds()
-    )
+    make = yardstick or _classifier_of(thresholds or Thresholds())
+    replayer = _NoVision("no vision bytes", trace.model, _SimClock(), make())
     figures = asyncio.run(_replay(trace, replayer, None))
     return {key: figures[key] for key in ("offload_triggers", "offload_ticks", "seconds_by_level")}
 
 
-def summarise_trace(trace: Trace, thresholds: Thresholds | None = None) -> dict[str, Any]:
+YardstickFactory = Callable[[], Yardstick]
+
+
+def _classifier_of(thresholds: Thresholds) -> YardstickFactory:
+    return lambda: Classifier(thresholds)
+
+
+def summarise_trace(
+    trace: Trace, thresholds: Thresholds | None = None, yardstick: YardstickFactory | None = None
+) -> dict[str, Any]:
     model = trace.model
     without_vision = [o + model.agent_baseline_bytes for o in trace.other_bytes]
     return {
-        "without_vision": offloads_without_vision(trace, thresholds),
+        "without_vision": offloads_without_vision(trace, thresholds, yardstick),
         "ticks": model.ticks,
         "active_seconds": sum(trace.active) * model.tick_s,
         "requests": trace.request_counts(),
@@ -1023,26 +1006,33 @@ def run_day(
     configurations: Sequence[str] = CONFIGURATIONS,
     sizes: SizeTable | None = None,
     progress: Callable[[str], None] | None = None,
+    trace: Trace | None = None,
+    yardstick: YardstickFactory | None = None,
 ) -> ReplayResult:
-    """Builds the trace and replays it for each configuration; deterministic for a seed."""
+    """Builds the trace (or replays `trace`) for each configuration; deterministic for a seed.
+    `yardstick` makes the truthful judge of each run (default: a `Classifier` with the config's
+    thresholds)."""
     model = model or DayModel()
     # The package's defaults, without the environment, so that a run is reproducible anywhere.
     config = config or MemoryConfig(env={})
     started = time.perf_counter()
-    trace = build_trace(model)
+    trace = trace or build_trace(model)
     if sizes is None:
-        sizes = measure_jpeg_sizes(model, config)
+        sizes = measure_model_sizes(model, config)
     blobs = _Blobs()
-    # One truthful yardstick for every configuration: the package's thresholds.
+    # One truthful yardstick for every configuration: the package's thresholds by default.
     thresholds = Thresholds(**config.thresholds)
+    make_yardstick = yardstick or _classifier_of(thresholds)
     results: dict[str, dict[str, Any]] = {}
     for name in configurations:
         clock = _SimClock()
         replayer: _Replayer
         if name == PACKAGE:
-            replayer = _Package(name, model, clock, blobs, thresholds, config=config, sizes=sizes)
+            replayer = _Package(name, model, clock, make_yardstick(), config=config, sizes=sizes)
         elif name in (ORIGINAL, ORIGINAL_AS_WRITTEN):
-            replayer = _Original(name, model, clock, blobs, thresholds, caches=name == ORIGINAL)
+            replayer = _Original(
+                name, model, clock, make_yardstick(), caches=name == ORIGINAL, blobs=blobs
+            )
         else:
             raise ValueError(f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
         results[name] = asyncio.run(_replay(trace, replayer, progress))
@@ -1051,7 +1041,7 @@ def run_day(
     }
     return ReplayResult(
         model,
-        summarise_trace(trace, thresholds),
+        summarise_trace(trace, thresholds, make_yardstick),
         results,
         size_table,
         time.perf_counter() - started,
@@ -1251,7 +1241,7 @@ SET_HELP = (
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that shape the day's model, shared by this CLI and benches/replay_day.py."""
+    """The options that shape the day's model (benches/replay_day.py's command line)."""
     defaults = DayModel()
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
@@ -1287,62 +1277,3 @@ def model_from_args(args: argparse.Namespace, **fields: Any) -> DayModel:
         **fields,
     )
     return override_model(model, args.set)
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ironcliw_mem.replay",
-        description="Replay a simulated day: the original behaviour against this package.",
-    )
-    defaults = DayModel()
-    parser.add_argument("--hours", type=finite_float, default=defaults.hours)
-    parser.add_argument(
-        "--screen",
-        default=f"{defaults.screen[0]}x{defaults.screen[1]}",
-        help="WIDTHxHEIGHT of every space (default %(default)s)",
-    )
-    parser.add_argument(
-        "--jpeg-size-factor",
-        type=finite_float,
-        default=defaults.jpeg_size_factor,
-        help="multiply the measured JPEG sizes (real screens compress worse than synthetic ones)",
-    )
-    add_model_arguments(parser)
-    parser.add_argument(
-        "--config",
-        action="append",
-        choices=CONFIGURATIONS,
-        help="configurations to run (repeatable; default all)",
-    )
-    parser.add_argument("--json", metavar="PATH", help="also write the full result as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    return parser.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    try:
-        width, height = (int(part) for part in args.screen.lower().split("x"))
-    except ValueError:
-        print(f"--screen must be WIDTHxHEIGHT, got {args.screen!r}", file=sys.stderr)
-        return 2
-    try:
-        model = model_from_args(
-            args, hours=args.hours, screen=(width, height), jpeg_size_factor=args.jpeg_size_factor
-        )
-    except ValueError as error:
-        print(f"bad model: {error}", file=sys.stderr)
-        return 2
-    progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = run_day(model, configurations=args.config or CONFIGURATIONS, progress=progress)
-    print(format_report(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result.to_dict(), out, indent=2)
-            out.write("\n")
-        print(f"\nJSON written to {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

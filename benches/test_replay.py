@@ -1,7 +1,7 @@
-"""The replay model on a short trace: deterministic, one trace for all, budgets, offload episodes.
+"""The replay on a short trace: deterministic, one trace for all, budgets, offload episodes.
 
 A simulated hour at a small screen size, with bursts frequent and large enough to visit yellow
-and red. No timing assertions.
+and red; the package configuration is the real engine. No timing assertions.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import pytest
 
 from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure, policy_for
-from ironcliw_mem.pressure import Sample, Thresholds
-from ironcliw_mem.replay import (
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import policy_for
+from ironcliw_mem.pressure import Classifier, Thresholds
+from replay_day import main
+from replay_model import (
     GIB,
     MIB,
     ORIGINAL,
@@ -32,7 +34,6 @@ from ironcliw_mem.replay import (
     build_trace,
     check_targets,
     format_report,
-    main,
     offload_step,
     offloads_without_vision,
     override_model,
@@ -152,7 +153,7 @@ def test_the_hour_counts_offloads_per_episode(hour: ReplayResult) -> None:
 
 
 def test_the_original_stores_under_the_requested_tier_through_red() -> None:
-    from ironcliw_mem.replay import _replay
+    from replay_model import _replay
 
     # The agent's engine has no manager: however red the machine gets, neither the tier it
     # stores under nor the cache's size changes.
@@ -239,84 +240,29 @@ def test_report_mentions_every_configuration(hour: ReplayResult) -> None:
         assert name in report
 
 
-# --- the replayer's package rules against the real engine -------------------------------------
-
-# Wide enough that the thumbnail (fitted into 400x300) is smaller than the fast tier (half size):
-# below about 800x600 the cache cannot derive a thumbnail from a cached fast tier (it would have
-# to upscale; the real cache raises there, the replayer does not model that case).
-SCREEN = (960, 600)
-STEPS: list[tuple[MemoryPressure, int, tuple[int, ...]]] = [
-    (MemoryPressure.GREEN, 1, tuple(range(1, 10))),  # nine captures
-    (MemoryPressure.GREEN, 1, (1,)),  # a hit
-    (MemoryPressure.YELLOW, 5, tuple(range(1, 10))),  # 4-6 watched, FAST derived from OPTIMIZED
-    (MemoryPressure.YELLOW, 5, (5, 6)),  # hits on the derived tier
-    (MemoryPressure.RED, 5, (5, 6)),  # 5 only, a thumbnail derived
-    (MemoryPressure.GREEN, 2, (2, 3, 7)),  # back to OPTIMIZED, still cached
-]
-
-
-async def test_replayed_package_decides_as_the_real_engine() -> None:
-    from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
-    from ironcliw_mem.manager import MacOSMemoryManager
-    from ironcliw_mem.replay import Request, _Blobs, _Package, _SimClock, measure_jpeg_sizes
-
-    config = MemoryConfig(env={})
-    total = 16 * GIB
-    sample = Sample.from_values(total=total, available=total // 2, used=total // 2)
-    manager = MacOSMemoryManager(config, read_sample=lambda: sample, watch_kernel_events=False)
-    backend = SyntheticBackend(spaces=9, size=SCREEN)
-    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
-    model = DayModel(screen=SCREEN)
-    replayer = _Package(
-        PACKAGE,
-        model,
-        _SimClock(),
-        _Blobs(),
-        Thresholds(),
-        config=config,
-        sizes=measure_jpeg_sizes(model, config),
-    )
-    replayer.latest = sample
-    try:
-        for level, active, spaces in STEPS:
-            await manager.override_pressure(level)
-            await replayer.manager.override_pressure(level)
-            backend.switch_to(active)
-            result = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=list(spaces)))
-            before = (replayer.hits, replayer.captures, replayer.skipped)
-            replayer.handle(Request(0, spaces, "check"), active)
-            after = (replayer.hits, replayer.captures, replayer.skipped)
-            replayed = tuple(b - a for a, b in zip(before, after, strict=True))
-            real = (result.cache_hits, result.new_captures, len(result.skipped))
-            assert replayed == real, (level, active, spaces)
-        assert replayer.derived_hits == engine.cache.derived_hits > 0
-    finally:
-        await engine.close()
-
-
 # --- the vision footprint by part -----------------------------------------------------------
 
 
 def _original(caches: bool, model: DayModel) -> Any:
-    from ironcliw_mem.replay import _Blobs, _Original, _SimClock
+    from replay_model import _Original, _SimClock
 
     name = ORIGINAL if caches else ORIGINAL_AS_WRITTEN
-    return _Original(name, model, _SimClock(), _Blobs(), Thresholds(), caches=caches)
+    return _Original(name, model, _SimClock(), Classifier(Thresholds()), caches=caches)
 
 
-def test_the_original_holds_every_frame_of_an_analysis_once() -> None:
-    from ironcliw_mem.replay import Request
+async def test_the_original_holds_every_frame_of_an_analysis_once() -> None:
+    from replay_model import Request
 
     model = DayModel()  # 2880x1800 RGBA: 20.7 MB a frame, nine fit in the 200 MB cache
     raw = model.raw_frame_bytes
     everything = tuple(range(1, model.spaces + 1))
     written = _original(False, model)
-    written.handle(Request(0, everything, "analysis"), 1)
+    await written.handle(Request(0, everything, "analysis"), 1)
     parts = written.vision_parts()
     # As written nothing is cached: the caller holds the nine frames, plus one capture's copy.
     assert parts == {"cache": 0, "held": 9 * raw, "in_flight": model.original_capture_copies * raw}
     intended = _original(True, model)
-    intended.handle(Request(0, everything, "analysis"), 1)
+    await intended.handle(Request(0, everything, "analysis"), 1)
     parts = intended.vision_parts()
     # `put` stores the result's own arrays: the held frames are the cached ones, counted once.
     assert parts["held"] == 0
@@ -327,30 +273,30 @@ def test_the_original_holds_every_frame_of_an_analysis_once() -> None:
     assert intended.vision_parts()["cache"] == parts["cache"]
 
 
-def test_the_original_counts_frames_pushed_out_of_its_cache_but_still_held() -> None:
-    from ironcliw_mem.replay import Request
+async def test_the_original_counts_frames_pushed_out_of_its_cache_but_still_held() -> None:
+    from replay_model import Request
 
     model = DayModel(original_cache_mb=50)  # room for two raw frames
     raw = model.raw_frame_bytes
     replayer = _original(True, model)
-    replayer.handle(Request(0, tuple(range(1, model.spaces + 1)), "analysis"), 1)
+    await replayer.handle(Request(0, tuple(range(1, model.spaces + 1)), "analysis"), 1)
     parts = replayer.vision_parts()
     assert len(replayer.store) == 2
     assert parts["held"] == (model.spaces - 2) * raw  # the other seven live in the result only
 
 
-def test_the_original_never_sweeps_expired_frames() -> None:
-    from ironcliw_mem.replay import Request
+async def test_the_original_never_sweeps_expired_frames() -> None:
+    from replay_model import Request
 
     model = DayModel()
     replayer = _original(True, model)
-    replayer.handle(Request(0, (1, 2, 3), "analysis"), 1)
+    await replayer.handle(Request(0, (1, 2, 3), "analysis"), 1)
     cached = replayer.vision_parts()["cache"]
     replayer.clock.now = 10 * model.request_ttl_s  # long expired, never looked up again
     replayer.end_tick()
     assert replayer.vision_parts() == {"cache": cached, "held": 0, "in_flight": 0}
     # A lookup of an expired entry removes it (and misses), as the original's `get` does.
-    replayer.handle(Request(300, (1,), "focus"), 1)
+    await replayer.handle(Request(300, (1,), "focus"), 1)
     assert replayer.captures == 4
     assert replayer.vision_parts()["cache"] == cached  # space 1 replaced by its new frame
 
@@ -360,10 +306,11 @@ def test_the_package_holds_no_more_than_its_budget_and_encoders(hour: ReplayResu
     package = hour.configurations[PACKAGE]
     peaks = package["peak_vision_bytes_by_part"]
     green_budget = policy_for(config, MemoryPressure.GREEN).cache_budget_bytes
-    encoders = HOUR_MODEL.encode_workers * HOUR_MODEL.raw_frame_bytes
+    # The agent's call site captures one space at a time (parallel=False): one raw frame.
+    encoders = HOUR_MODEL.raw_frame_bytes
     assert peaks["cache"] <= green_budget
-    assert peaks["in_flight"] <= encoders
-    # Its results are JPEGs, mostly the cache's own bytes: far below one raw frame.
+    assert peaks["in_flight"] == encoders
+    # Its results are JPEGs (copies of the cached bytes): below one raw frame.
     assert peaks["held"] < HOUR_MODEL.raw_frame_bytes
     assert package["peak_vision_bytes"] <= green_budget + encoders + peaks["held"]
     for level, budget_level in (("yellow", MemoryPressure.YELLOW), ("red", MemoryPressure.RED)):
@@ -467,3 +414,68 @@ def test_cli_rejects_a_bad_model_with_exit_2(capsys: pytest.CaptureFixture[str])
             main(["--quiet", flag, "inf"])
         assert exited.value.code == 2
         assert "'inf' is not a finite number" in capsys.readouterr().err
+
+
+# --- the package configuration is the real engine -------------------------------------------
+
+
+def test_the_package_follows_the_engines_monitored_spaces() -> None:
+    # A rule the engine has and no re-statement of it needs to know: MONITORED_SPACES.
+    config = MemoryConfig(env={}, monitored_spaces=[1, 2])
+    figures = run_day(HOUR_MODEL, config, configurations=[PACKAGE]).configurations[PACKAGE]
+    trace = build_trace(HOUR_MODEL)
+    asked = [s for reqs in trace.requests.values() for r in reqs for s in r.space_ids]
+    watched = sum(1 for s in asked if s in (1, 2))
+    assert figures["lookups"] <= watched < len(asked)
+    assert figures["lookups"] + figures["spaces_skipped"] == len(asked)
+
+
+async def test_the_replayed_engine_encodes_measured_sizes_on_the_simulated_clock() -> None:
+    from ironcliw_mem.capture import MultiSpaceCaptureEngine
+    from replay_engine import measure_jpeg_sizes
+    from replay_model import Request, _Package, _SimClock
+
+    model = dataclasses.replace(HOUR_MODEL, screen=(960, 600))
+    config = MemoryConfig(env={})
+    sizes = measure_jpeg_sizes(model.spaces, model.screen, config)
+    clock = _SimClock()
+    package = _Package(PACKAGE, model, clock, Classifier(Thresholds()), config=config, sizes=sizes)
+    assert isinstance(package.engine, MultiSpaceCaptureEngine)
+    assert package.engine.cache.clock is clock
+    await package.manager.override_pressure(MemoryPressure.GREEN)
+    await package.handle(Request(0, (1, 2), "analysis"), 1)
+    held = package.held[-1][1]
+    quality = policy_for(config, MemoryPressure.GREEN).jpeg_quality
+    assert [len(shot) for shot in held] == [
+        sizes[(space, CaptureQuality.OPTIMIZED, quality)] for space in (1, 2)
+    ]
+    # A thumbnail derived from the cached tier, the size measured for a thumbnail.
+    await package.handle(Request(1, (1,), "check"), 1)
+    package.model = dataclasses.replace(model, requested_quality=CaptureQuality.THUMBNAIL)
+    await package.handle(Request(2, (1,), "check"), 1)
+    assert len(package.held[-1][1][0]) == sizes[(1, CaptureQuality.THUMBNAIL, quality)]
+    assert package.engine.cache.derived_hits == 1
+    # Past the request's TTL by the simulated clock (the wall clock barely moved): captured again.
+    clock.now = model.request_ttl_s + 1
+    before = package.engine.captures_made
+    await package.handle(Request(31, (2,), "focus"), 1)
+    assert package.engine.captures_made == before + 1
+    await package.close()
+
+
+def test_the_yardstick_and_the_trace_are_replaceable_parts() -> None:
+    class AlwaysRed:
+        def update(self, sample: Any, now: float) -> Any:
+            return type("Reading", (), {"level": "red"})()
+
+    model = dataclasses.replace(HOUR_MODEL, hours=0.05)  # 180 s
+    trace = build_trace(model)
+    quiet = dataclasses.replace(trace, other_bytes=[0] * len(trace.other_bytes))
+    judged = run_day(model, trace=quiet, yardstick=AlwaysRed)
+    for figures in [*judged.configurations.values(), judged.trace_summary["without_vision"]]:
+        assert figures["seconds_by_level"]["red"] == model.ticks * model.tick_s
+        assert figures["offload_triggers"] == 1  # one red episode, held past 30 s
+    # The same quiet trace under the real classifier: no other memory, never red.
+    calm = run_day(model, trace=quiet)
+    assert all(f["seconds_by_level"]["red"] == 0 for f in calm.configurations.values())
+    assert calm.trace_summary["peak_other_bytes"] == 0
