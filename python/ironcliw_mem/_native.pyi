@@ -18,7 +18,8 @@ class ByteCache:
 
     Each entry costs len(key.encode()) + len(value) + ENTRY_OVERHEAD bytes; ``bytes`` never
     exceeds ``max_bytes`` once a call returns. Keys must be ``str``; values ``bytes`` (kept as the
-    same object) or any buffer (copied into ``bytes``).
+    same object) or any buffer (copied into ``bytes``). Budgets are ints from 0 to 2**63 - 1; TTLs
+    are seconds > 0 or math.inf. A bool is never a number here (TypeError).
     """
 
     def __init__(
@@ -159,7 +160,8 @@ class Sample:
     """One reading of the memory signals: bytes as ints, PSI as percent floats, None if not read.
 
     ``Sample(**fields)`` / ``Sample.from_values(**fields)`` accept every attribute below plus
-    ``sources`` (names as listed by ``.sources``) and ``problems`` (strings).
+    ``sources`` (names as listed by ``.sources``) and ``problems`` (strings). Counts are ints
+    >= 0, percentages 0-100 (NaN: not measured).
     """
 
     def __init__(self, **fields: int | float | list[str] | None) -> None: ...
@@ -224,8 +226,9 @@ class Sample:
 class PressureProbe:
     """Native reader: /proc and the process's cgroup on Linux; sysctl + Mach calls on macOS.
 
-    ``refresh_s``: v2 ancestors' limits, and the figures of a cgroup without any limit (which
-    cannot move the level), are reused for up to this long; 0 reads everything every time.
+    ``refresh_s`` (0 to 86400): v2 ancestors' limits, and the figures of a cgroup without any
+    limit (which cannot move the level), are reused for up to this long; 0 reads everything every
+    time.
     """
 
     def __init__(
@@ -323,7 +326,11 @@ class Classifier:
     def thresholds(self) -> Thresholds: ...
 
 class PressureWatcher:
-    """Blocks (GIL released) until the kernel signals memory pressure or a timeout passes."""
+    """Blocks (GIL released) until the kernel signals memory pressure or a timeout passes.
+
+    ``window_s`` is the PSI trigger window the kernel accepts, 0.5 to 10 s; ``wait`` takes
+    seconds >= 0 or math.inf.
+    """
 
     def __init__(
         self,

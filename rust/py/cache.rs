@@ -13,8 +13,10 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
+use super::args::{self, Real};
 use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
 use crate::clock::coarse_monotonic_nanos;
+use args::type_name;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ByteCache>()?;
@@ -170,13 +172,6 @@ impl Probe {
     }
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "<unknown>".to_owned())
-}
-
 /// Accepts `bytes` as is; copies any other buffer (bytearray, memoryview, numpy) into `bytes`.
 fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
     let bytes = if value.is_exact_instance_of::<PyBytes>() {
@@ -202,26 +197,23 @@ fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 const NANOS_PER_SECOND: f64 = 1e9;
 
-fn seconds_to_nanos(what: &str, seconds: f64) -> PyResult<Option<u64>> {
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{what} must be a positive number of seconds, math.inf or None, got {seconds}"
-        )));
-    }
+/// A TTL in nanoseconds, `None` for `math.inf`. Any positive TTL lives at least a nanosecond, and
+/// one beyond u64 nanoseconds (584 years) is as good as forever.
+fn ttl_nanos(what: &str, seconds: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    let seconds = args::real(seconds, what, Real::positive_seconds(f64::INFINITY))?;
     if seconds.is_infinite() {
         return Ok(None);
     }
     Ok(Some(
-        (seconds * NANOS_PER_SECOND).min(u64::MAX as f64) as u64
+        (seconds * NANOS_PER_SECOND).ceil().min(u64::MAX as f64) as u64,
     ))
 }
 
-fn budget(what: &str, value: i128) -> PyResult<usize> {
-    usize::try_from(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a non-negative number of bytes, got {value}"
-        ))
-    })
+/// The largest budget: what one process could address (Python's own limit on an object's size).
+const MAX_BUDGET: usize = isize::MAX as usize;
+
+fn budget(what: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+    args::count(value, what, 0, MAX_BUDGET)
 }
 
 /// Where the cache reads time from.
@@ -250,12 +242,12 @@ impl ByteCache {
         match &self.clock {
             Clock::Monotonic => Ok(None),
             Clock::User(clock) => {
-                let seconds: f64 = clock.call0(py)?.extract(py)?;
-                if !seconds.is_finite() || seconds < 0.0 {
-                    return Err(PyValueError::new_err(format!(
-                        "the ByteCache clock must return finite non-negative seconds, got {seconds}"
-                    )));
-                }
+                let reading = clock.call0(py)?;
+                let seconds = args::real(
+                    reading.bind(py),
+                    "the value returned by the ByteCache clock",
+                    Real::seconds(0.0, f64::MAX),
+                )?;
                 Ok(Some((seconds * NANOS_PER_SECOND) as u64))
             }
         }
@@ -311,11 +303,15 @@ impl ByteCache {
 impl ByteCache {
     #[new]
     #[pyo3(signature = (max_bytes, default_ttl=None, *, clock=None))]
-    fn new(max_bytes: i128, default_ttl: Option<f64>, clock: Option<Py<PyAny>>) -> PyResult<Self> {
+    fn new(
+        max_bytes: &Bound<'_, PyAny>,
+        default_ttl: Option<&Bound<'_, PyAny>>,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         let max_bytes = budget("max_bytes", max_bytes)?;
         let default_ttl = match default_ttl {
             None => None,
-            Some(seconds) => seconds_to_nanos("default_ttl", seconds)?,
+            Some(seconds) => ttl_nanos("default_ttl", seconds)?,
         };
         let clock = match clock {
             None => Clock::Monotonic,
@@ -340,14 +336,14 @@ impl ByteCache {
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-        ttl: Option<f64>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         let text = exact_key(key)?;
         let probe = Probe::new(&text)?;
         let value = value_from(py, value)?;
         let ttl = match ttl {
             None => Ttl::Default,
-            Some(seconds) => match seconds_to_nanos("ttl", seconds)? {
+            Some(seconds) => match ttl_nanos("ttl", seconds)? {
                 None => Ttl::Forever,
                 Some(nanos) => Ttl::Nanos(nanos),
             },
@@ -467,7 +463,7 @@ impl ByteCache {
 
     /// Sets a new budget; a smaller one evicts at once (expired entries first, then LRU).
     /// Returns the number of entries evicted.
-    fn resize(&self, py: Python<'_>, max_bytes: i128) -> PyResult<usize> {
+    fn resize(&self, py: Python<'_>, max_bytes: &Bound<'_, PyAny>) -> PyResult<usize> {
         let max_bytes = budget("max_bytes", max_bytes)?;
         let now = self.now(py)?;
         Ok(self.with_core(|core, sink| core.resize(max_bytes, now, sink)))
@@ -476,7 +472,12 @@ impl ByteCache {
     /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
     /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
     #[pyo3(signature = (target_bytes, reason="pressure"))]
-    fn evict_to(&self, py: Python<'_>, target_bytes: i128, reason: &str) -> PyResult<usize> {
+    fn evict_to(
+        &self,
+        py: Python<'_>,
+        target_bytes: &Bound<'_, PyAny>,
+        reason: &str,
+    ) -> PyResult<usize> {
         let target = budget("target_bytes", target_bytes)?;
         let reason = match EvictionReason::parse(reason) {
             Some(EvictionReason::Ttl) | None => {
