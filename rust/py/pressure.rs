@@ -57,6 +57,17 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
                     s.problems.push(p?.extract()?);
                 }
             }
+            "cgroup_unreadable" => {
+                s.cgroup_unreadable = value
+                    .cast::<pyo3::types::PyBool>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "cgroup_unreadable must be a bool, got {}",
+                            args::type_name(&value)
+                        ))
+                    })?
+                    .is_true();
+            }
             _ => {
                 let kind = core::Sample::FIELDS
                     .iter()
@@ -136,6 +147,13 @@ impl Sample {
         self.inner.problems.clone()
     }
 
+    /// True when the process is in a memory cgroup whose limit, or whose usage under a limit,
+    /// could not be read: the classifier then never says green.
+    #[getter]
+    fn cgroup_unreadable(&self) -> bool {
+        self.inner.cgroup_unreadable
+    }
+
     /// H = min(system, cgroup) headroom in percent, `None` when neither can be computed.
     #[getter]
     fn headroom(&self) -> Option<f64> {
@@ -156,6 +174,7 @@ impl Sample {
             }
         }
         d.set_item("headroom", self.headroom())?;
+        d.set_item("cgroup_unreadable", self.inner.cgroup_unreadable)?;
         d.set_item("sources", self.sources())?;
         d.set_item("problems", self.problems())?;
         Ok(d)
