@@ -19,7 +19,8 @@ class ByteCache:
     Each entry costs len(key.encode()) + len(value) + ENTRY_OVERHEAD bytes; ``bytes`` never
     exceeds ``max_bytes`` once a call returns. Keys must be ``str``; values ``bytes`` (kept as the
     same object) or any buffer (copied into ``bytes``). Budgets are ints from 0 to 2**63 - 1; TTLs
-    are seconds > 0 or math.inf. A bool is never a number here (TypeError).
+    are seconds > 0 or math.inf. A ``clock`` may return any finite float: readings are taken
+    relative to its first one. A bool is never a number here (TypeError).
     """
 
     def __init__(

@@ -6,6 +6,7 @@
 //! after the lock is dropped, and a user clock is read before the lock is taken.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
@@ -14,7 +15,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
 use super::args::{self, Real};
-use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
+use crate::cache::{
+    relative_nanos, EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD,
+};
 use crate::clock::coarse_monotonic_nanos;
 use args::type_name;
 
@@ -219,8 +222,13 @@ fn budget(what: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
 /// Where the cache reads time from.
 enum Clock {
     Monotonic,
-    /// A zero-argument callable returning seconds; for tests that step time by hand.
-    User(Py<PyAny>),
+    /// A zero-argument callable returning seconds; for tests that step time by hand. Readings
+    /// are taken relative to the first one, so any finite value works: taken as they are, u64
+    /// nanoseconds would saturate above ~1.8e10 s and every TTL would end at once.
+    User {
+        clock: Py<PyAny>,
+        origin: OnceLock<f64>,
+    },
 }
 
 type Core = LruTtlCache<Key, Value>;
@@ -241,14 +249,17 @@ impl ByteCache {
     fn read_clock(&self, py: Python<'_>) -> PyResult<Option<u64>> {
         match &self.clock {
             Clock::Monotonic => Ok(None),
-            Clock::User(clock) => {
+            Clock::User { clock, origin } => {
                 let reading = clock.call0(py)?;
                 let seconds = args::real(
                     reading.bind(py),
                     "the value returned by the ByteCache clock",
-                    Real::seconds(0.0, f64::MAX),
+                    Real::FINITE,
                 )?;
-                Ok(Some((seconds * NANOS_PER_SECOND) as u64))
+                Ok(Some(relative_nanos(
+                    seconds,
+                    *origin.get_or_init(|| seconds),
+                )))
             }
         }
     }
@@ -315,7 +326,10 @@ impl ByteCache {
         };
         let clock = match clock {
             None => Clock::Monotonic,
-            Some(c) => Clock::User(c),
+            Some(clock) => Clock::User {
+                clock,
+                origin: OnceLock::new(),
+            },
         };
         Ok(Self {
             core: Mutex::new(LruTtlCache::new(max_bytes, default_ttl)),
