@@ -345,7 +345,7 @@ def test_a_threshold_value_that_is_not_a_number_is_reported() -> None:
         ({"cache_size_red": 600}, "cache_size_red (600 MB) is above cache_size_green (500 MB)"),
         ({"cache_size_yellow": 900}, "cache_size_yellow (900 MB) is above cache_size_green"),
         ({"quality_red": "full"}, "quality_red (full) is above quality_green (optimized)"),
-        ({"jpeg_quality_red": 90}, "jpeg_quality_red (90) is above"),
+        ({"jpeg_quality_red": 90}, "jpeg_quality_red (90) is above jpeg_quality_yellow (75)"),
     ],
 )
 def test_nonsensical_orderings_are_warned_about_once(
@@ -364,3 +364,5 @@ def test_the_default_orderings_raise_no_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MemoryConfig(env={})
+        # The pressure qualities are ceilings on the base one: a lower base is not backwards.
+        MemoryConfig(image_compression_quality=50, env={})

@@ -444,9 +444,9 @@ def _warn_about_orderings(config: MemoryConfig) -> None:
         ("quality_red", "quality_yellow", ""),
         ("quality_yellow", "quality_green", ""),
         ("quality_red", "quality_green", ""),
+        # Not against image_compression_quality: these are ceilings on it, so a lower base is
+        # simply kept under pressure.
         ("jpeg_quality_red", "jpeg_quality_yellow", ""),
-        ("jpeg_quality_yellow", "image_compression_quality", ""),
-        ("jpeg_quality_red", "image_compression_quality", ""),
     ]
     for tighter, looser, unit in pairs:
         tight, loose = getattr(config, tighter), getattr(config, looser)
