@@ -251,3 +251,49 @@ def test_classifier_thresholds_of_the_wrong_type_name_the_parameter() -> None:
 )
 def test_number_like_values_still_work(call: Callable[[], object]) -> None:
     call()
+
+
+# Text and path parameters: the wrong type is a TypeError naming the parameter.
+TEXT_CALLS: list[tuple[str, Callable[[object, Path], object], str]] = [
+    ("downscale filter", lambda v, _: native.downscale(frame(), 4, 4, filter=v), "filter"),
+    ("encode_jpeg", lambda v, _: native.encode_jpeg(frame(), subsampling=v), "subsampling"),
+    ("encode_tiers", lambda v, _: native.encode_tiers(frame(), filter=v), "filter"),
+    (
+        "encode_tiers_batch",
+        lambda v, _: native.encode_tiers_batch([frame()], subsampling=v),
+        "subsampling",
+    ),
+    (
+        "Frame",
+        lambda v, _: native.Frame(bytes(16), width=2, height=2, pixel_format=v),
+        "pixel_format",
+    ),
+    ("ByteCache.evict_to", lambda v, _: native.ByteCache(10).evict_to(0, reason=v), "reason"),
+    ("PressureProbe", lambda v, _: native.PressureProbe(proc_root=v), "proc_root"),
+    ("PressureProbe cgroup", lambda v, _: native.PressureProbe(cgroup_root=v), "cgroup_root"),
+    (
+        "PressureWatcher",
+        lambda v, root: native.PressureWatcher(*probe_roots(root), mechanism=v),
+        "mechanism",
+    ),
+]
+
+
+@pytest.mark.parametrize("value", [5, 1.5, True, b"box"], ids=["int", "float", "bool", "bytes"])
+@pytest.mark.parametrize(("entry", "call", "name"), TEXT_CALLS, ids=[t[0] for t in TEXT_CALLS])
+def test_text_and_path_parameters_of_the_wrong_type_name_the_parameter(
+    entry: str, call: Callable[[object, Path], object], name: str, value: object, tmp_path: Path
+) -> None:
+    if name.endswith("_root") and isinstance(value, bytes):
+        pytest.skip("bytes are a valid path")
+    with pytest.raises(TypeError) as caught:
+        call(value, tmp_path)
+    assert name in str(caught.value), f"{entry}: {caught.value}"
+
+
+def test_text_parameters_keep_their_defaults(tmp_path: Path) -> None:
+    assert native.downscale(frame(), 4, 4).shape == (4, 4, 4)
+    assert native.encode_jpeg(frame())[:2] == b"\xff\xd8"
+    assert set(native.encode_tiers(frame())) == {"full", "optimized", "fast", "thumbnail"}
+    assert native.ByteCache(10).evict_to(0) == 0
+    assert native.PressureWatcher(*probe_roots(tmp_path)).mechanism == "none"

@@ -5,6 +5,8 @@
 //! the parameter, and the `ValueError` says the range, so no caller's number ever reaches a Rust
 //! conversion that could panic or wrap.
 
+use std::path::PathBuf;
+
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyString};
@@ -167,4 +169,38 @@ pub(crate) fn real(obj: &Bound<'_, PyAny>, name: &str, range: Real) -> PyResult<
         )));
     }
     Ok(value)
+}
+
+/// A text parameter (a name from a fixed set, checked by the caller); `default` when not given.
+pub(crate) fn text(obj: Option<&Bound<'_, PyAny>>, name: &str, default: &str) -> PyResult<String> {
+    Ok(optional_text(obj, name)?.unwrap_or_else(|| default.to_owned()))
+}
+
+/// A text parameter that may be left out (or given as None).
+pub(crate) fn optional_text(
+    obj: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<Option<String>> {
+    match obj {
+        Some(o) if !o.is_none() => o
+            .cast::<PyString>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!("{name} must be a str, got {}", type_name(o)))
+            })
+            .and_then(|t| Ok(Some(t.to_str()?.to_owned()))),
+        _ => Ok(None),
+    }
+}
+
+/// A filesystem path parameter (str or os.PathLike); `default` when not given.
+pub(crate) fn path(obj: Option<&Bound<'_, PyAny>>, name: &str, default: &str) -> PyResult<PathBuf> {
+    match obj {
+        None => Ok(PathBuf::from(default)),
+        Some(o) => o.extract::<PathBuf>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "{name} must be a path (str or os.PathLike), got {}",
+                type_name(o)
+            ))
+        }),
+    }
 }

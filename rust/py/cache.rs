@@ -485,13 +485,18 @@ impl ByteCache {
 
     /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
     /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
-    #[pyo3(signature = (target_bytes, reason="pressure"))]
+    #[pyo3(
+        signature = (target_bytes, reason=None),
+        text_signature = "($self, target_bytes, reason='pressure')"
+    )]
     fn evict_to(
         &self,
         py: Python<'_>,
         target_bytes: &Bound<'_, PyAny>,
-        reason: &str,
+        reason: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
+        let reason = args::text(reason, "reason", "pressure")?;
+        let reason = reason.as_str();
         let target = budget("target_bytes", target_bytes)?;
         let reason = match EvictionReason::parse(reason) {
             Some(EvictionReason::Ttl) | None => {

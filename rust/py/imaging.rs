@@ -56,6 +56,10 @@ fn one_of<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
         .join(", ")
 }
 
+/// The defaults of the text parameters, as Python callers see them.
+const DEFAULT_FILTER: &str = "catmull-rom";
+const DEFAULT_SUBSAMPLING: &str = "420";
+
 fn parse_format(name: &str) -> PyResult<PixelFormat> {
     PixelFormat::parse(name).ok_or_else(|| {
         PyValueError::new_err(format!(
@@ -424,13 +428,14 @@ impl Frame {
         width: Option<&Bound<'_, PyAny>>,
         height: Option<&Bound<'_, PyAny>>,
         stride: Option<&Bound<'_, PyAny>>,
-        pixel_format: Option<&str>,
+        pixel_format: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let pixel_format = args::optional_text(pixel_format, "pixel_format")?;
         let side = i128::from(MAX_DIMENSION);
         let width = frame_int("width", width, 1, side)?;
         let height = frame_int("height", height, 1, side)?;
         let stride = frame_int("stride", stride, 1, isize::MAX as i128)?;
-        Self::from_object(py, data, width, height, stride, pixel_format)
+        Self::from_object(py, data, width, height, stride, pixel_format.as_deref())
     }
 
     #[getter]
@@ -536,17 +541,20 @@ impl EncodedTier {
 /// new (height, width, channels) uint8 array in the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
 /// "lanczos3"; all read every source pixel.
 #[pyfunction]
-#[pyo3(signature = (frame, width, height, *, filter="catmull-rom"))]
+#[pyo3(
+    signature = (frame, width, height, *, filter=None),
+    text_signature = "(frame, width, height, *, filter='catmull-rom')"
+)]
 fn downscale<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
     width: &Bound<'py, PyAny>,
     height: &Bound<'py, PyAny>,
-    filter: &str,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let frame = as_frame(frame)?;
     let (w, h) = (side("width", width)?, side("height", height)?);
-    let filter = parse_filter(filter)?;
+    let filter = parse_filter(&args::text(filter, "filter", DEFAULT_FILTER)?)?;
     let src = frame.get();
     let view = src.view();
     imaging::check_target(view, w, h).map_err(value_error)?;
@@ -563,18 +571,22 @@ fn downscale<'py>(
 /// JPEG bytes of `frame` at `quality` (1-100) with chroma `subsampling` "420", "422" or "444".
 #[pyfunction]
 #[pyo3(
-    signature = (frame, quality=None, subsampling="420"),
+    signature = (frame, quality=None, subsampling=None),
     text_signature = "(frame, quality=85, subsampling='420')"
 )]
 fn encode_jpeg<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
     quality: Option<&Bound<'py, PyAny>>,
-    subsampling: &str,
+    subsampling: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let frame = as_frame(frame)?;
     let quality = parse_quality(quality)?;
-    let subsampling = parse_subsampling(subsampling)?;
+    let subsampling = parse_subsampling(&args::text(
+        subsampling,
+        "subsampling",
+        DEFAULT_SUBSAMPLING,
+    )?)?;
     let src = frame.get();
     let view = src.view();
     let jpeg = py
@@ -608,9 +620,9 @@ fn tier_name(obj: &Bound<'_, PyAny>) -> PyResult<Tier> {
 fn parse_request(
     tiers: Option<&Bound<'_, PyAny>>,
     quality: Option<&Bound<'_, PyAny>>,
-    subsampling: &str,
+    subsampling: Option<&Bound<'_, PyAny>>,
     thumbnail_size: Option<&Bound<'_, PyAny>>,
-    filter: &str,
+    filter: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TierRequest> {
     let tiers = match tiers {
         None => Tier::ALL.to_vec(),
@@ -629,9 +641,13 @@ fn parse_request(
     Ok(TierRequest {
         tiers,
         quality: parse_quality(quality)?,
-        subsampling: parse_subsampling(subsampling)?,
+        subsampling: parse_subsampling(&args::text(
+            subsampling,
+            "subsampling",
+            DEFAULT_SUBSAMPLING,
+        )?)?,
         thumbnail_box: thumbnail_box(thumbnail_size)?,
-        filter: parse_filter(filter)?,
+        filter: parse_filter(&args::text(filter, "filter", DEFAULT_FILTER)?)?,
     })
 }
 
@@ -662,8 +678,8 @@ fn tiers_dict<'py>(
 #[pyfunction]
 #[pyo3(
     signature = (
-        frame, tiers=None, quality=None, subsampling="420",
-        thumbnail_size=None, filter="catmull-rom"
+        frame, tiers=None, quality=None, subsampling=None,
+        thumbnail_size=None, filter=None
     ),
     text_signature = "(frame, tiers=None, quality=85, subsampling='420', \
                       thumbnail_size=(400, 300), filter='catmull-rom')"
@@ -673,9 +689,9 @@ fn encode_tiers<'py>(
     frame: &Bound<'py, PyAny>,
     tiers: Option<&Bound<'py, PyAny>>,
     quality: Option<&Bound<'py, PyAny>>,
-    subsampling: &str,
+    subsampling: Option<&Bound<'py, PyAny>>,
     thumbnail_size: Option<&Bound<'py, PyAny>>,
-    filter: &str,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let frame = as_frame(frame)?;
     let request = parse_request(tiers, quality, subsampling, thumbnail_size, filter)?;
@@ -693,8 +709,8 @@ fn encode_tiers<'py>(
 #[pyfunction]
 #[pyo3(
     signature = (
-        frames, tiers=None, quality=None, subsampling="420",
-        thumbnail_size=None, filter="catmull-rom"
+        frames, tiers=None, quality=None, subsampling=None,
+        thumbnail_size=None, filter=None
     ),
     text_signature = "(frames, tiers=None, quality=85, subsampling='420', \
                       thumbnail_size=(400, 300), filter='catmull-rom')"
@@ -704,9 +720,9 @@ fn encode_tiers_batch<'py>(
     frames: &Bound<'py, PyAny>,
     tiers: Option<&Bound<'py, PyAny>>,
     quality: Option<&Bound<'py, PyAny>>,
-    subsampling: &str,
+    subsampling: Option<&Bound<'py, PyAny>>,
     thumbnail_size: Option<&Bound<'py, PyAny>>,
-    filter: &str,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     if frames.is_instance_of::<PyBytes>() || frames.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(

@@ -111,6 +111,17 @@ const REFRESH: Real = Real::seconds(0.0, 86_400.0);
 /// The PSI trigger window the kernel accepts (psi.rst): 0.5 s to 10 s.
 const WINDOW: Real = Real::seconds(0.5, 10.0);
 
+/// The probe's roots: `/proc` and `/sys/fs/cgroup` unless given (fixture trees in tests).
+fn roots(
+    proc_root: Option<&Bound<'_, PyAny>>,
+    cgroup_root: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(PathBuf, PathBuf)> {
+    Ok((
+        args::path(proc_root, "proc_root", "/proc")?,
+        args::path(cgroup_root, "cgroup_root", "/sys/fs/cgroup")?,
+    ))
+}
+
 fn field_to_py(py: Python<'_>, value: FieldValue) -> PyResult<Py<PyAny>> {
     Ok(match value {
         FieldValue::Bytes(v) | FieldValue::Count(v) => v.into_pyobject(py)?.unbind(),
@@ -330,15 +341,16 @@ pub struct PressureProbe {
 impl PressureProbe {
     #[new]
     #[pyo3(
-        signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup"), refresh_s=None),
+        signature = (proc_root=None, cgroup_root=None, refresh_s=None),
         text_signature = "(proc_root='/proc', cgroup_root='/sys/fs/cgroup', refresh_s=1.0)"
     )]
     fn new(
         py: Python<'_>,
-        proc_root: PathBuf,
-        cgroup_root: PathBuf,
+        proc_root: Option<&Bound<'_, PyAny>>,
+        cgroup_root: Option<&Bound<'_, PyAny>>,
         refresh_s: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let (proc_root, cgroup_root) = roots(proc_root, cgroup_root)?;
         let refresh_s = match refresh_s {
             None => core::linux::DEFAULT_REFRESH.as_secs_f64(),
             Some(r) => args::real(r, "refresh_s", REFRESH)?,
@@ -565,16 +577,19 @@ pub struct PressureWatcher {
 impl PressureWatcher {
     #[new]
     #[pyo3(
-        signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup"), window_s=None, mechanism=None),
+        signature = (proc_root=None, cgroup_root=None, window_s=None, mechanism=None),
         text_signature = "(proc_root='/proc', cgroup_root='/sys/fs/cgroup', window_s=2.0, mechanism=None)"
     )]
     fn new(
         py: Python<'_>,
-        proc_root: PathBuf,
-        cgroup_root: PathBuf,
+        proc_root: Option<&Bound<'_, PyAny>>,
+        cgroup_root: Option<&Bound<'_, PyAny>>,
         window_s: Option<&Bound<'_, PyAny>>,
-        mechanism: Option<&str>,
+        mechanism: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let (proc_root, cgroup_root) = roots(proc_root, cgroup_root)?;
+        let mechanism = args::optional_text(mechanism, "mechanism")?;
+        let mechanism = mechanism.as_deref();
         let window_s = match window_s {
             None => 2.0,
             Some(w) => args::real(w, "window_s", WINDOW)?,
