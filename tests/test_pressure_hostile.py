@@ -283,3 +283,63 @@ def test_a_v1_limit_of_zero_is_a_problem_not_no_limit(tmp_path: Path) -> None:
     s = probe_of(tmp_path, v1_container(**{f"{V1_DIR}/memory.stat": stat})).read()
     assert any("is 0" in p for p in s.problems), s.problems
     assert level_of(s) != "green"
+
+
+# --- the watcher sets up only on regular files, without blocking --------------------------------
+
+WATCHER_CHILD = r"""
+import sys
+from ironcliw_mem._native import PressureWatcher
+try:
+    w = PressureWatcher(sys.argv[1], sys.argv[2], mechanism=sys.argv[3])
+    print("set up:", w.detail)
+except OSError as error:
+    print("refused:", error)
+"""
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "fifo_at", "files"),
+    [
+        ("psi-trigger", "proc/pressure/memory", {}),
+        (
+            "cgroup-v1-pressure-level",
+            f"{V1_DIR}/memory.pressure_level",
+            {
+                "proc/self/cgroup": "4:memory:/docker/abc\n",
+                f"{V1_DIR}/memory.usage_in_bytes": "1\n",
+            },
+        ),
+        (
+            "cgroup-v1-pressure-level",
+            f"{V1_DIR}/cgroup.event_control",
+            {
+                "proc/self/cgroup": "4:memory:/docker/abc\n",
+                f"{V1_DIR}/memory.usage_in_bytes": "1\n",
+                f"{V1_DIR}/memory.pressure_level": "",
+            },
+        ),
+    ],
+    ids=["psi-fifo", "pressure-level-fifo", "event-control-fifo"],
+)
+def test_the_watcher_refuses_a_fifo_instead_of_blocking_on_it(
+    tmp_path: Path, mechanism: str, fifo_at: str, files: dict[str, str]
+) -> None:
+    proc, cgroup = make_tree(tmp_path, files)
+    target = tmp_path / fifo_at
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fifo(target)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", WATCHER_CHILD, proc, cgroup, mechanism],
+            capture_output=True,
+            text=True,
+            timeout=CHILD_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"setting up the watcher blocked for more than {CHILD_TIMEOUT_S} s")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("refused:"), done.stdout
+    assert Path(fifo_at).name in done.stdout
+    # Write-only, a FIFO without a reader fails to open at once (ENXIO); else fstat refuses it.
+    assert "not a regular file (a FIFO)" in done.stdout or "os error 6" in done.stdout

@@ -281,7 +281,7 @@ pub fn optional(lines: &[(&str, u64)], key: &str) -> Option<u64> {
 
 /// The most bytes read from a file of one value or a few lines (memory.current, a PSI file,
 /// memory.events): the real ones are under 200 bytes.
-const SMALL_FILE: usize = 4 * 1024;
+pub(crate) const SMALL_FILE: usize = 4 * 1024;
 /// The most bytes read from `/proc/meminfo`, `memory.stat` and `/proc/self/cgroup`: the real
 /// ones are 1-3 KiB.
 const LARGE_FILE: usize = 64 * 1024;
@@ -289,10 +289,17 @@ const LARGE_FILE: usize = 64 * 1024;
 /// Opens `path` for reading without ever blocking, and only if it is a regular file: procfs,
 /// sysfs and cgroupfs files are regular files (of size 0 or 4096, whatever they hold), while a
 /// FIFO would block the reader and a device such as /dev/zero never ends.
-fn open_regular(path: &Path) -> Result<File, String> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, String> {
+    open_regular_for(path, true, false)
+}
+
+/// `open_regular` with the access asked for (a PSI trigger is read and written, a cgroup
+/// control file only written).
+pub(crate) fn open_regular_for(path: &Path, read: bool, write: bool) -> Result<File, String> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
-        .read(true)
+        .read(read)
+        .write(write)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|e| describe(path, &e))?;
@@ -320,7 +327,7 @@ fn open_regular(path: &Path) -> Result<File, String> {
 }
 
 /// The text of a file read once (no more than `limit` bytes), with the same checks as `Kept`.
-fn read_once(path: &Path, limit: usize) -> Result<String, String> {
+pub(crate) fn read_once(path: &Path, limit: usize) -> Result<String, String> {
     let kept = Kept {
         label: "",
         path: path.to_path_buf(),
