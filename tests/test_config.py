@@ -9,7 +9,7 @@ import pytest
 
 from ironcliw_mem import config as config_module
 from ironcliw_mem.config import ConfigError, MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
 
 def test_defaults_match_the_design_table() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ironcliw_mem._native import MAX_DIMENSION, Thresholds
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
