@@ -67,6 +67,21 @@ impl EvictionReason {
     }
 }
 
+/// Where a caller's clock origin lands in the cache's u64 nanoseconds: 2^62 leaves ~146 years
+/// for a clock that goes back and ~438 years forward before the count saturates.
+pub const RELATIVE_EPOCH_NANOS: u64 = 1 << 62;
+
+/// The cache's nanoseconds for a clock reading of `seconds`, taken relative to `origin` (the
+/// clock's first reading). Any finite reading works: absolute seconds as u64 nanoseconds would
+/// saturate above ~1.8e10 s, and every TTL would then end at once.
+pub fn relative_nanos(seconds: f64, origin: f64) -> u64 {
+    // The offset is rounded to whole nanoseconds before it meets the epoch (in f64, 2^62 + x
+    // would round x to 1024 ns). `as` saturates: the difference is finite or at worst infinite,
+    // never NaN, and the sum saturates at 0 and u64::MAX instead of wrapping.
+    let offset = ((seconds - origin) * 1e9).round() as i64;
+    RELATIVE_EPOCH_NANOS.saturating_add_signed(offset)
+}
+
 /// How long a new entry lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ttl {
@@ -595,6 +610,35 @@ impl<V: Weighted> ByteCache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_nanos_hold_a_ttl_whatever_the_clock_reads() {
+        for origin in [0.0, -5.0, 1.8e10, 2e10, 1e15, 1e300, -1e300] {
+            let start = relative_nanos(origin, origin);
+            assert_eq!(start, RELATIVE_EPOCH_NANOS);
+            let mut cache = ByteCache::new(1000, None);
+            assert!(cache.insert("k", vec![1], Ttl::Nanos(60_000_000_000), start));
+            let later = origin + 30.0;
+            if later != origin {
+                assert!(cache.get("k", relative_nanos(later, origin)).is_some());
+            }
+            let gone = origin + 61.0;
+            if gone != origin {
+                assert!(cache.get("k", relative_nanos(gone, origin)).is_none());
+            }
+        }
+        // Far before or after the origin the count saturates instead of wrapping.
+        assert_eq!(relative_nanos(-1e300, 1e300), 0);
+        assert_eq!(
+            relative_nanos(1e300, -1e300),
+            RELATIVE_EPOCH_NANOS + i64::MAX as u64
+        );
+        // Exact to the nanosecond near the origin: a 1 s TTL ends after exactly 1 s.
+        assert_eq!(
+            relative_nanos(1001.0, 1000.0) - relative_nanos(1000.0, 1000.0),
+            1_000_000_000
+        );
+    }
 
     const SECOND: u64 = 1_000_000_000;
 

@@ -8,6 +8,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ironcliw_mem import ENTRY_OVERHEAD, ByteCache
 from support import ManualClock
@@ -319,21 +321,21 @@ def test_str_subclass_keys_behave_like_plain_str() -> None:
 
 @pytest.mark.parametrize("budget", [-1, -(2**70)])
 def test_negative_budgets_raise_value_error(budget: int) -> None:
-    with pytest.raises(ValueError, match="max_bytes must be a non-negative"):
+    with pytest.raises(ValueError, match="max_bytes must be between 0 and"):
         ByteCache(budget)
     cache = ByteCache(100)
-    with pytest.raises(ValueError, match="max_bytes must be a non-negative"):
+    with pytest.raises(ValueError, match="max_bytes must be between 0 and"):
         cache.resize(budget)
-    with pytest.raises(ValueError, match="target_bytes must be a non-negative"):
+    with pytest.raises(ValueError, match="target_bytes must be between 0 and"):
         cache.evict_to(budget)
 
 
 @pytest.mark.parametrize("ttl", [-1.0, 0.0, math.nan])
 def test_bad_ttls_raise_value_error(ttl: float) -> None:
-    with pytest.raises(ValueError, match="default_ttl must be a positive"):
+    with pytest.raises(ValueError, match="default_ttl must be > 0 s"):
         ByteCache(100, default_ttl=ttl)
     cache = ByteCache(1000)
-    with pytest.raises(ValueError, match="ttl must be a positive"):
+    with pytest.raises(ValueError, match="ttl must be > 0 s"):
         cache.set("k", b"v", ttl=ttl)
     assert len(cache) == 0
 
@@ -353,9 +355,52 @@ def test_clock_errors_surface_and_leave_cache_intact() -> None:
         cache.set("k", b"v")
     assert len(cache) == 0
 
-    cache = ByteCache(1000, clock=lambda: -5.0)
-    with pytest.raises(ValueError, match="clock must return"):
-        cache.set("k", b"v")
+    for reading in (math.nan, math.inf, -math.inf):
+        cache = ByteCache(1000, clock=lambda reading=reading: reading)
+        with pytest.raises(ValueError, match="ByteCache clock must be a finite number"):
+            cache.set("k", b"v")
+        assert len(cache) == 0
+
+
+# --- TTLs under a user clock: any finite reading works ---------------------------------------
+
+
+@pytest.mark.parametrize("start", [2e10, 1.8e10, 1e15, 1e300, -1e300, -5.0, 0.0])
+def test_a_60_s_entry_lives_60_s_whatever_the_clock_reads(start: float) -> None:
+    clock = ManualClock(start)
+    cache = ByteCache(1000, clock=clock)
+    assert cache.set("k", b"v", ttl=60.0)
+    assert cache.get("k") == b"v", "gone at once"
+    step = max(30.0, abs(start) * 2**-50)  # a step the clock can show at this magnitude
+    if start + step != start and step < 60:
+        clock.now = start + step
+        assert cache.get("k") == b"v"
+    clock.now = start + max(61.0, abs(start) * 2**-50)
+    if clock.now != start:
+        assert cache.get("k") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.floats(-1e300, 1e300, allow_nan=False),
+    ttl=st.floats(1e-3, 1e7),
+    share=st.floats(0.0, 3.0),
+)
+def test_ttl_property_under_any_finite_clock(start: float, ttl: float, share: float) -> None:
+    """An entry is alive while the clock has moved less than its TTL and gone once it moved
+    more, judged by how far the clock really moved (a float far from zero moves in steps)."""
+    clock = ManualClock(start)
+    cache = ByteCache(1000, clock=clock)
+    cache.set("k", b"v", ttl=ttl)
+    clock.now = start + ttl * share
+    moved = clock.now - start
+    if moved <= ttl * 0.999:
+        assert cache.get("k") == b"v"
+        left = cache.remaining_ttl("k")
+        assert left is not None
+        assert left == pytest.approx(ttl - moved, rel=1e-6, abs=1e-6)
+    elif moved >= ttl * 1.001:
+        assert cache.get("k") is None
 
 
 def test_clock_may_use_the_cache_without_deadlock() -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+
 import pytest
 
+from ironcliw_mem import config as config_module
 from ironcliw_mem.config import ConfigError, MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
@@ -129,9 +133,9 @@ def test_explicit_arguments_beat_the_environment() -> None:
 
 
 def test_positional_order_matches_the_original() -> None:
-    config = MemoryConfig(False, 1, 2, 3, "full", "fast", "fast", 1.5, False, [7], env={})
+    config = MemoryConfig(False, 3, 2, 1, "full", "fast", "fast", 1.5, False, [7], env={})
     assert config.enable_adaptive_management is False
-    assert (config.cache_size_green, config.cache_size_yellow, config.cache_size_red) == (1, 2, 3)
+    assert (config.cache_size_green, config.cache_size_yellow, config.cache_size_red) == (3, 2, 1)
     assert config.quality_green is CaptureQuality.FULL
     assert config.pressure_check_interval == 1.5
     assert config.monitor_active_only_on_pressure is False
@@ -153,10 +157,10 @@ def test_describe_names_the_variable_each_value_came_from() -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"CACHE_SIZE_GREEN": "lots"}, "CACHE_SIZE_GREEN='lots': expected a whole number >= 0"),
-        ({"CACHE_SIZE_RED": "-5"}, "CACHE_SIZE_RED='-5': expected a whole number >= 0"),
+        ({"CACHE_SIZE_GREEN": "lots"}, "CACHE_SIZE_GREEN='lots': expected a whole number from 0"),
+        ({"CACHE_SIZE_RED": "-5"}, "CACHE_SIZE_RED='-5': expected a whole number from 0"),
         ({"CACHE_MAX_SIZE_MB": "1.5"}, "CACHE_MAX_SIZE_MB='1.5': expected a whole number"),
-        ({"CACHE_DEFAULT_TTL": "0"}, "CACHE_DEFAULT_TTL='0': expected a finite number"),
+        ({"CACHE_DEFAULT_TTL": "0"}, "CACHE_DEFAULT_TTL='0': expected a number from 0.1"),
         ({"PRESSURE_CHECK_INTERVAL": "nan"}, "PRESSURE_CHECK_INTERVAL='nan'"),
         ({"CAPTURE_QUALITY_GREEN": "ultra"}, "expected one of full, optimized, fast, thumbnail"),
         ({"IMAGE_COMPRESSION_QUALITY": "0"}, "expected a whole number from 1 to 100"),
@@ -221,3 +225,144 @@ def test_dataclasses_replace_works_as_on_the_original_dataclass() -> None:
     changed = dataclasses.replace(config, cache_size_red=10)
     assert (changed.cache_size_green, changed.cache_size_red) == (700, 10)
     assert changed.thresholds == config.thresholds
+
+
+# --- every setting has a sane range, checked when the config is made ----------------------------
+
+# Digits that Python's int() and float() accept but a setting must not.
+FULLWIDTH_123 = "\uff11\uff12\uff13"
+FULLWIDTH_2 = "\uff12"
+FULLWIDTH_4 = "\uff14"
+ARABIC_INDIC_300 = "\u0663\u0660\u0660"
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        # Beyond what the cache can hold (1 TiB), which used to fail only later.
+        ({"CACHE_MAX_SIZE_MB": "99999999999999"}, "CACHE_MAX_SIZE_MB='99999999999999'"),
+        ({"CACHE_SIZE_GREEN": "10000000000000"}, "CACHE_SIZE_GREEN='10000000000000'"),
+        ({"CACHE_SIZE_RED": "2000000"}, "from 0 to 1048576"),
+        ({"IMAGE_THUMBNAIL_SIZE": "70000,70000"}, "IMAGE_THUMBNAIL_SIZE='70000,70000'"),
+        ({"IMAGE_THUMBNAIL_SIZE": "400,0"}, "from 1 to 65500"),
+        ({"PRESSURE_CHECK_INTERVAL": "1e-300"}, "PRESSURE_CHECK_INTERVAL='1e-300'"),
+        ({"PRESSURE_CHECK_INTERVAL": "0.05"}, "from 0.1 to 3600 seconds"),
+        ({"PRESSURE_CHECK_INTERVAL": "100000"}, "PRESSURE_CHECK_INTERVAL='100000'"),
+        ({"CACHE_DEFAULT_TTL": "1e-300"}, "CACHE_DEFAULT_TTL='1e-300'"),
+        ({"CACHE_DEFAULT_TTL": "1e9"}, "from 0.1 to 86400 seconds"),
+        ({"IRONCLIW_OFFLOAD_RED_HOLD_SECONDS": "1e-300"}, "IRONCLIW_OFFLOAD_RED_HOLD_SECONDS"),
+        ({"MONITORED_SPACES": "1,100000"}, "MONITORED_SPACES='1,100000'"),
+        # Only plain ASCII decimals are numbers.
+        ({"CACHE_SIZE_GREEN": FULLWIDTH_123}, f"CACHE_SIZE_GREEN='{FULLWIDTH_123}': expected"),
+        ({"CACHE_SIZE_GREEN": ARABIC_INDIC_300}, f"CACHE_SIZE_GREEN='{ARABIC_INDIC_300}'"),
+        ({"CACHE_SIZE_GREEN": "1_000"}, "CACHE_SIZE_GREEN='1_000'"),
+        ({"CACHE_SIZE_GREEN": "+5"}, "CACHE_SIZE_GREEN='+5'"),
+        ({"IMAGE_COMPRESSION_QUALITY": "8_5"}, "IMAGE_COMPRESSION_QUALITY='8_5'"),
+        ({"PRESSURE_CHECK_INTERVAL": "+2"}, "PRESSURE_CHECK_INTERVAL='+2'"),
+        ({"PRESSURE_CHECK_INTERVAL": "2_0"}, "PRESSURE_CHECK_INTERVAL='2_0'"),
+        ({"PRESSURE_CHECK_INTERVAL": FULLWIDTH_2}, f"PRESSURE_CHECK_INTERVAL='{FULLWIDTH_2}'"),
+        ({"PRESSURE_DOWNGRADE_DWELL": "1_0"}, "PRESSURE_DOWNGRADE_DWELL='1_0'"),
+        ({"MONITORED_SPACES": "1,+2"}, "MONITORED_SPACES='1,+2'"),
+        ({"IMAGE_THUMBNAIL_SIZE": f"{FULLWIDTH_4}00,300"}, "IMAGE_THUMBNAIL_SIZE="),
+    ],
+)
+def test_out_of_range_and_non_ascii_numbers_are_config_errors(
+    env: dict[str, str], fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(env=env)
+    assert fragment in str(caught.value)
+
+
+def test_what_a_number_may_look_like_is_said() -> None:
+    with pytest.raises(ConfigError, match="plain ASCII digits"):
+        MemoryConfig(env={"CACHE_SIZE_GREEN": "1_000"})
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CACHE_SIZE_GREEN": " 700 "}, ("cache_size_green", 700)),
+        ({"CACHE_SIZE_GREEN": "1048576"}, ("cache_size_green", 1048576)),
+        ({"PRESSURE_CHECK_INTERVAL": "0.1"}, ("pressure_check_interval", 0.1)),
+        ({"PRESSURE_CHECK_INTERVAL": "2.5e1"}, ("pressure_check_interval", 25.0)),
+        ({"PRESSURE_CHECK_INTERVAL": ".5"}, ("pressure_check_interval", 0.5)),
+        ({"CACHE_DEFAULT_TTL": "86400"}, ("cache_default_ttl", 86400.0)),
+        ({"IMAGE_THUMBNAIL_SIZE": "65500x65500"}, ("image_thumbnail_size", (65500, 65500))),
+    ],
+)
+def test_the_edges_of_each_range_are_accepted(
+    env: dict[str, str], expected: tuple[str, object]
+) -> None:
+    name, value = expected
+    assert getattr(MemoryConfig(env=env), name) == value
+
+
+def test_explicit_arguments_have_the_same_ranges() -> None:
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(
+            cache_max_size_mb=10**13,
+            pressure_check_interval=1e-300,
+            image_thumbnail_size=(70000, 70000),
+            cache_default_ttl=1e-300,
+            env={},
+        )
+    assert len(caught.value.problems) == 4
+
+
+def test_disagreeing_adaptive_aliases_are_reported() -> None:
+    env = {"Ironcliw_ADAPTIVE_MEMORY": "true", "JARVIS_ADAPTIVE_MEMORY": "off"}
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(env=env)
+    text = str(caught.value)
+    assert "Ironcliw_ADAPTIVE_MEMORY='true'" in text
+    assert "JARVIS_ADAPTIVE_MEMORY='off'" in text
+    assert "disagree" in text
+
+
+def test_agreeing_aliases_are_fine_and_an_argument_settles_it() -> None:
+    env = {"IRONCLIW_ADAPTIVE_MEMORY": "1", "JARVIS_ADAPTIVE_MEMORY": "yes"}
+    assert MemoryConfig(env=env).enable_adaptive_management is True
+    env = {"Ironcliw_ADAPTIVE_MEMORY": "true", "JARVIS_ADAPTIVE_MEMORY": "off"}
+    config = MemoryConfig(enable_adaptive_management=False, env=env)
+    assert config.enable_adaptive_management is False
+
+
+@pytest.mark.parametrize("thresholds", [5, "yellow", [1.0], 2.5])
+def test_thresholds_of_the_wrong_type_is_a_type_error_naming_it(thresholds: object) -> None:
+    with pytest.raises(TypeError, match="thresholds must be a mapping"):
+        MemoryConfig(thresholds=thresholds, env={})  # type: ignore[arg-type]
+
+
+def test_a_threshold_value_that_is_not_a_number_is_reported() -> None:
+    with pytest.raises(ConfigError, match=r"thresholds\['downgrade_dwell'\]"):
+        MemoryConfig(thresholds={"downgrade_dwell": "soon"}, env={})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"cache_size_red": 600}, "cache_size_red (600 MB) is above cache_size_green (500 MB)"),
+        ({"cache_size_yellow": 900}, "cache_size_yellow (900 MB) is above cache_size_green"),
+        ({"quality_red": "full"}, "quality_red (full) is above quality_green (optimized)"),
+        ({"jpeg_quality_red": 90}, "jpeg_quality_red (90) is above jpeg_quality_yellow (75)"),
+    ],
+)
+def test_nonsensical_orderings_are_warned_about_once(
+    kwargs: dict[str, object], fragment: str
+) -> None:
+    config_module._WARNED.clear()
+    with pytest.warns(config_module.ConfigWarning, match=re.escape(fragment)):
+        MemoryConfig(**kwargs, env={})  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MemoryConfig(**kwargs, env={})  # type: ignore[arg-type]  # the second time: silent
+
+
+def test_the_default_orderings_raise_no_warning() -> None:
+    config_module._WARNED.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MemoryConfig(env={})
+        # The pressure qualities are ceilings on the base one: a lower base is not backwards.
+        MemoryConfig(image_compression_quality=50, env={})

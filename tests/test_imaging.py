@@ -472,7 +472,7 @@ def test_bad_raw_geometry() -> None:
         m.Frame(data, width=10, height=10, stride=41)
     with pytest.raises(ValueError, match="stride must be at least"):
         m.Frame(data, width=10, height=10, stride=39)
-    with pytest.raises(ValueError, match="stride must be at least"):
+    with pytest.raises(ValueError, match="stride must be between 1 and"):
         m.Frame(data, width=10, height=10, stride=-40)
     with pytest.raises(ValueError, match="between 1 and"):
         m.Frame(data, width=0, height=10)
@@ -501,9 +501,9 @@ def test_array_geometry_conflicts() -> None:
 def test_bad_parameters(ui: Array) -> None:
     small = ui[:64, :64]
     for quality in (0, 101, -5, 1000):
-        with pytest.raises(ValueError, match=r"quality must be 1\.\.100"):
+        with pytest.raises(ValueError, match="quality must be between 1 and 100"):
             m.encode_jpeg(small, quality=quality)
-        with pytest.raises(ValueError, match=r"quality must be 1\.\.100"):
+        with pytest.raises(ValueError, match="quality must be between 1 and 100"):
             m.encode_tiers(small, quality=quality)
     for sub in ("411", "", "4:4:0"):
         with pytest.raises(ValueError, match="subsampling must be one of"):

@@ -331,7 +331,7 @@ async def test_monitor_runs_until_stopped_and_survives_failures() -> None:
             raise OSError("probe hiccup")
         return GREEN_SAMPLE
 
-    manager = make_manager(flaky, pressure_check_interval=0.02)
+    manager = make_manager(flaky, pressure_check_interval=0.1)
     await manager.start_monitoring()
     assert manager.monitoring
     await wait_until(lambda: failures >= 2 and manager.checks >= 5, "checks went on past failures")

@@ -199,5 +199,5 @@ def test_a_bad_callback_and_a_bad_variable_are_refused() -> None:
     variable = "IRONCLIW_OFFLOAD_RED_HOLD_SECONDS"
     with pytest.raises(ConfigError, match=variable) as error:
         MemoryConfig(env={variable: "half a minute"})
-    assert "a finite number of seconds > 0" in str(error.value)
+    assert "a number from 0.1 to 86400 seconds" in str(error.value)
     assert MemoryConfig(env={variable: "90"}).offload_red_hold_seconds == 90.0

@@ -372,7 +372,9 @@ def test_garbage_proc_self_cgroup_means_no_cgroup(tmp_path: Path) -> None:
 def test_empty_tree_is_unknown_never_green(tmp_path: Path) -> None:
     s = probe_of(tmp_path, {}).read()
     assert s.sources == []
-    assert len(s.problems) == 2
+    assert len(s.problems) == 3
+    assert s.problems[1].startswith("cgroup: ")
+    assert "self/cgroup: not found" in s.problems[1]
     level, reasons = classify(s)
     assert level == "unknown"
     assert reasons[0].startswith("no memory signal could be read: meminfo: ")

@@ -18,7 +18,9 @@ class ByteCache:
 
     Each entry costs len(key.encode()) + len(value) + ENTRY_OVERHEAD bytes; ``bytes`` never
     exceeds ``max_bytes`` once a call returns. Keys must be ``str``; values ``bytes`` (kept as the
-    same object) or any buffer (copied into ``bytes``).
+    same object) or any buffer (copied into ``bytes``). Budgets are ints from 0 to 2**63 - 1; TTLs
+    are seconds > 0 or math.inf. A ``clock`` may return any finite float: readings are taken
+    relative to its first one. A bool is never a number here (TypeError).
     """
 
     def __init__(
@@ -170,12 +172,13 @@ class Sample:
     """One reading of the memory signals: bytes as ints, PSI as percent floats, None if not read.
 
     ``Sample(**fields)`` / ``Sample.from_values(**fields)`` accept every attribute below plus
-    ``sources`` (names as listed by ``.sources``) and ``problems`` (strings).
+    ``sources`` (names as listed by ``.sources``) and ``problems`` (strings). Counts are ints
+    >= 0, percentages 0-100 (NaN: not measured), ``cgroup_unreadable`` a bool.
     """
 
-    def __init__(self, **fields: int | float | list[str] | None) -> None: ...
+    def __init__(self, **fields: int | float | bool | list[str] | None) -> None: ...
     @staticmethod
-    def from_values(**fields: int | float | list[str] | None) -> Sample: ...
+    def from_values(**fields: int | float | bool | list[str] | None) -> Sample: ...
     @property
     def total(self) -> int | None: ...
     @property
@@ -225,6 +228,8 @@ class Sample:
     @property
     def page_size(self) -> int | None: ...
     @property
+    def cgroup_unreadable(self) -> bool: ...
+    @property
     def sources(self) -> list[str]: ...
     @property
     def problems(self) -> list[str]: ...
@@ -232,13 +237,15 @@ class Sample:
     def headroom(self) -> float | None: ...
     @property
     def compressor_share(self) -> float | None: ...
-    def to_dict(self) -> dict[str, int | float | list[str] | None]: ...
+    def to_dict(self) -> dict[str, int | float | bool | list[str] | None]: ...
 
 class PressureProbe:
     """Native reader: /proc and the process's cgroup on Linux; sysctl + Mach calls on macOS.
 
-    ``refresh_s``: v2 ancestors' limits, and the figures of a cgroup without any limit (which
-    cannot move the level), are reused for up to this long; 0 reads everything every time.
+    ``refresh_s`` (0 to 86400): v2 ancestors' limits, and the figures of a cgroup without any
+    limit (which cannot move the level), are reused for up to this long; 0 reads everything every
+    time. Only regular files are read (a FIFO or device is a problem, never a hang), each up to a
+    bound that fits the real file.
     On macOS ``refresh_s`` is ignored: every ``read()`` asks the kernel, but xnu answers
     ``host_statistics64`` from a cache once third-party processes (all of them together) ask
     more than 2-10 times (random per window) in one second (osfmk/kern/host.c), so the page
@@ -340,7 +347,11 @@ class Classifier:
     def thresholds(self) -> Thresholds: ...
 
 class PressureWatcher:
-    """Blocks (GIL released) until the kernel signals memory pressure or a timeout passes."""
+    """Blocks (GIL released) until the kernel signals memory pressure or a timeout passes.
+
+    ``window_s`` is the PSI trigger window the kernel accepts, 0.5 to 10 s; ``wait`` takes
+    seconds >= 0 or math.inf.
+    """
 
     def __init__(
         self,

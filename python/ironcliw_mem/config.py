@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ironcliw_mem._native import Thresholds
+from ironcliw_mem._native import MAX_DIMENSION, Thresholds
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -24,6 +26,28 @@ SUBSAMPLINGS = ("444", "422", "420")
 # Classifier thresholds (see the README's Pressure section), each read from PRESSURE_<NAME>. The
 # native classifier owns the defaults and the rules that relate them.
 THRESHOLD_DEFAULTS: dict[str, float] = Thresholds().to_dict()
+
+
+# The ranges a user would call sane; each is checked when the config is made (README table).
+MAX_CACHE_MB = 1 << 20  # 1 TiB: far above any machine this runs on, far below what overflows
+CHECK_INTERVAL_RANGE = (0.1, 3600.0)  # seconds: below 0.1 s the monitor only spins
+TTL_RANGE = (0.1, 86400.0)  # seconds: a capture older than a day is no cache hit
+RED_HOLD_RANGE = (0.1, 86400.0)
+MAX_SPACE = 999
+
+# Plain ASCII decimals only: no sign, underscores, non-ASCII digits, "nan" or "inf" (Python's
+# int() and float() take them all).
+_INT_TEXT = re.compile(r"-?[0-9]+", re.ASCII)
+_REAL_TEXT = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
+INT_ACCEPTED = "plain ASCII digits (no sign, underscores or exponent)"
+REAL_ACCEPTED = "a plain ASCII decimal such as 2, 0.5 or 1e-3 (no sign, underscores, nan or inf)"
+
+
+class ConfigWarning(UserWarning):
+    """A setting that is valid alone but makes no sense next to another one."""
+
+
+_WARNED: set[str] = set()
 
 
 class ConfigError(ValueError):
@@ -50,34 +74,64 @@ def parse_bool(value: object) -> bool:
     raise ValueError(BOOL_ACCEPTED)
 
 
-def _number(value: object, kind: Callable[[str], Any]) -> Any:
+def _number(value: object, kind: Callable[[str], Any], pattern: re.Pattern[str]) -> Any:
     if isinstance(value, bool):
         raise ValueError("a number")
     if isinstance(value, str):
-        return kind(value.strip())
+        text = value.strip()
+        if not pattern.fullmatch(text):
+            raise ValueError("a number")
+        return kind(text)
     if isinstance(value, int | float):
         return value
     raise ValueError("a number")
 
 
-def non_negative_int(value: object) -> int:
-    accepted = "a whole number >= 0"
-    try:
-        number = _number(value, int)
-    except ValueError:
-        raise ValueError(accepted) from None
-    if not isinstance(number, int) and not float(number).is_integer():
-        raise ValueError(accepted)
-    if number < 0:
-        raise ValueError(accepted)
-    return int(number)
+def whole_number(low: int, high: int) -> Callable[[object], int]:
+    """A parser for a whole number from `low` to `high`."""
+    accepted = f"a whole number from {low} to {high} ({INT_ACCEPTED})"
+
+    def parse(value: object) -> int:
+        try:
+            number = _number(value, int, _INT_TEXT)
+        except ValueError:
+            raise ValueError(accepted) from None
+        if not isinstance(number, int) and not (
+            math.isfinite(number) and float(number).is_integer()
+        ):
+            raise ValueError(accepted)
+        if not low <= number <= high:
+            raise ValueError(accepted)
+        return int(number)
+
+    return parse
+
+
+def seconds(low: float, high: float) -> Callable[[object], float]:
+    """A parser for a number of seconds from `low` to `high`."""
+    accepted = f"a number from {low:g} to {high:g} seconds ({REAL_ACCEPTED})"
+
+    def parse(value: object) -> float:
+        try:
+            number = float(_number(value, float, _REAL_TEXT))
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(accepted) from None
+        if not low <= number <= high:  # NaN fails too
+            raise ValueError(accepted)
+        return number
+
+    return parse
+
+
+non_negative_int = whole_number(0, 2**63 - 1)
+cache_megabytes = whole_number(0, MAX_CACHE_MB)
 
 
 def positive_float(value: object) -> float:
-    accepted = "a finite number of seconds > 0"
+    accepted = f"a finite number of seconds > 0 ({REAL_ACCEPTED})"
     try:
-        number = float(_number(value, float))
-    except (ValueError, TypeError):
+        number = float(_number(value, float, _REAL_TEXT))
+    except (ValueError, TypeError, OverflowError):
         raise ValueError(accepted) from None
     if not math.isfinite(number) or number <= 0:
         raise ValueError(accepted)
@@ -85,25 +139,17 @@ def positive_float(value: object) -> float:
 
 
 def non_negative_float(value: object) -> float:
-    accepted = "a finite number >= 0"
+    accepted = f"a finite number >= 0 ({REAL_ACCEPTED})"
     try:
-        number = float(_number(value, float))
-    except (ValueError, TypeError):
+        number = float(_number(value, float, _REAL_TEXT))
+    except (ValueError, TypeError, OverflowError):
         raise ValueError(accepted) from None
     if not math.isfinite(number) or number < 0:
         raise ValueError(accepted)
     return number
 
 
-def jpeg_quality(value: object) -> int:
-    accepted = "a whole number from 1 to 100"
-    try:
-        number = non_negative_int(value)
-    except ValueError:
-        raise ValueError(accepted) from None
-    if not 1 <= number <= 100:
-        raise ValueError(accepted)
-    return number
+jpeg_quality = whole_number(1, 100)
 
 
 def capture_quality(value: object) -> CaptureQuality:
@@ -119,7 +165,10 @@ def capture_quality(value: object) -> CaptureQuality:
 
 
 def space_list(value: object) -> list[int]:
-    accepted = 'a comma-separated list of space numbers >= 1, e.g. "1,2,3" (empty means all)'
+    accepted = (
+        f'a comma-separated list of space numbers from 1 to {MAX_SPACE}, e.g. "1,2,3" '
+        f"(empty means all; {INT_ACCEPTED})"
+    )
     items: Iterable[object]
     if isinstance(value, str):
         items = [part for part in (p.strip() for p in value.split(",")) if part]
@@ -133,7 +182,7 @@ def space_list(value: object) -> list[int]:
             space = non_negative_int(item)
         except ValueError:
             raise ValueError(accepted) from None
-        if space < 1:
+        if not 1 <= space <= MAX_SPACE:
             raise ValueError(accepted)
         if space not in spaces:
             spaces.append(space)
@@ -141,7 +190,10 @@ def space_list(value: object) -> list[int]:
 
 
 def box_size(value: object) -> tuple[int, int]:
-    accepted = 'two whole numbers >= 1 as "WIDTH,HEIGHT", e.g. "400,300"'
+    accepted = (
+        f'two whole numbers from 1 to {MAX_DIMENSION} as "WIDTH,HEIGHT", e.g. "400,300" '
+        f"({INT_ACCEPTED})"
+    )
     parts: list[object]
     if isinstance(value, str):
         parts = [p.strip() for p in value.replace("x", ",").split(",")]
@@ -155,7 +207,7 @@ def box_size(value: object) -> tuple[int, int]:
         width, height = (non_negative_int(p) for p in parts)
     except ValueError:
         raise ValueError(accepted) from None
-    if width < 1 or height < 1:
+    if not (1 <= width <= MAX_DIMENSION and 1 <= height <= MAX_DIMENSION):
         raise ValueError(accepted)
     return (width, height)
 
@@ -199,17 +251,22 @@ SETTINGS: tuple[Setting, ...] = (
         True,
         parse_bool,
     ),
-    Setting("cache_size_green", ("CACHE_SIZE_GREEN",), 500, non_negative_int),
-    Setting("cache_size_yellow", ("CACHE_SIZE_YELLOW",), 200, non_negative_int),
-    Setting("cache_size_red", ("CACHE_SIZE_RED",), 50, non_negative_int),
+    Setting("cache_size_green", ("CACHE_SIZE_GREEN",), 500, cache_megabytes),
+    Setting("cache_size_yellow", ("CACHE_SIZE_YELLOW",), 200, cache_megabytes),
+    Setting("cache_size_red", ("CACHE_SIZE_RED",), 50, cache_megabytes),
     Setting("quality_green", ("CAPTURE_QUALITY_GREEN",), CaptureQuality.OPTIMIZED, capture_quality),
     Setting("quality_yellow", ("CAPTURE_QUALITY_YELLOW",), CaptureQuality.FAST, capture_quality),
     Setting("quality_red", ("CAPTURE_QUALITY_RED",), CaptureQuality.THUMBNAIL, capture_quality),
-    Setting("pressure_check_interval", ("PRESSURE_CHECK_INTERVAL",), 5.0, positive_float),
+    Setting(
+        "pressure_check_interval",
+        ("PRESSURE_CHECK_INTERVAL",),
+        5.0,
+        seconds(*CHECK_INTERVAL_RANGE),
+    ),
     Setting("monitor_active_only_on_pressure", ("MONITOR_ACTIVE_ONLY_PRESSURE",), True, parse_bool),
     Setting("monitored_spaces", ("MONITORED_SPACES",), [], space_list),
-    Setting("cache_max_size_mb", ("CACHE_MAX_SIZE_MB",), 200, non_negative_int),
-    Setting("cache_default_ttl", ("CACHE_DEFAULT_TTL",), 30.0, positive_float),
+    Setting("cache_max_size_mb", ("CACHE_MAX_SIZE_MB",), 200, cache_megabytes),
+    Setting("cache_default_ttl", ("CACHE_DEFAULT_TTL",), 30.0, seconds(*TTL_RANGE)),
     Setting("cache_dynamic_sizing", ("CACHE_DYNAMIC_SIZING",), True, parse_bool),
     Setting("image_compression_quality", ("IMAGE_COMPRESSION_QUALITY",), 85, jpeg_quality),
     Setting("image_thumbnail_size", ("IMAGE_THUMBNAIL_SIZE",), (400, 300), box_size),
@@ -220,7 +277,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pressure_override", ("IRONCLIW_PRESSURE_OVERRIDE",), None, optional_pressure),
     Setting("tune_malloc", ("IRONCLIW_TUNE_MALLOC",), True, parse_bool),
     Setting(
-        "offload_red_hold_seconds", ("IRONCLIW_OFFLOAD_RED_HOLD_SECONDS",), 30.0, positive_float
+        "offload_red_hold_seconds",
+        ("IRONCLIW_OFFLOAD_RED_HOLD_SECONDS",),
+        30.0,
+        seconds(*RED_HOLD_RANGE),
     ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -321,6 +381,11 @@ class MemoryConfig:
             value, source = _resolve(setting, explicit[setting.name], environ, problems)
             setattr(self, setting.name, value)
             self.sources[setting.name] = source
+        if thresholds is not None and not isinstance(thresholds, Mapping):
+            raise TypeError(
+                "thresholds must be a mapping of threshold name to number (or None), got "
+                f"{type(thresholds).__name__}"
+            )
         self.thresholds, threshold_sources, threshold_problems = resolve_thresholds(
             thresholds, environ
         )
@@ -328,6 +393,7 @@ class MemoryConfig:
         problems.extend(threshold_problems)
         if problems:
             raise ConfigError(problems)
+        _warn_about_orderings(self)
 
     def describe(self) -> list[dict[str, str]]:
         """The effective configuration: each setting, its value and where the value came from."""
@@ -368,6 +434,47 @@ def _display(value: object) -> str:
     return str(value)
 
 
+def _warn_about_orderings(config: MemoryConfig) -> None:
+    """Warns, once per process for each, about levels ordered backwards: more pressure should
+    never mean a bigger budget, a finer tier or a higher JPEG quality."""
+    pairs: list[tuple[str, str, str]] = [
+        ("cache_size_red", "cache_size_yellow", " MB"),
+        ("cache_size_yellow", "cache_size_green", " MB"),
+        ("cache_size_red", "cache_size_green", " MB"),
+        ("quality_red", "quality_yellow", ""),
+        ("quality_yellow", "quality_green", ""),
+        ("quality_red", "quality_green", ""),
+        # Not against image_compression_quality: these are ceilings on it, so a lower base is
+        # simply kept under pressure.
+        ("jpeg_quality_red", "jpeg_quality_yellow", ""),
+    ]
+    for tighter, looser, unit in pairs:
+        tight, loose = getattr(config, tighter), getattr(config, looser)
+        if loose < tight:
+            message = (
+                f"{tighter} ({_display(tight)}{unit}) is above {looser} ({_display(loose)}{unit}): "
+                "the setting for more memory pressure should not ask for more memory"
+            )
+            if message not in _WARNED:
+                _WARNED.add(message)
+                warnings.warn(message, ConfigWarning, stacklevel=3)
+
+
+def _disagreeing_aliases(setting: Setting, environ: Mapping[str, str]) -> str | None:
+    """A problem line when two spellings of one variable are set to different values."""
+    given = [(name, environ[name]) for name in setting.env if name in environ]
+    if len(given) < 2:
+        return None
+    try:
+        values = {setting.parse(raw) for _, raw in given}
+    except ValueError:
+        return None  # the bad spelling is reported on its own
+    if len(values) < 2:
+        return None
+    spelled = " and ".join(f"{name}={raw!r}" for name, raw in given)
+    return f"{spelled} disagree: set one of {', '.join(setting.env)}"
+
+
 def _resolve(
     setting: Setting, explicit: object, environ: Mapping[str, str], problems: list[str]
 ) -> tuple[Any, str]:
@@ -379,8 +486,12 @@ def _resolve(
         name = next((n for n in setting.env if n in environ), None)
         if name is None:
             return setting.default, "default"
+        disagreement = _disagreeing_aliases(setting, environ)
+        if disagreement is not None:
+            problems.append(disagreement)
+            return setting.default, source_of(name)
         raw = environ[name]
-        source = f"env {name}"
+        source = source_of(name)
         label = f"{name}={raw!r}"
     try:
         return setting.parse(raw), source
@@ -389,6 +500,10 @@ def _resolve(
             label = f"argument {setting.name}={raw!r}"
         problems.append(f"{label}: expected {accepted}")
         return setting.default, source
+
+
+def source_of(variable: str) -> str:
+    return f"env {variable}"
 
 
 def resolve_thresholds(

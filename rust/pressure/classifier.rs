@@ -7,6 +7,10 @@
 //!   else, for a psutil sample, Chromium's available-MB rule; else the Linux signals (PSI, headroom
 //!   H = min(system, cgroup), cgroup event counters). No usable signal at all: `Unknown`, never
 //!   green.
+//! - A process known to sit in a memory cgroup whose limit, or whose usage under a limit, could
+//!   not be read (`Sample::cgroup_unreadable`) is never green: the host's figures cannot show how
+//!   close the cgroup is to its limit. Signals that enter yellow or red still count (pressure the
+//!   host or the cgroup's own PSI shows is real); when none does, the level is `Unknown`.
 //! - Separate enter and exit thresholds per signal. Upgrades are immediate. A downgrade needs every
 //!   signal past its exit threshold continuously for `downgrade_dwell` seconds, and then steps one
 //!   level only; the next step needs another full dwell.
@@ -293,6 +297,9 @@ pub enum Reason {
     SteppedDown { dwell: f64 },
     /// No signal could be used.
     NoSignal { detail: String },
+    /// The process's memory cgroup has (or may have) a limit, but how close to it the cgroup
+    /// is could not be read; `detail` lists what failed.
+    CgroupUnreadable { detail: String },
 }
 
 impl fmt::Display for Reason {
@@ -335,6 +342,11 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::NoSignal { detail } => write!(f, "no memory signal could be read: {detail}"),
+            Reason::CgroupUnreadable { detail } => write!(
+                f,
+                "memory cgroup limit in force but its figures could not be read ({detail}); \
+                 the host's figures alone cannot say green"
+            ),
         }
     }
 }
@@ -721,7 +733,7 @@ impl Classifier {
             );
         }
         let now = Counters::of(s);
-        for (counter, delta, red) in [
+        let counters = [
             (
                 "cgroup memory events oom",
                 growth(before.oom, now.oom),
@@ -737,7 +749,8 @@ impl Classifier {
                 growth(before.high, now.high),
                 false,
             ),
-        ] {
+        ];
+        for (counter, delta, red) in counters {
             if delta > 0 {
                 let reason = Reason::Event { counter, delta };
                 if red {
@@ -748,6 +761,14 @@ impl Classifier {
                     a.yellow_hold.push(reason);
                 }
             }
+        }
+        if s.cgroup_unreadable && a.red_enter.is_empty() && a.yellow_enter.is_empty() {
+            let detail = if s.problems.is_empty() {
+                "no detail in the sample".to_owned()
+            } else {
+                s.problems.join("; ")
+            };
+            return Err(Reason::CgroupUnreadable { detail });
         }
         Ok(a)
     }
@@ -778,6 +799,25 @@ mod tests {
 
     fn texts(v: &Verdict) -> Vec<String> {
         v.reasons.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_unreadable_limited_cgroup_is_never_green() {
+        let mut c = classifier();
+        let mut calm = linux(0.0, 0.0, 80);
+        calm.cgroup_unreadable = true;
+        calm.problems
+            .push("cgroup memory.current: not found".into());
+        let v = c.update(&calm, 0.0);
+        assert_eq!(v.level, Level::Unknown);
+        assert!(texts(&v)[0].contains("cgroup memory.current: not found"));
+        assert!(texts(&v)[0].contains("cannot say green"));
+        // Host pressure is still seen.
+        let mut pressed = linux(50.0, 0.0, 80);
+        pressed.cgroup_unreadable = true;
+        assert_eq!(c.update(&pressed, 1.0).level, Level::Red);
+        // Once readable again, the usual rules (and the dwell) apply.
+        assert_eq!(c.update(&linux(0.0, 0.0, 80), 2.0).level, Level::Red);
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub struct Membership {
 }
 
 pub fn parse_proc_cgroup(text: &str) -> Result<Membership, ParseError> {
+    if text.trim().is_empty() {
+        return Err(ParseError("/proc/self/cgroup: empty".into()));
+    }
     let mut m = Membership::default();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut parts = line.splitn(3, ':');
@@ -196,6 +199,13 @@ pub fn parse_proc_cgroup(text: &str) -> Result<Membership, ParseError> {
                 short(path)
             )));
         }
+        // The kernel prints canonical paths; a ".." would lead out of the cgroup root.
+        if path.split('/').any(|part| part == "..") {
+            return Err(ParseError(format!(
+                "/proc/self/cgroup: path with \"..\" refused: {:?}",
+                short(path)
+            )));
+        }
         if controllers.is_empty() {
             m.v2 = Some(path.to_owned());
         } else if controllers.split(',').any(|c| c == "memory") {
@@ -205,18 +215,35 @@ pub fn parse_proc_cgroup(text: &str) -> Result<Membership, ParseError> {
     Ok(m)
 }
 
-/// A v2 limit file (`memory.max`, `memory.high`): "max" means no limit.
+/// A v2 limit file (`memory.max`, `memory.high`): "max" means no limit. A limit of 0 is an
+/// error: no process could run in such a cgroup, so the file is not telling the truth.
 pub fn parse_v2_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
     if text.trim() == "max" {
         Ok(None)
     } else {
-        parse_u64(what, text).map(Some)
+        parse_u64(what, text)
+            .and_then(|l| nonzero_limit(what, l))
+            .map(Some)
     }
 }
 
-/// A v1 limit: at or above 2^62 means no limit.
+/// A v1 limit: at or above 2^62 means no limit; 0 is an error, as for v2.
 pub fn parse_v1_limit(what: &str, text: &str) -> Result<Option<u64>, ParseError> {
-    parse_u64(what, text).map(v1_limit)
+    parse_u64(what, text).and_then(|l| check_v1_limit(what, l))
+}
+
+/// A v1 limit value: `None` (no limit) at or above 2^62, an error at 0.
+pub fn check_v1_limit(what: &str, value: u64) -> Result<Option<u64>, ParseError> {
+    nonzero_limit(what, value).map(v1_limit)
+}
+
+fn nonzero_limit(what: &str, value: u64) -> Result<u64, ParseError> {
+    if value == 0 {
+        return Err(ParseError(format!(
+            "{what}: the limit is 0, which no running process could be under; not used"
+        )));
+    }
+    Ok(value)
 }
 
 /// A v1 limit value: `None` at or above 2^62.
@@ -224,17 +251,91 @@ pub fn v1_limit(value: u64) -> Option<u64> {
     (value < V1_UNLIMITED).then_some(value)
 }
 
-/// Looks up `key` in a flat-keyed file ("key value" per line: memory.stat, memory.events,
-/// memory.oom_control). `Ok(None)` when the key is absent; `Err` when its value is garbage.
-pub fn keyed(what: &str, text: &str, key: &str) -> Result<Option<u64>, ParseError> {
-    for line in text.lines() {
+/// Every line of a flat-keyed file ("key value" per line: memory.stat, memory.events,
+/// memory.oom_control). A line that is not a key and an integer is an error, so garbage is never
+/// read as zeros.
+pub fn keyed_lines<'t>(what: &str, text: &'t str) -> Result<Vec<(&'t str, u64)>, ParseError> {
+    let mut lines = Vec::with_capacity(64);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut it = line.split_ascii_whitespace();
-        if it.next() == Some(key) {
-            let value = it.next().unwrap_or("");
-            return parse_u64_in(what, key, value).map(Some);
-        }
+        let (Some(key), Some(value), None) = (it.next(), it.next(), it.next()) else {
+            return Err(ParseError(format!(
+                "{what}: expected \"key value\" lines, found {:?}",
+                short(line)
+            )));
+        };
+        lines.push((key, parse_u64_in(what, key, value)?));
     }
-    Ok(None)
+    Ok(lines)
+}
+
+/// The value of `key`, which the kernel always writes.
+pub fn required(what: &str, lines: &[(&str, u64)], key: &str) -> Result<u64, ParseError> {
+    optional(lines, key).ok_or_else(|| ParseError(format!("{what}: no {key} line")))
+}
+
+/// The value of `key`, which not every kernel writes.
+pub fn optional(lines: &[(&str, u64)], key: &str) -> Option<u64> {
+    lines.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+/// The most bytes read from a file of one value or a few lines (memory.current, a PSI file,
+/// memory.events): the real ones are under 200 bytes.
+pub(crate) const SMALL_FILE: usize = 4 * 1024;
+/// The most bytes read from `/proc/meminfo`, `memory.stat` and `/proc/self/cgroup`: the real
+/// ones are 1-3 KiB.
+const LARGE_FILE: usize = 64 * 1024;
+
+/// Opens `path` for reading without ever blocking, and only if it is a regular file: procfs,
+/// sysfs and cgroupfs files are regular files (of size 0 or 4096, whatever they hold), while a
+/// FIFO would block the reader and a device such as /dev/zero never ends.
+pub(crate) fn open_regular(path: &Path) -> Result<File, String> {
+    open_regular_for(path, true, false)
+}
+
+/// `open_regular` with the access asked for (a PSI trigger is read and written, a cgroup
+/// control file only written).
+pub(crate) fn open_regular_for(path: &Path, read: bool, write: bool) -> Result<File, String> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(read)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| describe(path, &e))?;
+    let kind = file.metadata().map_err(|e| describe(path, &e))?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    };
+    Err(format!(
+        "{}: not a regular file ({what}); refused",
+        path.display()
+    ))
+}
+
+/// The text of a file read once (no more than `limit` bytes), with the same checks as `Kept`.
+pub(crate) fn read_once(path: &Path, limit: usize) -> Result<String, String> {
+    let kept = Kept {
+        label: "",
+        path: path.to_path_buf(),
+        file: open_regular(path),
+        limit,
+    };
+    let mut buf = Vec::new();
+    kept.read(&mut buf).map(str::to_owned)
 }
 
 /// A file kept open and re-read from offset 0 each time.
@@ -243,12 +344,23 @@ struct Kept {
     label: &'static str,
     path: PathBuf,
     file: Result<File, String>,
+    /// The most bytes the real file could hold; a longer one is refused, not read on.
+    limit: usize,
 }
 
 impl Kept {
     fn open(label: &'static str, path: PathBuf) -> Self {
-        let file = File::open(&path).map_err(|e| describe(&path, &e));
-        Kept { label, path, file }
+        Self::open_bounded(label, path, SMALL_FILE)
+    }
+
+    fn open_bounded(label: &'static str, path: PathBuf, limit: usize) -> Self {
+        let file = open_regular(&path);
+        Kept {
+            label,
+            path,
+            file,
+            limit,
+        }
     }
 
     fn exists(&self) -> bool {
@@ -259,6 +371,7 @@ impl Kept {
     /// full length between calls (no zeroing per read) and doubles when a file does not fit.
     /// A short read ends the file: procfs and kernfs generate the whole text in one go, and a
     /// second `pread` past the end would cost another system call for nothing.
+    /// At most `limit + 1` bytes are read: one more than the limit means the file is too long.
     fn read<'b>(&self, buf: &'b mut Vec<u8>) -> Result<&'b str, String> {
         let file = self.file.as_ref().map_err(Clone::clone)?;
         if buf.is_empty() {
@@ -266,14 +379,22 @@ impl Kept {
         }
         let mut filled = 0;
         loop {
-            if filled == buf.len() {
-                buf.resize(buf.len() * 2, 0);
+            if filled > self.limit {
+                return Err(format!(
+                    "{}: more than {} bytes, far beyond the real file; not read on",
+                    self.path.display(),
+                    self.limit
+                ));
             }
-            match file.read_at(&mut buf[filled..], filled as u64) {
+            if filled == buf.len() {
+                buf.resize((buf.len() * 2).min(self.limit + 1), 0);
+            }
+            let want = buf.len().min(self.limit + 1);
+            match file.read_at(&mut buf[filled..want], filled as u64) {
                 Ok(0) => break,
                 Ok(n) => {
                     filled += n;
-                    if filled < buf.len() {
+                    if filled < want {
                         break;
                     }
                 }
@@ -346,6 +467,8 @@ enum Cgroup {
         oom_control: Kept,
     },
     None(String),
+    /// `/proc/self/cgroup` could not be used: a problem on every reading.
+    Unusable(String),
 }
 
 /// Where the process's cgroup lives, as found from the roots.
@@ -353,7 +476,19 @@ enum Cgroup {
 pub enum CgroupLocation {
     V2(PathBuf),
     V1(PathBuf),
+    /// No memory cgroup files to read (the root cgroup, or no memory controller): the system
+    /// figures are the truth.
     None(String),
+    /// `/proc/self/cgroup` could not be used, so whether a limit binds is not known.
+    Unusable(String),
+}
+
+/// Whether `dir` holds any of `names`, whatever their type (a broken one is then a problem of
+/// the reading, not a reason to look elsewhere).
+fn present(dir: &Path, names: &[&str]) -> bool {
+    names
+        .iter()
+        .any(|name| dir.join(name).symlink_metadata().is_ok())
 }
 
 fn join(root: &Path, cgroup_path: &str) -> PathBuf {
@@ -366,18 +501,18 @@ fn join(root: &Path, cgroup_path: &str) -> PathBuf {
 /// cgroup at the root), the hierarchy's root is used if it holds the files.
 pub fn locate_cgroup(proc_root: &Path, cgroup_root: &Path) -> CgroupLocation {
     let membership_path = proc_root.join("self/cgroup");
-    let text = match std::fs::read_to_string(&membership_path) {
+    let text = match read_once(&membership_path, LARGE_FILE) {
         Ok(t) => t,
-        Err(e) => return CgroupLocation::None(describe(&membership_path, &e)),
+        Err(e) => return CgroupLocation::Unusable(e),
     };
     let membership = match parse_proc_cgroup(&text) {
         Ok(m) => m,
-        Err(e) => return CgroupLocation::None(e.0),
+        Err(e) => return CgroupLocation::Unusable(e.0),
     };
     if let Some(path) = &membership.v2 {
         for base in [cgroup_root.to_path_buf(), cgroup_root.join("unified")] {
             for dir in [join(&base, path), base.clone()] {
-                if dir.join("memory.current").is_file() {
+                if present(&dir, &["memory.current", "memory.max"]) {
                     return CgroupLocation::V2(dir);
                 }
             }
@@ -386,7 +521,7 @@ pub fn locate_cgroup(proc_root: &Path, cgroup_root: &Path) -> CgroupLocation {
     if let Some(path) = &membership.v1_memory {
         let base = cgroup_root.join("memory");
         for dir in [join(&base, path), base.clone()] {
-            if dir.join("memory.usage_in_bytes").is_file() {
+            if present(&dir, &["memory.usage_in_bytes", "memory.limit_in_bytes"]) {
                 return CgroupLocation::V1(dir);
             }
         }
@@ -408,7 +543,7 @@ pub struct LinuxProbe {
     /// The last cgroup reading and when it was taken.
     last_cgroup: Option<(Instant, CgroupPart)>,
     /// The v2 ancestors' effective limit and when it was read.
-    last_ancestor_limit: Option<(Instant, Option<u64>)>,
+    last_ancestor_limit: Option<(Instant, AncestorLimit, Problems)>,
     /// The last PSI reading, its source, and when it was taken.
     last_psi: Option<(Instant, Psi, Sources)>,
 }
@@ -426,6 +561,8 @@ struct CgroupPart {
     events_high: Option<u64>,
     events_max: Option<u64>,
     events_oom: Option<u64>,
+    /// A limit binds (or may) but how close the cgroup is to it cannot be read.
+    unreadable: bool,
     sources: Sources,
     problems: Problems,
 }
@@ -439,6 +576,7 @@ impl CgroupPart {
         s.cgroup_events_high = self.events_high;
         s.cgroup_events_max = self.events_max;
         s.cgroup_events_oom = self.events_oom;
+        s.cgroup_unreadable = self.unreadable;
         s.sources.insert(self.sources);
         problems.0.extend(self.problems.0.iter().cloned());
     }
@@ -449,7 +587,7 @@ fn v2_ancestors(dir: &Path, cgroup_root: &Path) -> Vec<(Kept, Kept)> {
     let mut out = Vec::new();
     let mut at = dir.parent();
     while let Some(parent) = at {
-        if !parent.starts_with(cgroup_root) || !parent.join("memory.max").is_file() {
+        if !parent.starts_with(cgroup_root) || !present(parent, &["memory.max"]) {
             break;
         }
         out.push((
@@ -477,7 +615,7 @@ impl LinuxProbe {
                 current: Kept::open("cgroup memory.current", dir.join("memory.current")),
                 max: Kept::open("cgroup memory.max", dir.join("memory.max")),
                 high: Kept::open("cgroup memory.high", dir.join("memory.high")),
-                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                stat: Kept::open_bounded("cgroup memory.stat", dir.join("memory.stat"), LARGE_FILE),
                 events: Kept::open("cgroup memory.events", dir.join("memory.events")),
                 pressure: Kept::open("cgroup memory.pressure", dir.join("memory.pressure")),
                 ancestors: v2_ancestors(&dir, cgroup_root),
@@ -492,7 +630,7 @@ impl LinuxProbe {
                     "cgroup memory.limit_in_bytes",
                     dir.join("memory.limit_in_bytes"),
                 ),
-                stat: Kept::open("cgroup memory.stat", dir.join("memory.stat")),
+                stat: Kept::open_bounded("cgroup memory.stat", dir.join("memory.stat"), LARGE_FILE),
                 failcnt: Kept::open("cgroup memory.failcnt", dir.join("memory.failcnt")),
                 oom_control: Kept::open(
                     "cgroup memory.oom_control",
@@ -501,9 +639,10 @@ impl LinuxProbe {
                 dir,
             },
             CgroupLocation::None(why) => Cgroup::None(why),
+            CgroupLocation::Unusable(why) => Cgroup::Unusable(why),
         };
         LinuxProbe {
-            meminfo: Kept::open("meminfo", proc_root.join("meminfo")),
+            meminfo: Kept::open_bounded("meminfo", proc_root.join("meminfo"), LARGE_FILE),
             psi: Kept::open("psi", proc_root.join("pressure/memory")),
             cgroup,
             buf: vec![0; SCRATCH_BYTES],
@@ -527,7 +666,7 @@ impl LinuxProbe {
         match &self.cgroup {
             Cgroup::V2 { dir, .. } => Some((2, dir)),
             Cgroup::V1 { dir, .. } => Some((1, dir)),
-            Cgroup::None(_) => None,
+            Cgroup::None(_) | Cgroup::Unusable(_) => None,
         }
     }
 
@@ -535,7 +674,7 @@ impl LinuxProbe {
     /// memory files, and then the system figures are the truth).
     pub fn no_cgroup_reason(&self) -> Option<&str> {
         match &self.cgroup {
-            Cgroup::None(why) => Some(why),
+            Cgroup::None(why) | Cgroup::Unusable(why) => Some(why),
             _ => None,
         }
     }
@@ -571,18 +710,20 @@ impl LinuxProbe {
             now.checked_duration_since(at)
                 .is_some_and(|d| d < self.refresh)
         };
-        let reuse =
-            matches!(&self.last_cgroup, Some((at, part)) if part.limit.is_none() && fresh(*at));
+        let reuse = matches!(&self.last_cgroup,
+            Some((at, part)) if part.limit.is_none() && !part.unreadable && fresh(*at));
         if !reuse {
-            let ancestor_limit = match self.last_ancestor_limit {
-                Some((at, limit)) if fresh(at) => limit,
+            let (ancestors, ancestor_problems) = match &self.last_ancestor_limit {
+                Some((at, limit, problems)) if fresh(*at) => (*limit, problems.clone()),
                 _ => {
-                    let limit = ancestor_limit(&self.cgroup, buf);
-                    self.last_ancestor_limit = Some((now, limit));
-                    limit
+                    let mut problems = Problems::default();
+                    let limit = ancestor_limit(&self.cgroup, buf, &mut problems);
+                    self.last_ancestor_limit = Some((now, limit, problems.clone()));
+                    (limit, problems)
                 }
             };
-            let part = read_cgroup(&self.cgroup, buf, ancestor_limit);
+            let mut part = read_cgroup(&self.cgroup, buf, ancestors);
+            part.problems.0.extend(ancestor_problems.0);
             self.last_cgroup = Some((now, part));
         }
         if let Some((_, part)) = &self.last_cgroup {
@@ -630,9 +771,21 @@ fn read_psi(
         .map(|p| (p, Sources::PSI))
 }
 
-/// Reads the cgroup's own figures; `ancestor_limit` is the tightest v2 ancestor limit.
-fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestor_limit: Option<u64>) -> CgroupPart {
+/// The tightest v2 ancestor limit, and whether some ancestor's limit could not be read.
+#[derive(Clone, Copy, Debug, Default)]
+struct AncestorLimit {
+    limit: Option<u64>,
+    unreadable: bool,
+}
+
+/// Reads the cgroup's own figures and combines them with the v2 ancestors' limit.
+///
+/// `unreadable` is set when the process is known to sit in a memory cgroup but cannot tell how
+/// close to its limit it is: a limit file that cannot be read, or a limit without a readable
+/// usage or working set. The classifier then never says green from the host's figures alone.
+fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> CgroupPart {
     let mut part = CgroupPart::default();
+    let mut limit_unknown = false;
     match cgroup {
         Cgroup::V2 {
             current,
@@ -654,28 +807,32 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestor_limit: Option<u64>) 
                 high.label,
                 high.parse(buf, |t| parse_v2_limit(high.label, t)),
             );
+            limit_unknown = max_v.is_none() || high_v.is_none();
             part.high = high_v.flatten();
-            part.limit = match (max_v.flatten(), high_v.flatten()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let inactive = stat.parse(buf, |t| keyed("cgroup memory.stat", t, "inactive_file"));
+            part.limit = min_limit(max_v.flatten(), high_v.flatten());
+            let inactive = stat.parse(buf, |t| {
+                keyed_lines("cgroup memory.stat", t)
+                    .and_then(|lines| required("cgroup memory.stat", &lines, "inactive_file"))
+            });
             if let Some(i) = part.problems.take(stat.label, inactive) {
-                part.working_set = part.usage.map(|u| u.saturating_sub(i.unwrap_or(0)));
+                part.working_set = part.usage.map(|u| u.saturating_sub(i));
             }
             let counters = events.parse(buf, |t| {
+                let lines = keyed_lines("cgroup memory.events", t)?;
                 Ok((
-                    keyed("cgroup memory.events", t, "high")?,
-                    keyed("cgroup memory.events", t, "max")?,
-                    keyed("cgroup memory.events", t, "oom")?,
+                    required("cgroup memory.events", &lines, "high")?,
+                    required("cgroup memory.events", &lines, "max")?,
+                    required("cgroup memory.events", &lines, "oom")?,
                 ))
             });
             if let Some((h, m, o)) = part.problems.take(events.label, counters) {
-                part.events_high = h;
-                part.events_max = m;
-                part.events_oom = o;
+                part.events_high = Some(h);
+                part.events_max = Some(m);
+                part.events_oom = Some(o);
                 part.sources.insert(Sources::CGROUP_EVENTS);
             }
+            part.limit = min_limit(part.limit, ancestors.limit);
+            limit_unknown |= ancestors.unreadable;
         }
         Cgroup::V1 {
             usage,
@@ -690,64 +847,69 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestor_limit: Option<u64>) 
                 .problems
                 .take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
             let stats = stat.parse(buf, |t| {
-                Ok((
-                    keyed("cgroup memory.stat", t, "total_inactive_file")?,
-                    keyed("cgroup memory.stat", t, "hierarchical_memory_limit")?,
-                ))
+                let lines = keyed_lines("cgroup memory.stat", t)?;
+                let inactive = required("cgroup memory.stat", &lines, "total_inactive_file")?;
+                let hierarchical = optional(&lines, "hierarchical_memory_limit")
+                    .map(|h| check_v1_limit("cgroup memory.stat hierarchical_memory_limit", h))
+                    .transpose()?;
+                Ok((inactive, hierarchical))
             });
             let mut hierarchical = None;
             if let Some((inactive, hier)) = part.problems.take(stat.label, stats) {
-                part.working_set = part.usage.map(|u| u.saturating_sub(inactive.unwrap_or(0)));
+                part.working_set = part.usage.map(|u| u.saturating_sub(inactive));
                 hierarchical = hier;
             }
             // hierarchical_memory_limit is already the minimum over this cgroup and its
             // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
             part.limit = match hierarchical {
-                Some(h) => v1_limit(h),
-                None => part
-                    .problems
-                    .take(
+                Some(h) => h,
+                None => {
+                    let own = part.problems.take(
                         limit.label,
                         limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
-                    )
-                    .flatten(),
+                    );
+                    limit_unknown = own.is_none();
+                    own.flatten()
+                }
             };
             let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
-            let kills =
-                oom_control.parse(buf, |t| keyed("cgroup memory.oom_control", t, "oom_kill"));
+            let kills = oom_control.parse(buf, |t| {
+                keyed_lines("cgroup memory.oom_control", t)
+                    .and_then(|lines| required("cgroup memory.oom_control", &lines, "oom_kill"))
+            });
             if let Some((f, k)) = part
                 .problems
                 .take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
             {
                 part.events_max = Some(f);
-                part.events_oom = k;
+                part.events_oom = Some(k);
                 part.sources.insert(Sources::CGROUP_EVENTS);
             }
         }
         // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
         Cgroup::None(_) => {}
+        Cgroup::Unusable(why) => part.problems.note("cgroup", why),
     }
-
-    if let Cgroup::V2 { .. } = cgroup {
-        part.limit = min_limit(part.limit, ancestor_limit);
-    }
+    part.unreadable = limit_unknown || (part.limit.is_some() && part.working_set.is_none());
     part
 }
 
-/// The tightest `memory.max` / `memory.high` among the v2 ancestors (unreadable ones skipped).
-fn ancestor_limit(cgroup: &Cgroup, buf: &mut Vec<u8>) -> Option<u64> {
+/// The tightest `memory.max` / `memory.high` among the v2 ancestors; one that cannot be read
+/// is a problem and leaves the limit unknown.
+fn ancestor_limit(cgroup: &Cgroup, buf: &mut Vec<u8>, problems: &mut Problems) -> AncestorLimit {
+    let mut found = AncestorLimit::default();
     let Cgroup::V2 { ancestors, .. } = cgroup else {
-        return None;
+        return found;
     };
-    let mut limit = None;
     for (max, high) in ancestors {
         for k in [max, high] {
-            if let Ok(l) = k.parse(buf, |t| parse_v2_limit(k.label, t)) {
-                limit = min_limit(limit, l);
+            match problems.take(k.label, k.parse(buf, |t| parse_v2_limit(k.label, t))) {
+                Some(l) => found.limit = min_limit(found.limit, l),
+                None => found.unreadable = true,
             }
         }
     }
-    limit
+    found
 }
 
 fn apply_psi(s: &mut Sample, p: &Psi) {
@@ -846,6 +1008,13 @@ mod tests {
         assert_eq!(m.v1_memory.as_deref(), Some("/x"));
         assert!(parse_proc_cgroup("garbage\n").is_err());
         assert!(parse_proc_cgroup("0::relative\n").is_err());
+        assert!(parse_proc_cgroup("").unwrap_err().0.contains("empty"));
+        assert!(parse_proc_cgroup("0::/a/../../etc\n")
+            .unwrap_err()
+            .0
+            .contains(".."));
+        assert!(parse_proc_cgroup("4:memory:/..\n").is_err());
+        assert!(parse_proc_cgroup("0::/a..b/c\n").is_ok());
     }
 
     #[test]
@@ -856,6 +1025,8 @@ mod tests {
             Some(268435456)
         );
         assert!(parse_v2_limit("max", "lots\n").is_err());
+        assert!(parse_v2_limit("max", "0\n").unwrap_err().0.contains("is 0"));
+        assert!(parse_v1_limit("l", "0\n").unwrap_err().0.contains("is 0"));
         assert_eq!(parse_v1_limit("l", "9223372036854771712\n").unwrap(), None);
         assert_eq!(parse_v1_limit("l", "4611686018427387904\n").unwrap(), None);
         assert_eq!(
@@ -867,10 +1038,18 @@ mod tests {
     #[test]
     fn keyed_files() {
         let stat = "anon 100\nfile 200\ninactive_file 150\n";
-        assert_eq!(keyed("stat", stat, "inactive_file").unwrap(), Some(150));
-        assert_eq!(keyed("stat", stat, "active_file").unwrap(), None);
-        assert!(keyed("stat", "inactive_file x\n", "inactive_file").is_err());
-        assert!(keyed("stat", "inactive_file\n", "inactive_file").is_err());
+        let lines = keyed_lines("stat", stat).unwrap();
+        assert_eq!(required("stat", &lines, "inactive_file").unwrap(), 150);
+        assert_eq!(optional(&lines, "active_file"), None);
+        assert!(required("stat", &lines, "active_file")
+            .unwrap_err()
+            .0
+            .contains("no active_file line"));
+        assert!(keyed_lines("stat", "inactive_file x\n").is_err());
+        assert!(keyed_lines("stat", "inactive_file\n").is_err());
+        assert!(keyed_lines("stat", "garbage\n").is_err());
+        assert!(keyed_lines("stat", "anon 1 2\n").is_err());
+        assert_eq!(keyed_lines("stat", "\n").unwrap(), vec![]);
     }
 
     /// A fixture tree under the temp dir, removed on drop.
@@ -975,6 +1154,125 @@ mod tests {
         probe.read_at(t0);
         tree.write("cgroup/memory/job/memory.usage_in_bytes", "2000\n");
         assert_eq!(probe.read_at(t0).cgroup_usage, Some(2000));
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let tree = Tree::new("special", &[("proc/pressure/memory", PSI_CALM)]);
+        std::os::unix::fs::symlink("/dev/zero", tree.0.join("proc/meminfo")).unwrap();
+        let fifo = std::ffi::CString::new(tree.0.join("proc/fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let zero = open_regular(&tree.0.join("proc/meminfo")).unwrap_err();
+        assert!(
+            zero.contains("not a regular file (a character device)"),
+            "{zero}"
+        );
+        let fifo = open_regular(&tree.0.join("proc/fifo")).unwrap_err();
+        assert!(fifo.contains("not a regular file (a FIFO)"), "{fifo}");
+        let dir = open_regular(&tree.0.join("proc")).unwrap_err();
+        assert!(dir.contains("(a directory)"), "{dir}");
+        let s = tree.probe().read();
+        assert!(!s.sources.contains(Sources::MEMINFO));
+        assert!(s.problems[0].starts_with("meminfo: "), "{:?}", s.problems);
+    }
+
+    #[test]
+    fn reads_stop_at_the_bound() {
+        let tree = Tree::new(
+            "bound",
+            &[("f", &"x".repeat(SMALL_FILE + 1)), ("g", "12\n")],
+        );
+        let mut buf = Vec::new();
+        let long = Kept::open("f", tree.0.join("f"));
+        assert!(long
+            .read(&mut buf)
+            .unwrap_err()
+            .contains("more than 4096 bytes"));
+        tree.write("f", &"x".repeat(SMALL_FILE));
+        assert_eq!(long.read(&mut buf).unwrap().len(), SMALL_FILE);
+        // A buffer grown by a larger file still reads a small one only to its bound.
+        let big = Kept::open_bounded("big", tree.0.join("f"), LARGE_FILE);
+        tree.write("f", &"y".repeat(LARGE_FILE));
+        assert_eq!(big.read(&mut buf).unwrap().len(), LARGE_FILE);
+        assert_eq!(
+            Kept::open("g", tree.0.join("g")).read(&mut buf).unwrap(),
+            "12\n"
+        );
+        assert!(read_once(&tree.0.join("f"), 10)
+            .unwrap_err()
+            .contains("more than 10"));
+    }
+
+    fn v2_tree(name: &str, overrides: &[(&str, &str)]) -> Tree {
+        let mut files = vec![
+            ("proc/meminfo", MEMINFO),
+            ("proc/pressure/memory", PSI_CALM),
+            ("proc/self/cgroup", "0::/app\n"),
+            ("cgroup/app/memory.current", "980\n"),
+            ("cgroup/app/memory.max", "1000\n"),
+            ("cgroup/app/memory.high", "max\n"),
+            ("cgroup/app/memory.stat", "anon 1\ninactive_file 0\n"),
+            ("cgroup/app/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n"),
+        ];
+        files.retain(|(rel, _)| !overrides.iter().any(|(o, _)| o == rel));
+        files.extend(overrides.iter().filter(|(_, text)| !text.is_empty()));
+        Tree::new(name, &files)
+    }
+
+    #[test]
+    fn a_limited_cgroup_without_its_figures_is_flagged_unreadable() {
+        let healthy = v2_tree("healthy", &[]).probe().read();
+        assert!(!healthy.cgroup_unreadable);
+        assert_eq!(healthy.cgroup_limit, Some(1000));
+        for (name, rel, text) in [
+            ("no-current", "cgroup/app/memory.current", ""),
+            ("bad-current", "cgroup/app/memory.current", "x\n"),
+            ("bad-stat", "cgroup/app/memory.stat", "garbage\n"),
+            ("bad-max", "cgroup/app/memory.max", "lots\n"),
+            ("zero-max", "cgroup/app/memory.max", "0\n"),
+            ("zero-high", "cgroup/app/memory.high", "0\n"),
+        ] {
+            let s = v2_tree(name, &[(rel, text)]).probe().read();
+            assert!(s.cgroup_unreadable, "{name}: {s:?}");
+            assert!(!s.problems.is_empty(), "{name}");
+        }
+        // Unlimited and unreadable usage: nothing to be close to, so nothing hidden.
+        let s = v2_tree(
+            "unlimited",
+            &[
+                ("cgroup/app/memory.max", "max\n"),
+                ("cgroup/app/memory.current", ""),
+            ],
+        )
+        .probe()
+        .read();
+        assert!(!s.cgroup_unreadable);
+        assert!(s.problems[0].starts_with("cgroup memory.current: "));
+    }
+
+    #[test]
+    fn an_unusable_proc_self_cgroup_is_a_problem_on_every_reading() {
+        for (name, text) in [
+            ("garbage", "garbage\n"),
+            ("empty", ""),
+            ("dotdot", "0::/../x\n"),
+        ] {
+            let tree = v2_tree(name, &[("proc/self/cgroup", text)]);
+            if text.is_empty() {
+                tree.write("proc/self/cgroup", "");
+            }
+            let mut probe = tree.probe();
+            assert!(probe.cgroup().is_none());
+            for _ in 0..2 {
+                let s = probe.read();
+                assert!(
+                    s.problems.iter().any(|p| p.starts_with("cgroup: ")),
+                    "{name}: {:?}",
+                    s.problems
+                );
+            }
+        }
     }
 
     #[test]

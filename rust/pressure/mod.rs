@@ -148,6 +148,9 @@ pub struct Sample {
     /// `kern.memorystatus_level`: the percentage of memory the kernel considers available.
     pub memorystatus_level: Option<u32>,
     pub page_size: Option<u64>,
+    /// The process is in a memory cgroup whose limit, or whose usage under a limit, could not be
+    /// read: the host's figures alone cannot tell how close to its limit it is.
+    pub cgroup_unreadable: bool,
     pub sources: Sources,
     /// What could not be read, and why: one line each ("psi: /proc/pressure/memory: not found").
     pub problems: Vec<String>,

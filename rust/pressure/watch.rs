@@ -13,7 +13,6 @@
 //! Every watcher also polls a private "cancel" pipe, so `close()` from another thread ends a wait
 //! at once. Waiting takes `&self`: one watcher may be shared between threads.
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -106,7 +105,7 @@ fn in_limited_v1_cgroup(proc_root: &Path, cgroup_root: &Path) -> bool {
     else {
         return false;
     };
-    std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+    super::linux::read_once(&dir.join("memory.limit_in_bytes"), super::linux::SMALL_FILE)
         .ok()
         .and_then(|text| super::linux::parse_v1_limit("memory.limit_in_bytes", &text).ok())
         .flatten()
@@ -281,8 +280,8 @@ impl Watcher {
             ));
         };
         let level_path = dir.join("memory.pressure_level");
-        let level = std::fs::File::open(&level_path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", level_path.display())))?;
+        // Regular files only, opened without blocking: a FIFO here would hang the setup.
+        let level = super::linux::open_regular(&level_path).map_err(io::Error::other)?;
         // SAFETY: eventfd has no memory preconditions.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if efd < 0 {
@@ -296,10 +295,9 @@ impl Watcher {
             efd.as_raw_fd(),
             level.as_raw_fd()
         );
-        OpenOptions::new()
-            .write(true)
-            .open(&control_path)
-            .and_then(|mut f| f.write_all(registration.as_bytes()))
+        super::linux::open_regular_for(&control_path, false, true)
+            .map_err(io::Error::other)?
+            .write_all(registration.as_bytes())
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", control_path.display())))?;
         self.detail = format!("level {V1_PRESSURE_LEVEL} on {}", level_path.display());
         self.event = Some(efd);
@@ -438,13 +436,9 @@ fn psi_trigger(path: &Path, window_us: u64) -> io::Result<(OwnedFd, String)> {
     Err(last)
 }
 
+/// A regular file only: a FIFO in place of a PSI file would take the trigger and never fire.
 fn open_rw_nonblocking(path: &Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
+    super::linux::open_regular_for(path, true, true).map_err(io::Error::other)
 }
 
 // `--features check-macos-ffi` type-checks this leaf with `cargo check` on any OS.

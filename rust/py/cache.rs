@@ -6,6 +6,7 @@
 //! after the lock is dropped, and a user clock is read before the lock is taken.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
@@ -13,8 +14,12 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyType};
 
-use crate::cache::{EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD};
+use super::args::{self, Real};
+use crate::cache::{
+    relative_nanos, EvictionReason, LruTtlCache, Sink, Ttl, Weighted, ENTRY_OVERHEAD,
+};
 use crate::clock::coarse_monotonic_nanos;
+use args::type_name;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ByteCache>()?;
@@ -170,13 +175,6 @@ impl Probe {
     }
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "<unknown>".to_owned())
-}
-
 /// Accepts `bytes` as is; copies any other buffer (bytearray, memoryview, numpy) into `bytes`.
 fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
     let bytes = if value.is_exact_instance_of::<PyBytes>() {
@@ -202,33 +200,35 @@ fn value_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 const NANOS_PER_SECOND: f64 = 1e9;
 
-fn seconds_to_nanos(what: &str, seconds: f64) -> PyResult<Option<u64>> {
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{what} must be a positive number of seconds, math.inf or None, got {seconds}"
-        )));
-    }
+/// A TTL in nanoseconds, `None` for `math.inf`. Any positive TTL lives at least a nanosecond, and
+/// one beyond u64 nanoseconds (584 years) is as good as forever.
+fn ttl_nanos(what: &str, seconds: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    let seconds = args::real(seconds, what, Real::positive_seconds(f64::INFINITY))?;
     if seconds.is_infinite() {
         return Ok(None);
     }
     Ok(Some(
-        (seconds * NANOS_PER_SECOND).min(u64::MAX as f64) as u64
+        (seconds * NANOS_PER_SECOND).ceil().min(u64::MAX as f64) as u64,
     ))
 }
 
-fn budget(what: &str, value: i128) -> PyResult<usize> {
-    usize::try_from(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a non-negative number of bytes, got {value}"
-        ))
-    })
+/// The largest budget: what one process could address (Python's own limit on an object's size).
+const MAX_BUDGET: usize = isize::MAX as usize;
+
+fn budget(what: &str, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+    args::count(value, what, 0, MAX_BUDGET)
 }
 
 /// Where the cache reads time from.
 enum Clock {
     Monotonic,
-    /// A zero-argument callable returning seconds; for tests that step time by hand.
-    User(Py<PyAny>),
+    /// A zero-argument callable returning seconds; for tests that step time by hand. Readings
+    /// are taken relative to the first one, so any finite value works: taken as they are, u64
+    /// nanoseconds would saturate above ~1.8e10 s and every TTL would end at once.
+    User {
+        clock: Py<PyAny>,
+        origin: OnceLock<f64>,
+    },
 }
 
 type Core = LruTtlCache<Key, Value>;
@@ -249,14 +249,17 @@ impl ByteCache {
     fn read_clock(&self, py: Python<'_>) -> PyResult<Option<u64>> {
         match &self.clock {
             Clock::Monotonic => Ok(None),
-            Clock::User(clock) => {
-                let seconds: f64 = clock.call0(py)?.extract(py)?;
-                if !seconds.is_finite() || seconds < 0.0 {
-                    return Err(PyValueError::new_err(format!(
-                        "the ByteCache clock must return finite non-negative seconds, got {seconds}"
-                    )));
-                }
-                Ok(Some((seconds * NANOS_PER_SECOND) as u64))
+            Clock::User { clock, origin } => {
+                let reading = clock.call0(py)?;
+                let seconds = args::real(
+                    reading.bind(py),
+                    "the value returned by the ByteCache clock",
+                    Real::FINITE,
+                )?;
+                Ok(Some(relative_nanos(
+                    seconds,
+                    *origin.get_or_init(|| seconds),
+                )))
             }
         }
     }
@@ -311,15 +314,22 @@ impl ByteCache {
 impl ByteCache {
     #[new]
     #[pyo3(signature = (max_bytes, default_ttl=None, *, clock=None))]
-    fn new(max_bytes: i128, default_ttl: Option<f64>, clock: Option<Py<PyAny>>) -> PyResult<Self> {
+    fn new(
+        max_bytes: &Bound<'_, PyAny>,
+        default_ttl: Option<&Bound<'_, PyAny>>,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         let max_bytes = budget("max_bytes", max_bytes)?;
         let default_ttl = match default_ttl {
             None => None,
-            Some(seconds) => seconds_to_nanos("default_ttl", seconds)?,
+            Some(seconds) => ttl_nanos("default_ttl", seconds)?,
         };
         let clock = match clock {
             None => Clock::Monotonic,
-            Some(c) => Clock::User(c),
+            Some(clock) => Clock::User {
+                clock,
+                origin: OnceLock::new(),
+            },
         };
         Ok(Self {
             core: Mutex::new(LruTtlCache::new(max_bytes, default_ttl)),
@@ -340,14 +350,14 @@ impl ByteCache {
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-        ttl: Option<f64>,
+        ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         let text = exact_key(key)?;
         let probe = Probe::new(&text)?;
         let value = value_from(py, value)?;
         let ttl = match ttl {
             None => Ttl::Default,
-            Some(seconds) => match seconds_to_nanos("ttl", seconds)? {
+            Some(seconds) => match ttl_nanos("ttl", seconds)? {
                 None => Ttl::Forever,
                 Some(nanos) => Ttl::Nanos(nanos),
             },
@@ -467,7 +477,7 @@ impl ByteCache {
 
     /// Sets a new budget; a smaller one evicts at once (expired entries first, then LRU).
     /// Returns the number of entries evicted.
-    fn resize(&self, py: Python<'_>, max_bytes: i128) -> PyResult<usize> {
+    fn resize(&self, py: Python<'_>, max_bytes: &Bound<'_, PyAny>) -> PyResult<usize> {
         let max_bytes = budget("max_bytes", max_bytes)?;
         let now = self.now(py)?;
         Ok(self.with_core(|core, sink| core.resize(max_bytes, now, sink)))
@@ -475,8 +485,18 @@ impl ByteCache {
 
     /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
     /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
-    #[pyo3(signature = (target_bytes, reason="pressure"))]
-    fn evict_to(&self, py: Python<'_>, target_bytes: i128, reason: &str) -> PyResult<usize> {
+    #[pyo3(
+        signature = (target_bytes, reason=None),
+        text_signature = "($self, target_bytes, reason='pressure')"
+    )]
+    fn evict_to(
+        &self,
+        py: Python<'_>,
+        target_bytes: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<usize> {
+        let reason = args::text(reason, "reason", "pressure")?;
+        let reason = reason.as_str();
         let target = budget("target_bytes", target_bytes)?;
         let reason = match EvictionReason::parse(reason) {
             Some(EvictionReason::Ttl) | None => {

@@ -11,6 +11,7 @@ use pyo3::exceptions::{PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use super::args::{self, type_name};
 use crate::imaging::{
     self, check_quality, EncodedTier as CoreTier, Filter, FrameRef, ImageError, PixelFormat,
     Subsampling, Tier, TierRequest, DEFAULT_QUALITY, DEFAULT_THUMBNAIL_BOX, MAX_DIMENSION,
@@ -49,19 +50,16 @@ fn value_error(e: ImageError) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "<unknown>".to_owned())
-}
-
 fn one_of<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
     all.iter()
         .map(|&v| format!("'{}'", name(v)))
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The defaults of the text parameters, as Python callers see them.
+const DEFAULT_FILTER: &str = "catmull-rom";
+const DEFAULT_SUBSAMPLING: &str = "420";
 
 fn parse_format(name: &str) -> PyResult<PixelFormat> {
     PixelFormat::parse(name).ok_or_else(|| {
@@ -90,12 +88,26 @@ fn parse_subsampling(name: &str) -> PyResult<Subsampling> {
     })
 }
 
-fn parse_quality(quality: i64) -> PyResult<u8> {
-    check_quality(quality).map_err(value_error)
+/// JPEG quality 1-100; `None` is the default.
+fn parse_quality(quality: Option<&Bound<'_, PyAny>>) -> PyResult<u8> {
+    match quality {
+        None => Ok(DEFAULT_QUALITY),
+        Some(q) => check_quality(args::integer(q, "quality", 1, 100)? as i64).map_err(value_error),
+    }
+}
+
+/// A thumbnail box; `None` is the default one.
+fn thumbnail_box(value: Option<&Bound<'_, PyAny>>) -> PyResult<(u32, u32)> {
+    value.map_or(Ok(DEFAULT_THUMBNAIL_BOX), |v| box_size("thumbnail_size", v))
 }
 
 /// A side length given from Python: 1..=MAX_DIMENSION.
-fn side(what: &str, value: i64) -> PyResult<u32> {
+fn side(what: &str, value: &Bound<'_, PyAny>) -> PyResult<u32> {
+    args::count(value, what, 1, MAX_DIMENSION)
+}
+
+/// A side length already in Rust (an array's shape, a checked argument): 1..=MAX_DIMENSION.
+fn side_of(what: &str, value: i64) -> PyResult<u32> {
     u32::try_from(value)
         .ok()
         .filter(|v| (1..=MAX_DIMENSION).contains(v))
@@ -104,6 +116,40 @@ fn side(what: &str, value: i64) -> PyResult<u32> {
                 "{what} must be between 1 and {MAX_DIMENSION}, got {value}"
             ))
         })
+}
+
+/// An optional integer argument of `Frame`, checked at the boundary.
+fn frame_int(
+    what: &str,
+    value: Option<&Bound<'_, PyAny>>,
+    min: i128,
+    max: i128,
+) -> PyResult<Option<i64>> {
+    value
+        .map(|v| args::integer(v, what, min, max).map(|v| v as i64))
+        .transpose()
+}
+
+/// A `(width, height)` box given from Python, each side 1..=MAX_DIMENSION.
+fn box_size(what: &str, value: &Bound<'_, PyAny>) -> PyResult<(u32, u32)> {
+    let sides: Vec<Bound<'_, PyAny>> = if value.is_instance_of::<PyString>() {
+        Vec::new()
+    } else {
+        match value.try_iter() {
+            Ok(items) => items.collect::<PyResult<_>>()?,
+            Err(_) => Vec::new(),
+        }
+    };
+    match sides.as_slice() {
+        [w, h] => Ok((
+            side(&format!("{what} width"), w)?,
+            side(&format!("{what} height"), h)?,
+        )),
+        _ => Err(PyTypeError::new_err(format!(
+            "{what} must be a (width, height) pair of ints, got {}",
+            type_name(value)
+        ))),
+    }
 }
 
 /// Where a frame's bytes live.
@@ -197,8 +243,8 @@ impl Frame {
         }
         let as_side = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let (w, h) = (
-            side("frame width", as_side(w))?,
-            side("frame height", as_side(h))?,
+            side_of("frame width", as_side(w))?,
+            side_of("frame height", as_side(h))?,
         );
         for (what, given, actual) in [("width", width, w), ("height", height, h)] {
             if given.is_some_and(|g| g != i64::from(actual)) {
@@ -265,7 +311,7 @@ impl Frame {
                  not packed BGRA)",
             ));
         };
-        let (w, h) = (side("width", width)?, side("height", height)?);
+        let (w, h) = (side_of("width", width)?, side_of("height", height)?);
         let format = format.unwrap_or(PixelFormat::Bgra);
         let row_bytes = w as usize * format.bytes_per_pixel();
         let stride = match stride {
@@ -380,12 +426,17 @@ impl Frame {
     fn new(
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
-        width: Option<i64>,
-        height: Option<i64>,
-        stride: Option<i64>,
-        pixel_format: Option<&str>,
+        width: Option<&Bound<'_, PyAny>>,
+        height: Option<&Bound<'_, PyAny>>,
+        stride: Option<&Bound<'_, PyAny>>,
+        pixel_format: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        Self::from_object(py, data, width, height, stride, pixel_format)
+        let pixel_format = args::optional_text(pixel_format, "pixel_format")?;
+        let side = i128::from(MAX_DIMENSION);
+        let width = frame_int("width", width, 1, side)?;
+        let height = frame_int("height", height, 1, side)?;
+        let stride = frame_int("stride", stride, 1, isize::MAX as i128)?;
+        Self::from_object(py, data, width, height, stride, pixel_format.as_deref())
     }
 
     #[getter]
@@ -491,17 +542,20 @@ impl EncodedTier {
 /// new (height, width, channels) uint8 array in the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
 /// "lanczos3"; all read every source pixel.
 #[pyfunction]
-#[pyo3(signature = (frame, width, height, *, filter="catmull-rom"))]
+#[pyo3(
+    signature = (frame, width, height, *, filter=None),
+    text_signature = "(frame, width, height, *, filter='catmull-rom')"
+)]
 fn downscale<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
-    width: i64,
-    height: i64,
-    filter: &str,
+    width: &Bound<'py, PyAny>,
+    height: &Bound<'py, PyAny>,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let frame = as_frame(frame)?;
     let (w, h) = (side("width", width)?, side("height", height)?);
-    let filter = parse_filter(filter)?;
+    let filter = parse_filter(&args::text(filter, "filter", DEFAULT_FILTER)?)?;
     let src = frame.get();
     let view = src.view();
     imaging::check_target(view, w, h).map_err(value_error)?;
@@ -518,18 +572,22 @@ fn downscale<'py>(
 /// JPEG bytes of `frame` at `quality` (1-100) with chroma `subsampling` "420", "422" or "444".
 #[pyfunction]
 #[pyo3(
-    signature = (frame, quality=DEFAULT_QUALITY as i64, subsampling="420"),
+    signature = (frame, quality=None, subsampling=None),
     text_signature = "(frame, quality=85, subsampling='420')"
 )]
 fn encode_jpeg<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
-    quality: i64,
-    subsampling: &str,
+    quality: Option<&Bound<'py, PyAny>>,
+    subsampling: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let frame = as_frame(frame)?;
     let quality = parse_quality(quality)?;
-    let subsampling = parse_subsampling(subsampling)?;
+    let subsampling = parse_subsampling(&args::text(
+        subsampling,
+        "subsampling",
+        DEFAULT_SUBSAMPLING,
+    )?)?;
     let src = frame.get();
     let view = src.view();
     let jpeg = py
@@ -562,10 +620,10 @@ fn tier_name(obj: &Bound<'_, PyAny>) -> PyResult<Tier> {
 
 fn parse_request(
     tiers: Option<&Bound<'_, PyAny>>,
-    quality: i64,
-    subsampling: &str,
-    thumbnail_size: (i64, i64),
-    filter: &str,
+    quality: Option<&Bound<'_, PyAny>>,
+    subsampling: Option<&Bound<'_, PyAny>>,
+    thumbnail_size: Option<&Bound<'_, PyAny>>,
+    filter: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<TierRequest> {
     let tiers = match tiers {
         None => Tier::ALL.to_vec(),
@@ -584,12 +642,13 @@ fn parse_request(
     Ok(TierRequest {
         tiers,
         quality: parse_quality(quality)?,
-        subsampling: parse_subsampling(subsampling)?,
-        thumbnail_box: (
-            side("thumbnail_size width", thumbnail_size.0)?,
-            side("thumbnail_size height", thumbnail_size.1)?,
-        ),
-        filter: parse_filter(filter)?,
+        subsampling: parse_subsampling(&args::text(
+            subsampling,
+            "subsampling",
+            DEFAULT_SUBSAMPLING,
+        )?)?,
+        thumbnail_box: thumbnail_box(thumbnail_size)?,
+        filter: parse_filter(&args::text(filter, "filter", DEFAULT_FILTER)?)?,
     })
 }
 
@@ -613,11 +672,6 @@ fn tiers_dict<'py>(
     Ok(dict)
 }
 
-const DEFAULT_BOX: (i64, i64) = (
-    DEFAULT_THUMBNAIL_BOX.0 as i64,
-    DEFAULT_THUMBNAIL_BOX.1 as i64,
-);
-
 /// Encodes the requested quality tiers of `frame` in one call and returns
 /// `{tier name: EncodedTier}` in the order asked. Tiers: "full" (native size), "optimized"
 /// (int(0.75 x side)), "fast" (int(0.5 x side)), "thumbnail" (fitted into `thumbnail_size` as
@@ -625,8 +679,8 @@ const DEFAULT_BOX: (i64, i64) = (
 #[pyfunction]
 #[pyo3(
     signature = (
-        frame, tiers=None, quality=DEFAULT_QUALITY as i64, subsampling="420",
-        thumbnail_size=DEFAULT_BOX, filter="catmull-rom"
+        frame, tiers=None, quality=None, subsampling=None,
+        thumbnail_size=None, filter=None
     ),
     text_signature = "(frame, tiers=None, quality=85, subsampling='420', \
                       thumbnail_size=(400, 300), filter='catmull-rom')"
@@ -635,10 +689,10 @@ fn encode_tiers<'py>(
     py: Python<'py>,
     frame: &Bound<'py, PyAny>,
     tiers: Option<&Bound<'py, PyAny>>,
-    quality: i64,
-    subsampling: &str,
-    thumbnail_size: (i64, i64),
-    filter: &str,
+    quality: Option<&Bound<'py, PyAny>>,
+    subsampling: Option<&Bound<'py, PyAny>>,
+    thumbnail_size: Option<&Bound<'py, PyAny>>,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let frame = as_frame(frame)?;
     let request = parse_request(tiers, quality, subsampling, thumbnail_size, filter)?;
@@ -656,8 +710,8 @@ fn encode_tiers<'py>(
 #[pyfunction]
 #[pyo3(
     signature = (
-        frames, tiers=None, quality=DEFAULT_QUALITY as i64, subsampling="420",
-        thumbnail_size=DEFAULT_BOX, filter="catmull-rom"
+        frames, tiers=None, quality=None, subsampling=None,
+        thumbnail_size=None, filter=None
     ),
     text_signature = "(frames, tiers=None, quality=85, subsampling='420', \
                       thumbnail_size=(400, 300), filter='catmull-rom')"
@@ -666,10 +720,10 @@ fn encode_tiers_batch<'py>(
     py: Python<'py>,
     frames: &Bound<'py, PyAny>,
     tiers: Option<&Bound<'py, PyAny>>,
-    quality: i64,
-    subsampling: &str,
-    thumbnail_size: (i64, i64),
-    filter: &str,
+    quality: Option<&Bound<'py, PyAny>>,
+    subsampling: Option<&Bound<'py, PyAny>>,
+    thumbnail_size: Option<&Bound<'py, PyAny>>,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     if frames.is_instance_of::<PyBytes>() || frames.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
@@ -752,21 +806,18 @@ fn derive_jpeg<'py>(
 /// The (width, height) of `tier` for a `width` x `height` frame.
 #[pyfunction]
 #[pyo3(
-    signature = (tier, width, height, thumbnail_size=DEFAULT_BOX),
+    signature = (tier, width, height, thumbnail_size=None),
     text_signature = "(tier, width, height, thumbnail_size=(400, 300))"
 )]
 fn tier_size<'py>(
     py: Python<'py>,
     tier: &Bound<'py, PyAny>,
-    width: i64,
-    height: i64,
-    thumbnail_size: (i64, i64),
+    width: &Bound<'py, PyAny>,
+    height: &Bound<'py, PyAny>,
+    thumbnail_size: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let tier = tier_name(tier)?;
-    let bounds = (
-        side("thumbnail_size width", thumbnail_size.0)?,
-        side("thumbnail_size height", thumbnail_size.1)?,
-    );
+    let bounds = thumbnail_box(thumbnail_size)?;
     let (w, h) = imaging::tier_size(tier, side("width", width)?, side("height", height)?, bounds);
     PyTuple::new(py, [w, h])
 }

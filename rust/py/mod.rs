@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod cache;
 mod imaging;
 mod pressure;

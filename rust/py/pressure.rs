@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use super::args::{self, Real};
 use crate::pressure::watch::{Mechanism, Wake, Watcher};
 use crate::pressure::{self as core, FieldKind, FieldValue};
 
@@ -56,6 +57,17 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
                     s.problems.push(p?.extract()?);
                 }
             }
+            "cgroup_unreadable" => {
+                s.cgroup_unreadable = value
+                    .cast::<pyo3::types::PyBool>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "cgroup_unreadable must be a bool, got {}",
+                            args::type_name(&value)
+                        ))
+                    })?
+                    .is_true();
+            }
             _ => {
                 let kind = core::Sample::FIELDS
                     .iter()
@@ -68,20 +80,15 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
                         FieldKind::Percent => FieldValue::Percent(None),
                     },
                     FieldKind::Integer => {
-                        let v: i128 = value.extract().map_err(|_| {
-                            PyTypeError::new_err(format!("{name} must be an int or None"))
-                        })?;
-                        let v = u64::try_from(v).map_err(|_| {
-                            PyValueError::new_err(format!("{name} must be >= 0, got {v}"))
-                        })?;
-                        FieldValue::Count(Some(v))
+                        FieldValue::Count(Some(args::count(&value, &name, 0, u64::MAX)?))
                     }
-                    FieldKind::Percent => {
-                        let v: f64 = value.extract().map_err(|_| {
-                            PyTypeError::new_err(format!("{name} must be a float or None"))
-                        })?;
-                        FieldValue::Percent(Some(v))
-                    }
+                    // NaN is a percentage that was not measured (the classifier skips it).
+                    FieldKind::Percent => match value.extract::<f64>() {
+                        Ok(v) if v.is_nan() && !value.is_instance_of::<pyo3::types::PyBool>() => {
+                            FieldValue::Percent(Some(v))
+                        }
+                        _ => FieldValue::Percent(Some(args::real(&value, &name, PERCENT)?)),
+                    },
                 };
                 s.set_field(&name, field_value)
                     .map_err(PyValueError::new_err)?;
@@ -89,6 +96,30 @@ fn sample_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<core::Samp
         }
     }
     Ok(s)
+}
+
+const PERCENT: Real = Real {
+    min: 0.0,
+    min_inclusive: true,
+    max: 100.0,
+    unit: "%",
+};
+
+/// How long a probe may reuse slow-moving cgroup figures: up to a day.
+const REFRESH: Real = Real::seconds(0.0, 86_400.0);
+
+/// The PSI trigger window the kernel accepts (psi.rst): 0.5 s to 10 s.
+const WINDOW: Real = Real::seconds(0.5, 10.0);
+
+/// The probe's roots: `/proc` and `/sys/fs/cgroup` unless given (fixture trees in tests).
+fn roots(
+    proc_root: Option<&Bound<'_, PyAny>>,
+    cgroup_root: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(PathBuf, PathBuf)> {
+    Ok((
+        args::path(proc_root, "proc_root", "/proc")?,
+        args::path(cgroup_root, "cgroup_root", "/sys/fs/cgroup")?,
+    ))
 }
 
 fn field_to_py(py: Python<'_>, value: FieldValue) -> PyResult<Py<PyAny>> {
@@ -127,6 +158,13 @@ impl Sample {
         self.inner.problems.clone()
     }
 
+    /// True when the process is in a memory cgroup whose limit, or whose usage under a limit,
+    /// could not be read: the classifier then never says green.
+    #[getter]
+    fn cgroup_unreadable(&self) -> bool {
+        self.inner.cgroup_unreadable
+    }
+
     /// H = min(system, cgroup) headroom in percent, `None` when neither can be computed.
     #[getter]
     fn headroom(&self) -> Option<f64> {
@@ -147,6 +185,7 @@ impl Sample {
             }
         }
         d.set_item("headroom", self.headroom())?;
+        d.set_item("cgroup_unreadable", self.inner.cgroup_unreadable)?;
         d.set_item("sources", self.sources())?;
         d.set_item("problems", self.problems())?;
         Ok(d)
@@ -338,18 +377,21 @@ pub struct PressureProbe {
 #[pymethods]
 impl PressureProbe {
     #[new]
-    #[pyo3(signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup"), refresh_s=1.0))]
+    #[pyo3(
+        signature = (proc_root=None, cgroup_root=None, refresh_s=None),
+        text_signature = "(proc_root='/proc', cgroup_root='/sys/fs/cgroup', refresh_s=1.0)"
+    )]
     fn new(
         py: Python<'_>,
-        proc_root: PathBuf,
-        cgroup_root: PathBuf,
-        refresh_s: f64,
+        proc_root: Option<&Bound<'_, PyAny>>,
+        cgroup_root: Option<&Bound<'_, PyAny>>,
+        refresh_s: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if !refresh_s.is_finite() || refresh_s < 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "refresh_s must be a finite number of seconds >= 0, got {refresh_s}"
-            )));
-        }
+        let (proc_root, cgroup_root) = roots(proc_root, cgroup_root)?;
+        let refresh_s = match refresh_s {
+            None => core::linux::DEFAULT_REFRESH.as_secs_f64(),
+            Some(r) => args::real(r, "refresh_s", REFRESH)?,
+        };
         let (backend, cgroup) = py.detach(|| Backend::native(&proc_root, &cgroup_root, refresh_s));
         Ok(Self {
             backend: Mutex::new(backend),
@@ -386,14 +428,8 @@ impl Thresholds {
         if let Some(kwargs) = kwargs {
             for (key, value) in kwargs.iter() {
                 let name: String = key.extract()?;
-                if value.is_instance_of::<pyo3::types::PyBool>() {
-                    return Err(PyTypeError::new_err(format!(
-                        "{name} must be a number, got bool"
-                    )));
-                }
-                let v: f64 = value
-                    .extract()
-                    .map_err(|_| PyTypeError::new_err(format!("{name} must be a number")))?;
+                let v = args::real(&value, &name, Real::FINITE)
+                    .or_else(|e| bad_threshold(&value, &name, e))?;
                 if !t.set(&name, v) {
                     let known: Vec<_> = t.fields().iter().map(|(n, _)| *n).collect();
                     return Err(PyTypeError::new_err(format!(
@@ -446,6 +482,19 @@ impl Thresholds {
     }
 }
 
+/// A threshold that is not finite goes on to `validate`, which names the field and its rule;
+/// anything that is not a number at all is the TypeError.
+fn bad_threshold(value: &Bound<'_, PyAny>, name: &str, error: PyErr) -> PyResult<f64> {
+    if error.is_instance_of::<PyValueError>(value.py()) {
+        Err(PyValueError::new_err(format!(
+            "{name}: must be a finite number >= 0, got {}",
+            value.repr()?
+        )))
+    } else {
+        Err(error)
+    }
+}
+
 /// The classifier's answer to one sample.
 #[pyclass(frozen, get_all, module = "ironcliw_mem._native")]
 pub struct Verdict {
@@ -485,10 +534,22 @@ pub struct Classifier {
 impl Classifier {
     #[new]
     #[pyo3(signature = (thresholds=None))]
-    fn new(thresholds: Option<PyRef<'_, Thresholds>>) -> PyResult<Self> {
-        let thresholds = Thresholds {
-            inner: thresholds.map_or_else(core::Thresholds::default, |t| t.inner.clone()),
+    fn new(thresholds: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let inner = match thresholds {
+            None => core::Thresholds::default(),
+            Some(t) => t
+                .cast::<Thresholds>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "thresholds must be a Thresholds object or None, got {}",
+                        args::type_name(t)
+                    ))
+                })?
+                .get()
+                .inner
+                .clone(),
         };
+        let thresholds = Thresholds { inner };
         let inner = core::Classifier::new(thresholds.inner.clone())
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
@@ -497,12 +558,8 @@ impl Classifier {
         })
     }
 
-    fn update(&self, sample: &Sample, now: f64) -> PyResult<Verdict> {
-        if !now.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "now must be finite seconds, got {now}"
-            )));
-        }
+    fn update(&self, sample: &Sample, now: &Bound<'_, PyAny>) -> PyResult<Verdict> {
+        let now = args::real(now, "now", Real::FINITE)?;
         let v = self.inner.lock().update(&sample.inner, now);
         Ok(Verdict {
             level: v.level.name(),
@@ -534,19 +591,24 @@ pub struct PressureWatcher {
 #[pymethods]
 impl PressureWatcher {
     #[new]
-    #[pyo3(signature = (proc_root=PathBuf::from("/proc"), cgroup_root=PathBuf::from("/sys/fs/cgroup"), window_s=2.0, mechanism=None))]
+    #[pyo3(
+        signature = (proc_root=None, cgroup_root=None, window_s=None, mechanism=None),
+        text_signature = "(proc_root='/proc', cgroup_root='/sys/fs/cgroup', window_s=2.0, mechanism=None)"
+    )]
     fn new(
         py: Python<'_>,
-        proc_root: PathBuf,
-        cgroup_root: PathBuf,
-        window_s: f64,
-        mechanism: Option<&str>,
+        proc_root: Option<&Bound<'_, PyAny>>,
+        cgroup_root: Option<&Bound<'_, PyAny>>,
+        window_s: Option<&Bound<'_, PyAny>>,
+        mechanism: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if !window_s.is_finite() || window_s <= 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "window_s must be a positive number of seconds, got {window_s}"
-            )));
-        }
+        let (proc_root, cgroup_root) = roots(proc_root, cgroup_root)?;
+        let mechanism = args::optional_text(mechanism, "mechanism")?;
+        let mechanism = mechanism.as_deref();
+        let window_s = match window_s {
+            None => 2.0,
+            Some(w) => args::real(w, "window_s", WINDOW)?,
+        };
         let prefer = match mechanism {
             None => None,
             Some(name) => Some(Mechanism::from_name(name).ok_or_else(|| {
@@ -584,12 +646,8 @@ impl PressureWatcher {
 
     /// True when the kernel signalled pressure, False on timeout or when `close()` ended the
     /// wait. Without a mechanism it sleeps until the timeout. The GIL is released meanwhile.
-    fn wait(&self, py: Python<'_>, timeout_s: f64) -> PyResult<bool> {
-        if timeout_s.is_nan() || timeout_s < 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "timeout_s must be >= 0 seconds (math.inf for none), got {timeout_s}"
-            )));
-        }
+    fn wait(&self, py: Python<'_>, timeout_s: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let timeout_s = args::real(timeout_s, "timeout_s", Real::seconds(0.0, f64::INFINITY))?;
         let watcher = self
             .watcher
             .lock()
