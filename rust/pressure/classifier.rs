@@ -349,22 +349,22 @@ pub struct Verdict {
 
 /// What one sample says, before the state machine applies hysteresis and dwell.
 #[derive(Debug, Default)]
-struct Assessment {
-    red_enter: Vec<Reason>,
-    yellow_enter: Vec<Reason>,
+pub(in crate::pressure) struct Assessment {
+    pub(in crate::pressure) red_enter: Vec<Reason>,
+    pub(in crate::pressure) yellow_enter: Vec<Reason>,
     /// Signals not yet past their red exit thresholds.
-    red_hold: Vec<Reason>,
+    pub(in crate::pressure) red_hold: Vec<Reason>,
     /// Signals not yet past their yellow exit thresholds.
-    yellow_hold: Vec<Reason>,
+    pub(in crate::pressure) yellow_hold: Vec<Reason>,
 }
 
 /// A value crossing rule for one signal: enter and exit thresholds for one level.
-struct Rule<'a> {
-    signal: &'a str,
-    value: f64,
-    unit: &'static str,
+pub(in crate::pressure) struct Rule<'a> {
+    pub(in crate::pressure) signal: &'a str,
+    pub(in crate::pressure) value: f64,
+    pub(in crate::pressure) unit: &'static str,
     /// true: pressure when the value is high (PSI, compressor); false: when low (headroom, MB).
-    rising: bool,
+    pub(in crate::pressure) rising: bool,
 }
 
 impl Rule<'_> {
@@ -401,7 +401,13 @@ impl Rule<'_> {
     }
 
     /// Feeds one level's enter/hold lists.
-    fn apply(&self, enter: f64, exit: f64, enters: &mut Vec<Reason>, holds: &mut Vec<Reason>) {
+    pub(in crate::pressure) fn apply(
+        &self,
+        enter: f64,
+        exit: f64,
+        enters: &mut Vec<Reason>,
+        holds: &mut Vec<Reason>,
+    ) {
         enters.extend(self.enters(enter));
         holds.extend(self.holds(exit));
     }
@@ -443,13 +449,8 @@ const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
 #[derive(Clone, Debug)]
 pub struct Classifier {
     thresholds: Thresholds,
-    level: Level,
-    /// Since when every signal has been past the exit thresholds of the current level.
-    calm_since: Option<f64>,
+    machine: LevelMachine,
     counters: Option<Counters>,
-    /// The last known level, kept across unknown readings so that a glitch (one unreadable
-    /// sample) does not let the level skip the dwell on its way down.
-    last_known: Level,
 }
 
 impl Classifier {
@@ -457,15 +458,13 @@ impl Classifier {
         thresholds.validate()?;
         Ok(Self {
             thresholds,
-            level: Level::Unknown,
-            calm_since: None,
+            machine: LevelMachine::default(),
             counters: None,
-            last_known: Level::Unknown,
         })
     }
 
     pub fn level(&self) -> Level {
-        self.level
+        self.machine.level
     }
 
     pub fn thresholds(&self) -> &Thresholds {
@@ -474,98 +473,11 @@ impl Classifier {
 
     /// Classifies `sample` taken at `now` (seconds, any monotonic origin) and moves the state.
     pub fn update(&mut self, sample: &Sample, now: f64) -> Verdict {
-        let previous = self.level;
         let counters = Counters::of(sample);
         let before = self.counters.replace(counters);
-        let assessment = match self.assess(sample, before.unwrap_or(counters)) {
-            Ok(a) => a,
-            Err(reason) => {
-                self.level = Level::Unknown;
-                self.calm_since = None;
-                return Verdict {
-                    level: Level::Unknown,
-                    previous,
-                    changed: previous != Level::Unknown,
-                    reasons: vec![reason],
-                };
-            }
-        };
-        let (entered, enter_reasons) = if !assessment.red_enter.is_empty() {
-            (Level::Red, assessment.red_enter)
-        } else if !assessment.yellow_enter.is_empty() {
-            (Level::Yellow, assessment.yellow_enter)
-        } else {
-            (Level::Green, Vec::new())
-        };
-        let mut reasons = enter_reasons;
-        // The rules start from the last known level: after an unknown reading the level comes
-        // back where it was and steps down only by the dwell rule.
-        let basis = if previous == Level::Unknown {
-            self.last_known
-        } else {
-            previous
-        };
-        let level = match basis.rank() {
-            // The first known reading, or upwards: at once.
-            None => {
-                self.calm_since = None;
-                entered
-            }
-            Some(rank) if entered.rank() > Some(rank) => {
-                self.calm_since = None;
-                entered
-            }
-            Some(_) => {
-                let holds = match basis {
-                    Level::Red => assessment.red_hold,
-                    Level::Yellow => assessment.yellow_hold,
-                    _ => Vec::new(),
-                };
-                if basis == Level::Green {
-                    Level::Green
-                } else if !holds.is_empty() {
-                    self.calm_since = None;
-                    for h in holds {
-                        if !reasons.contains(&h) {
-                            reasons.push(h);
-                        }
-                    }
-                    basis
-                } else {
-                    let dwell = self.thresholds.downgrade_dwell;
-                    let since = match self.calm_since {
-                        Some(s) if s <= now => s,
-                        _ => now,
-                    };
-                    self.calm_since = Some(since);
-                    let elapsed = now - since;
-                    if elapsed >= dwell {
-                        self.calm_since = Some(now);
-                        reasons.push(Reason::SteppedDown { dwell });
-                        if basis == Level::Red {
-                            Level::Yellow
-                        } else {
-                            Level::Green
-                        }
-                    } else {
-                        reasons.push(Reason::Calming {
-                            elapsed,
-                            dwell,
-                            from: basis,
-                        });
-                        basis
-                    }
-                }
-            }
-        };
-        self.level = level;
-        self.last_known = level;
-        Verdict {
-            level,
-            previous,
-            changed: level != previous,
-            reasons,
-        }
+        let assessment = self.assess(sample, before.unwrap_or(counters));
+        self.machine
+            .step(assessment, now, self.thresholds.downgrade_dwell)
     }
 
     fn assess(&self, s: &Sample, before: Counters) -> Result<Assessment, Reason> {
@@ -736,6 +648,133 @@ impl Classifier {
             }
         }
         Ok(a)
+    }
+}
+
+/// Hysteresis and dwell over a stream of assessments: the part of the classifier that any
+/// level (memory, each GPU) shares. Upgrades are immediate; a downgrade needs `dwell` seconds of
+/// every signal past its exit threshold and steps one level.
+#[derive(Clone, Debug)]
+pub(in crate::pressure) struct LevelMachine {
+    level: Level,
+    /// Since when every signal has been past the exit thresholds of the current level.
+    calm_since: Option<f64>,
+    /// The last known level, kept across unknown readings so that a glitch (one unreadable
+    /// sample) does not let the level skip the dwell on its way down.
+    last_known: Level,
+}
+
+impl Default for LevelMachine {
+    fn default() -> Self {
+        Self {
+            level: Level::Unknown,
+            calm_since: None,
+            last_known: Level::Unknown,
+        }
+    }
+}
+
+impl LevelMachine {
+    pub(in crate::pressure) fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Moves the state by one assessment (`Err`: no usable signal, the level is unknown).
+    pub(in crate::pressure) fn step(
+        &mut self,
+        assessment: Result<Assessment, Reason>,
+        now: f64,
+        dwell: f64,
+    ) -> Verdict {
+        let previous = self.level;
+        let assessment = match assessment {
+            Ok(a) => a,
+            Err(reason) => {
+                self.level = Level::Unknown;
+                self.calm_since = None;
+                return Verdict {
+                    level: Level::Unknown,
+                    previous,
+                    changed: previous != Level::Unknown,
+                    reasons: vec![reason],
+                };
+            }
+        };
+        let (entered, enter_reasons) = if !assessment.red_enter.is_empty() {
+            (Level::Red, assessment.red_enter)
+        } else if !assessment.yellow_enter.is_empty() {
+            (Level::Yellow, assessment.yellow_enter)
+        } else {
+            (Level::Green, Vec::new())
+        };
+        let mut reasons = enter_reasons;
+        // The rules start from the last known level: after an unknown reading the level comes
+        // back where it was and steps down only by the dwell rule.
+        let basis = if previous == Level::Unknown {
+            self.last_known
+        } else {
+            previous
+        };
+        let level = match basis.rank() {
+            // The first known reading, or upwards: at once.
+            None => {
+                self.calm_since = None;
+                entered
+            }
+            Some(rank) if entered.rank() > Some(rank) => {
+                self.calm_since = None;
+                entered
+            }
+            Some(_) => {
+                let holds = match basis {
+                    Level::Red => assessment.red_hold,
+                    Level::Yellow => assessment.yellow_hold,
+                    _ => Vec::new(),
+                };
+                if basis == Level::Green {
+                    Level::Green
+                } else if !holds.is_empty() {
+                    self.calm_since = None;
+                    for h in holds {
+                        if !reasons.contains(&h) {
+                            reasons.push(h);
+                        }
+                    }
+                    basis
+                } else {
+                    let since = match self.calm_since {
+                        Some(s) if s <= now => s,
+                        _ => now,
+                    };
+                    self.calm_since = Some(since);
+                    let elapsed = now - since;
+                    if elapsed >= dwell {
+                        self.calm_since = Some(now);
+                        reasons.push(Reason::SteppedDown { dwell });
+                        if basis == Level::Red {
+                            Level::Yellow
+                        } else {
+                            Level::Green
+                        }
+                    } else {
+                        reasons.push(Reason::Calming {
+                            elapsed,
+                            dwell,
+                            from: basis,
+                        });
+                        basis
+                    }
+                }
+            }
+        };
+        self.level = level;
+        self.last_known = level;
+        Verdict {
+            level,
+            previous,
+            changed: level != previous,
+            reasons,
+        }
     }
 }
 
