@@ -34,13 +34,23 @@ pub struct Thresholds {
     pub macos_compressor_critical_exit: f64,
     pub fallback_yellow_available_mb: f64,
     pub fallback_red_available_mb: f64,
+    pub gpu_nvidia_yellow_enter: f64,
+    pub gpu_nvidia_yellow_exit: f64,
+    pub gpu_nvidia_red_enter: f64,
+    pub gpu_nvidia_red_exit: f64,
+    pub gpu_metal_yellow_enter: f64,
+    pub gpu_metal_yellow_exit: f64,
+    pub gpu_metal_red_enter: f64,
+    pub gpu_metal_red_exit: f64,
 }
 
 impl Default for Thresholds {
     /// DESIGN.md's starting thresholds: yellow at some10 >= 10 % or H <= 25 % (leaves below 5 %
     /// and above 30 %); red at full10 >= 10 %, some10 >= 40 % or H <= 15 % (leaves when full10
     /// < 5 %, some10 < 20 % and H > 20 %); 10 s dwell; xnu's compressor 50/40 and 66/60 %;
-    /// Chromium's Windows rule of 1000/400 MB available.
+    /// Chromium's Windows rule of 1000/400 MB available; GPU memory used of total (NVIDIA) 80/95 %
+    /// (nvitop calls 80 % "heavy") and allocated of the recommended working set (Metal) 80/100 %,
+    /// each left 5 points lower.
     fn default() -> Self {
         Self {
             yellow_some10_enter: 10.0,
@@ -60,6 +70,14 @@ impl Default for Thresholds {
             macos_compressor_critical_exit: 60.0,
             fallback_yellow_available_mb: 1000.0,
             fallback_red_available_mb: 400.0,
+            gpu_nvidia_yellow_enter: 80.0,
+            gpu_nvidia_yellow_exit: 75.0,
+            gpu_nvidia_red_enter: 95.0,
+            gpu_nvidia_red_exit: 90.0,
+            gpu_metal_yellow_enter: 80.0,
+            gpu_metal_yellow_exit: 75.0,
+            gpu_metal_red_enter: 100.0,
+            gpu_metal_red_exit: 95.0,
         }
     }
 }
@@ -81,7 +99,7 @@ impl std::error::Error for ThresholdError {}
 
 impl Thresholds {
     /// Every field's name and value, in declaration order.
-    pub fn fields(&self) -> [(&'static str, f64); 17] {
+    pub fn fields(&self) -> [(&'static str, f64); 25] {
         [
             ("yellow_some10_enter", self.yellow_some10_enter),
             ("yellow_some10_exit", self.yellow_some10_exit),
@@ -115,6 +133,14 @@ impl Thresholds {
                 self.fallback_yellow_available_mb,
             ),
             ("fallback_red_available_mb", self.fallback_red_available_mb),
+            ("gpu_nvidia_yellow_enter", self.gpu_nvidia_yellow_enter),
+            ("gpu_nvidia_yellow_exit", self.gpu_nvidia_yellow_exit),
+            ("gpu_nvidia_red_enter", self.gpu_nvidia_red_enter),
+            ("gpu_nvidia_red_exit", self.gpu_nvidia_red_exit),
+            ("gpu_metal_yellow_enter", self.gpu_metal_yellow_enter),
+            ("gpu_metal_yellow_exit", self.gpu_metal_yellow_exit),
+            ("gpu_metal_red_enter", self.gpu_metal_red_enter),
+            ("gpu_metal_red_exit", self.gpu_metal_red_exit),
         ]
     }
 
@@ -138,6 +164,14 @@ impl Thresholds {
             "macos_compressor_critical_exit" => &mut self.macos_compressor_critical_exit,
             "fallback_yellow_available_mb" => &mut self.fallback_yellow_available_mb,
             "fallback_red_available_mb" => &mut self.fallback_red_available_mb,
+            "gpu_nvidia_yellow_enter" => &mut self.gpu_nvidia_yellow_enter,
+            "gpu_nvidia_yellow_exit" => &mut self.gpu_nvidia_yellow_exit,
+            "gpu_nvidia_red_enter" => &mut self.gpu_nvidia_red_enter,
+            "gpu_nvidia_red_exit" => &mut self.gpu_nvidia_red_exit,
+            "gpu_metal_yellow_enter" => &mut self.gpu_metal_yellow_enter,
+            "gpu_metal_yellow_exit" => &mut self.gpu_metal_yellow_exit,
+            "gpu_metal_red_enter" => &mut self.gpu_metal_red_enter,
+            "gpu_metal_red_exit" => &mut self.gpu_metal_red_exit,
             _ => return false,
         };
         *slot = value;
@@ -235,6 +269,43 @@ impl Thresholds {
                 self.fallback_red_available_mb,
                 "fallback_yellow_available_mb",
                 self.fallback_yellow_available_mb,
+            ),
+            // GPU: rising signals, and red at least as severe as yellow.
+            (
+                "gpu_nvidia_yellow_exit",
+                self.gpu_nvidia_yellow_exit,
+                "gpu_nvidia_yellow_enter",
+                self.gpu_nvidia_yellow_enter,
+            ),
+            (
+                "gpu_nvidia_red_exit",
+                self.gpu_nvidia_red_exit,
+                "gpu_nvidia_red_enter",
+                self.gpu_nvidia_red_enter,
+            ),
+            (
+                "gpu_nvidia_yellow_enter",
+                self.gpu_nvidia_yellow_enter,
+                "gpu_nvidia_red_enter",
+                self.gpu_nvidia_red_enter,
+            ),
+            (
+                "gpu_metal_yellow_exit",
+                self.gpu_metal_yellow_exit,
+                "gpu_metal_yellow_enter",
+                self.gpu_metal_yellow_enter,
+            ),
+            (
+                "gpu_metal_red_exit",
+                self.gpu_metal_red_exit,
+                "gpu_metal_red_enter",
+                self.gpu_metal_red_enter,
+            ),
+            (
+                "gpu_metal_yellow_enter",
+                self.gpu_metal_yellow_enter,
+                "gpu_metal_red_enter",
+                self.gpu_metal_red_enter,
             ),
         ];
         for (field, value, bound_name, bound) in at_most {
@@ -1108,6 +1179,15 @@ mod tests {
         );
         assert_eq!(with("red_full10_enter", 150.0), "red_full10_enter");
         assert_eq!(with("yellow_some10_enter", 45.0), "yellow_some10_enter");
+        assert_eq!(with("gpu_nvidia_red_exit", 96.0), "gpu_nvidia_red_exit");
+        assert_eq!(
+            with("gpu_metal_yellow_enter", 100.5),
+            "gpu_metal_yellow_enter"
+        );
+        assert_eq!(
+            with("gpu_nvidia_yellow_enter", 96.0),
+            "gpu_nvidia_yellow_enter"
+        );
         let mut t = Thresholds::default();
         assert!(!t.set("nope", 1.0));
         t.set("downgrade_dwell", -1.0);
