@@ -203,11 +203,7 @@ impl NvmlLibrary {
         // and atexit handlers that must not outlive its code).
         let lib = unsafe { libc::dlopen(LIBRARY.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if lib.is_null() {
-            return Err(format!(
-                "nvml: no NVIDIA driver ({} could not be loaded: {})",
-                LIBRARY.to_string_lossy(),
-                dl_error()
-            ));
+            return Err(format!("nvml: no NVIDIA driver (dlopen: {})", dl_error()));
         }
         let symbol = |name: &CStr| -> Result<*mut c_void, String> {
             // SAFETY: `lib` is a live handle and `name` a valid C string.
