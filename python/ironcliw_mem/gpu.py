@@ -118,3 +118,95 @@ class GpuMonitor:
     @property
     def problems(self) -> list[str]:
         return [] if self._reading is None else self._reading.problems
+
+
+# --- what the tools show (status, metrics, dashboard, profiler): data here, rendering there ---
+
+MIB = 1024**2
+GIB = 1024**3
+LEVELS = ("green", "yellow", "red", "unknown")
+
+
+def status_lines(gpu: list[dict[str, Any]] | dict[str, Any] | None) -> list[str]:
+    """``get_stats_summary()["gpu"]`` as lines for ``ironcliw-mem status``."""
+    if gpu is None:
+        return []
+    if isinstance(gpu, dict):
+        return [f"gpu: none ({gpu.get('reason', 'no reason given')})"]
+    lines = []
+    for d in gpu:
+        reserved = d.get("reserved_bytes")
+        process = d.get("process_bytes")
+        lines.append(
+            f"gpu {d['index']} {d['name']}: {d['level']},"
+            f" {d['used_bytes'] / GIB:.2f} GB used of {d['total_bytes'] / GIB:.2f} GB"
+            + (f" ({d['used_percent']:.1f} %)" if d.get("used_percent") is not None else "")
+            + (f", reserved {reserved / GIB:.2f} GB" if reserved is not None else "")
+            + (
+                f", this process {process / MIB:.0f} MB"
+                if process is not None
+                else ", this process ? (not reported)"
+            )
+        )
+        if d.get("reasons"):
+            lines.append(f"  reasons: {'; '.join(d['reasons'])}")
+    return lines
+
+
+#: GPU metrics: (name without prefix, type, help, device key); each sample labelled by device.
+GPU_BYTE_METRICS = (
+    (
+        "gpu_memory_total_bytes",
+        "gauge",
+        "GPU memory (Metal: recommended working set)",
+        "total_bytes",
+    ),
+    ("gpu_memory_used_bytes", "gauge", "GPU memory in use (Metal: allocated)", "used_bytes"),
+    ("gpu_memory_process_bytes", "gauge", "GPU memory this process holds", "process_bytes"),
+)
+MetricRows = list[tuple[str, str, str, list[tuple[dict[str, str], float]]]]
+
+
+def metric_rows(gpu: list[dict[str, Any]] | dict[str, Any] | None) -> MetricRows:
+    """The GPU metric families as (name, type, help, [(labels, value)]): one sample per device
+    for each byte gauge, and a state set of the levels per device; none without a GPU."""
+    if not isinstance(gpu, list) or not gpu:
+        return []
+
+    def labels(d: dict[str, Any]) -> dict[str, str]:
+        return {"device": str(d["index"]), "name": str(d["name"]), "kind": str(d.get("kind", ""))}
+
+    rows: MetricRows = []
+    for name, kind, help_text, key in GPU_BYTE_METRICS:
+        samples = [(labels(d), float(d[key])) for d in gpu if d.get(key) is not None]
+        if samples:
+            rows.append((name, kind, help_text, samples))
+    rows.append(
+        (
+            "gpu_memory_pressure",
+            "gauge",
+            "1 for each GPU's current level, else 0",
+            [
+                ({**labels(d), "level": level}, float(d["level"] == level))
+                for d in gpu
+                for level in LEVELS
+            ],
+        )
+    )
+    return rows
+
+
+def process_and_used_mb(
+    devices: list[dict[str, Any]] | None = None,
+) -> tuple[float | None, float | None]:
+    """(this process's GPU MB, MB used on the GPUs), each summed over devices; None where there
+    is no GPU or it does not say. `devices` defaults to a reading now (through `read_gpu`)."""
+    if devices is None:
+        devices = [device_stats(d, None) for d in read_gpu().devices]
+    if not devices:
+        return None, None
+    process = [d["process_bytes"] for d in devices if d.get("process_bytes") is not None]
+    return (
+        sum(process) / MIB if process else None,
+        sum(d["used_bytes"] for d in devices) / MIB,
+    )
