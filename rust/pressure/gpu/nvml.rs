@@ -199,9 +199,14 @@ fn check(call: &'static str, code: c_int) -> Result<(), NvmlError> {
 impl NvmlLibrary {
     /// Loads `libnvidia-ml.so.1` and initialises NVML; `Err` says why not (no driver, most often).
     pub fn open() -> Result<Self, String> {
+        Self::open_path(LIBRARY)
+    }
+
+    /// `open` with another library path or name (a stand-in library in the tests).
+    pub fn open_path(library: &CStr) -> Result<Self, String> {
         // SAFETY: dlopen with a valid C string; the handle is never closed (NVML keeps threads
         // and atexit handlers that must not outlive its code).
-        let lib = unsafe { libc::dlopen(LIBRARY.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        let lib = unsafe { libc::dlopen(library.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if lib.is_null() {
             return Err(format!("nvml: no NVIDIA driver (dlopen: {})", dl_error()));
         }
@@ -211,7 +216,7 @@ impl NvmlLibrary {
             if f.is_null() {
                 Err(format!(
                     "nvml: {} lacks {} (driver too old?)",
-                    LIBRARY.to_string_lossy(),
+                    library.to_string_lossy(),
                     name.to_string_lossy()
                 ))
             } else {
@@ -561,6 +566,80 @@ mod tests {
         assert_eq!(std::mem::size_of::<RawMemoryV2>(), 40);
         assert_eq!(NVML_MEMORY_V2, 0x0200_0028);
         assert_eq!(std::mem::size_of::<RawProcessInfo>(), 24);
+    }
+
+    /// A stand-in `libnvidia-ml` in C, compiled here with the system's C compiler: it checks the
+    /// struct version as NVML does and answers from nvml.h's layouts, so the leaf's signatures,
+    /// struct layouts and buffer growth are exercised through a real `dlopen`.
+    const FAKE_NVML_C: &str = r#"
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+typedef struct { unsigned int version; unsigned long long total, reserved, free, used; } mem_v2;
+typedef struct { unsigned int pid; unsigned long long used; unsigned int gi, ci; } proc_v2;
+int initialised = 0;
+int nvmlInit_v2(void) { initialised++; return 0; }
+int nvmlShutdown(void) { initialised--; return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return initialised ? 0 : 1; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
+    *h = (void *)(uintptr_t)(0x1000 + i); return 0; }
+int nvmlDeviceGetName(void *h, char *buf, unsigned int len) {
+    snprintf(buf, len, "Fake GPU %u", (unsigned)((uintptr_t)h - 0x1000)); return 0; }
+int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m) {
+    if (m->version != ((unsigned)sizeof(mem_v2) | (2u << 24))) return 25;
+    unsigned long long gib = 1ull << 30, i = (uintptr_t)h - 0x1000;
+    m->total = 80 * gib; m->reserved = gib / 2; m->used = (10 + i) * gib;
+    m->free = m->total - m->reserved - m->used; return 0; }
+int nvmlDeviceGetComputeRunningProcesses_v3(void *h, unsigned int *count, proc_v2 *p) {
+    if ((uintptr_t)h == 0x1000) { *count = 0; return 0; }
+    if (*count < 20) { *count = 20; return 7; }
+    for (unsigned i = 0; i < 20; i++) {
+        p[i].pid = 100000 + i; p[i].used = 1ull << 20; p[i].gi = p[i].ci = 0xFFFFFFFF; }
+    p[3].pid = getpid(); p[3].used = 100ull << 20;
+    p[17].pid = getpid(); p[17].used = 28ull << 20;
+    p[5].used = 0xFFFFFFFFFFFFFFFFull;
+    *count = 20; return 0; }
+"#;
+
+    #[test]
+    fn the_leaf_reads_a_stand_in_library_through_dlopen() {
+        let dir = std::env::temp_dir().join(format!("ironcliw-fake-nvml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = dir.join("fake_nvml.c");
+        let library = dir.join("libfake-nvml.so");
+        std::fs::write(&source, FAKE_NVML_C).unwrap();
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+        let status = std::process::Command::new(&cc)
+            .args(["-shared", "-fPIC", "-O1", "-o"])
+            .arg(&library)
+            .arg(&source)
+            .status()
+            .unwrap_or_else(|e| panic!("{cc} (the C compiler Rust links with) failed: {e}"));
+        assert!(status.success());
+        let path = std::ffi::CString::new(library.to_str().unwrap()).unwrap();
+        let mut nvml = NvmlLibrary::open_path(&path).unwrap();
+        let reading = read_devices(&mut nvml, std::process::id());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(reading.problems.is_empty(), "{:?}", reading.problems);
+        let [d0, d1] = &reading.devices[..] else {
+            panic!("{:?}", reading.devices)
+        };
+        assert_eq!((d0.index, d0.name.as_str()), (0, "Fake GPU 0"));
+        assert_eq!(
+            (d0.total, d0.used, d0.reserved),
+            (80 * GIB, 10 * GIB, Some(GIB / 2))
+        );
+        assert_eq!(d0.free, 80 * GIB - GIB / 2 - 10 * GIB);
+        assert_eq!(d0.process, Some(0));
+        assert_eq!((d1.name.as_str(), d1.used), ("Fake GPU 1", 11 * GIB));
+        // 20 processes do not fit the first 16-entry buffer: grown, and both own entries summed.
+        assert_eq!(d1.process, Some(128 << 20));
+        let bad = std::ffi::CString::new("/nonexistent/libnvidia-ml.so.1").unwrap();
+        let problem = NvmlLibrary::open_path(&bad).err().unwrap();
+        assert!(
+            problem.starts_with("nvml: no NVIDIA driver (dlopen: "),
+            "{problem}"
+        );
     }
 
     #[test]
