@@ -78,6 +78,8 @@ pub mod ffi {
     extern "C" {
         fn sel_registerName(name: *const c_char) -> Sel;
         fn objc_msgSend();
+        fn objc_autoreleasePoolPush() -> *mut c_void;
+        fn objc_autoreleasePoolPop(pool: *mut c_void);
     }
 
     /// The device, created once: creating one loads the GPU driver (milliseconds), and it lives
@@ -109,10 +111,14 @@ pub mod ffi {
     pub fn read_raw() -> Result<RawMetal, String> {
         let device =
             device().ok_or("MTLCreateSystemDefaultDevice returned nil (no Metal GPU)")? as Id;
+        // A reading runs on a plain thread with no autorelease pool: the getters' autoreleased
+        // results (the name) are released here rather than leaked once a second.
+        // SAFETY: push and pop are paired on this thread around the reads only.
+        let pool = unsafe { objc_autoreleasePoolPush() };
         // SAFETY: `device` is a live id<MTLDevice>; each selector is an MTLDevice property of the
         // stated type (NSUInteger = u64 and uint64_t on 64-bit macOS, BOOL = bool on arm64 and a
         // signed char on x86_64: both read as one byte, non-zero true).
-        unsafe {
+        let raw = unsafe {
             let current_allocated: u64 = send(device, c"currentAllocatedSize");
             let recommended_max_working_set: u64 = send(device, c"recommendedMaxWorkingSetSize");
             let unified: u8 = send(device, c"hasUnifiedMemory");
@@ -127,13 +133,16 @@ pub mod ffi {
             } else {
                 CStr::from_ptr(utf8).to_string_lossy().into_owned()
             };
-            Ok(RawMetal {
+            RawMetal {
                 name,
                 current_allocated,
                 recommended_max_working_set,
                 unified_memory: unified != 0,
-            })
-        }
+            }
+        };
+        // SAFETY: the pool pushed above; the name was copied out of it.
+        unsafe { objc_autoreleasePoolPop(pool) };
+        Ok(raw)
     }
 }
 
