@@ -4,12 +4,9 @@ headless Chromium) and the profiler's report and plot, with fixture GPU readings
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,10 +14,10 @@ from ironcliw_mem import MacOSMemoryManager, MemoryConfig, MemoryProfiler, Sampl
 from ironcliw_mem.dashboard import DashboardServer, DashboardState
 from ironcliw_mem.gpu import GpuReading
 from ironcliw_mem.plot import plot_profile
+from support import chromium_screenshot
 
 GIB = 1024**3
 MIB = 1024**2
-CHROMIUM_LIMIT_S = 90
 CALM_MEMORY = Sample.from_values(
     total=16 * GIB, available=12 * GIB, psi_some_avg10=0.0, psi_full_avg10=0.0,
     sources=["meminfo", "psi"],
@@ -111,23 +108,6 @@ def _pixels(path: Path, target: tuple[int, int, int]) -> int:
     return sum(n for n, c in colours if _near(c, target))
 
 
-def _screenshot(url: str, tmp_path: Path, name: str) -> Path:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.skip("chromium is not installed (Debian package chromium; make setup installs it)")
-    shot = tmp_path / name
-    result = subprocess.run(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--hide-scrollbars", "--window-size=1200,620", "--virtual-time-budget=4000",
-         f"--user-data-dir={tmp_path / ('profile-' + name)}", f"--screenshot={shot}", url],
-        capture_output=True, text=True, timeout=CHROMIUM_LIMIT_S, check=False,
-    )  # fmt: skip
-    if not shot.exists() and "error while loading shared libraries" in result.stderr:
-        pytest.skip(f"chromium cannot run here: {result.stderr.strip()[-300:]}")
-    assert shot.exists(), result.stderr[-2000:]
-    return shot
-
-
 async def test_the_page_shows_a_gpu_card_and_line_only_where_a_gpu_exists(tmp_path: Path) -> None:
     with_gpu = DashboardState(sample_interval_s=3600.0)
     for process_mb in (200.0, 900.0, 1600.0, 1100.0):
@@ -142,7 +122,7 @@ async def test_the_page_shows_a_gpu_card_and_line_only_where_a_gpu_exists(tmp_pa
     for name, state in (("gpu.png", with_gpu), ("none.png", without_gpu)):
         server = DashboardServer(state, port=0).start()
         try:
-            shots[name] = await asyncio.to_thread(_screenshot, server.url, tmp_path, name)
+            shots[name] = await asyncio.to_thread(chromium_screenshot, server.url, tmp_path, name)
         finally:
             server.close()
     # The memory level is green; the GPU card is red because device 1 is.
