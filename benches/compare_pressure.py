@@ -7,9 +7,9 @@ and the time from crossing a PSI threshold to PressureWatcher waking.
 Costs: interleaved rounds in one process, each contender timed over a batch per round; the
 median ns/op over the rounds is reported with its ratio to probe + classify.
 
-GPU read: GpuProbe.read() uncached (refresh_s=0: NVML's memory, name and compute processes of
-every device, or the failed load of libnvidia-ml.so.1 where no driver exists) and cached (the
-manager's way: at most one real read per refresh_s), beside nvidia-ml-py's
+GPU read: GpuProbe.read() uncached (refresh_s=0: NVML's memory and compute processes of every
+device, each name asked once; where no driver exists, the failed load of libnvidia-ml.so.1) and
+cached (the manager's way: at most one real read per refresh_s), beside nvidia-ml-py's
 nvmlDeviceGetMemoryInfo on device 0 and nvidia-ml-py doing the same calls as one uncached read.
 The nvidia-ml-py rows need an NVIDIA driver; without one they are skipped with the reason.
 
@@ -117,7 +117,6 @@ def nvidia_ml_py_contenders() -> tuple[list[tuple[str, Callable[[], object], int
         return [
             (
                 pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2),
-                pynvml.nvmlDeviceGetName(h),
                 pynvml.nvmlDeviceGetComputeRunningProcesses(h),
             )
             for h in handles

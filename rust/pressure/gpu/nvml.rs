@@ -177,10 +177,12 @@ struct Functions {
     processes: unsafe extern "C" fn(Device, *mut c_uint, *mut RawProcessInfo) -> c_int,
 }
 
-/// The loaded and initialised library, with the device handles asked for once.
+/// The loaded and initialised library, with the device handles asked for once (and each name
+/// once: it cannot change while the library is loaded, and one call less keeps a read cheap).
 pub struct NvmlLibrary {
     functions: Functions,
     devices: Vec<Result<Device, NvmlError>>,
+    names: Vec<Option<String>>,
     processes: Vec<RawProcessInfo>,
 }
 
@@ -259,6 +261,7 @@ impl NvmlLibrary {
         let mut library = Self {
             functions,
             devices: Vec::new(),
+            names: Vec::new(),
             processes: vec![RawProcessInfo::default(); 16],
         };
         let count = library.device_count().map_err(|e| format!("nvml: {e}"))?;
@@ -270,6 +273,7 @@ impl NvmlLibrary {
                 check("nvmlDeviceGetHandleByIndex_v2", code).map(|()| device)
             })
             .collect();
+        library.names = vec![None; count as usize];
         Ok(library)
     }
 
@@ -302,6 +306,9 @@ impl Nvml for NvmlLibrary {
     }
 
     fn name(&mut self, index: u32) -> Result<String, NvmlError> {
+        if let Some(Some(name)) = self.names.get(index as usize) {
+            return Ok(name.clone());
+        }
         let device = self.device(index)?;
         let mut buf = [0 as c_char; NAME_BUFFER];
         // SAFETY: `buf` has NAME_BUFFER writable bytes; NVML NUL-terminates within them.
@@ -310,9 +317,13 @@ impl Nvml for NvmlLibrary {
         })?;
         buf[NAME_BUFFER - 1] = 0;
         // SAFETY: NUL-terminated above at the latest.
-        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
+        let name = unsafe { CStr::from_ptr(buf.as_ptr()) }
             .to_string_lossy()
-            .into_owned())
+            .into_owned();
+        if let Some(slot) = self.names.get_mut(index as usize) {
+            *slot = Some(name.clone());
+        }
+        Ok(name)
     }
 
     fn memory(&mut self, index: u32) -> Result<MemoryInfo, NvmlError> {
@@ -583,8 +594,11 @@ int nvmlShutdown(void) { initialised--; return 0; }
 int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return initialised ? 0 : 1; }
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
     *h = (void *)(uintptr_t)(0x1000 + i); return 0; }
+int name_calls = 0;
 int nvmlDeviceGetName(void *h, char *buf, unsigned int len) {
-    snprintf(buf, len, "Fake GPU %u", (unsigned)((uintptr_t)h - 0x1000)); return 0; }
+    name_calls++;
+    snprintf(buf, len, "Fake GPU %u / call %d", (unsigned)((uintptr_t)h - 0x1000), name_calls);
+    return 0; }
 int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m) {
     if (m->version != ((unsigned)sizeof(mem_v2) | (2u << 24))) return 25;
     unsigned long long gib = 1ull << 30, i = (uintptr_t)h - 0x1000;
@@ -619,19 +633,24 @@ int nvmlDeviceGetComputeRunningProcesses_v3(void *h, unsigned int *count, proc_v
         let path = std::ffi::CString::new(library.to_str().unwrap()).unwrap();
         let mut nvml = NvmlLibrary::open_path(&path).unwrap();
         let reading = read_devices(&mut nvml, std::process::id());
+        let again = read_devices(&mut nvml, std::process::id());
         std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(again, reading, "the names are asked once");
         assert!(reading.problems.is_empty(), "{:?}", reading.problems);
         let [d0, d1] = &reading.devices[..] else {
             panic!("{:?}", reading.devices)
         };
-        assert_eq!((d0.index, d0.name.as_str()), (0, "Fake GPU 0"));
+        assert_eq!((d0.index, d0.name.as_str()), (0, "Fake GPU 0 / call 1"));
         assert_eq!(
             (d0.total, d0.used, d0.reserved),
             (80 * GIB, 10 * GIB, Some(GIB / 2))
         );
         assert_eq!(d0.free, 80 * GIB - GIB / 2 - 10 * GIB);
         assert_eq!(d0.process, Some(0));
-        assert_eq!((d1.name.as_str(), d1.used), ("Fake GPU 1", 11 * GIB));
+        assert_eq!(
+            (d1.name.as_str(), d1.used),
+            ("Fake GPU 1 / call 2", 11 * GIB)
+        );
         // 20 processes do not fit the first 16-entry buffer: grown, and both own entries summed.
         assert_eq!(d1.process, Some(128 << 20));
         let bad = std::ffi::CString::new("/nonexistent/libnvidia-ml.so.1").unwrap();
