@@ -150,10 +150,12 @@ def gpu_costs(rounds: int) -> None:
     devices = ", ".join(f"{d.index}: {d.name}" for d in reading.devices)
     print()
     print(f"GPU: {devices or 'none'}; " + ("; ".join(reading.problems) or "no problems"))
-    base = medians[contenders[0][0]]
-    print(f"{'contender':48} {'ns/op (median)':>15} {'x uncached read':>16}")
+    # The anchor is nvidia-ml-py's nvmlDeviceGetMemoryInfo; without a driver, our own read.
+    anchor = others[0][0] if others else contenders[0][0]
+    base = medians[anchor]
+    print(f"{'contender':48} {'ns/op (median)':>15}  x {anchor}")
     for name, median in medians.items():
-        print(f"{name:48} {median:15.0f} {median / base:16.2f}")
+        print(f"{name:48} {median:15.0f}  {median / base:.3f}")
     if skipped:
         print(f"nvidia-ml-py rows skipped: {skipped}")
 

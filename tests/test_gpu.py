@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +261,48 @@ def test_monitor_reads_through_the_given_reader_only() -> None:
     assert gpu.calls == 1
     assert [(level, d["index"]) for level, d in changes] == [(MemoryPressure.GREEN, 0)]
     assert monitor.update(reading, time.monotonic()) == []
+
+
+def build_fake_nvml(directory: Path) -> Path:
+    """tests/fixtures/fake_nvml.c built as `directory/libnvidia-ml.so.1` with the C compiler."""
+    source = Path(__file__).parent / "fixtures" / "fake_nvml.c"
+    library = directory / "libnvidia-ml.so.1"
+    compiler = os.environ.get("CC", "cc")
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)],
+        check=True,
+        timeout=120,
+    )
+    return directory
+
+
+def test_status_reads_nvml_through_dlopen_end_to_end(tmp_path: Path) -> None:
+    """`ironcliw-mem status` in a process whose loader finds a stand-in libnvidia-ml.so.1: the
+    real probe, the level with thresholds from the environment, and the status output."""
+    env = {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(build_fake_nvml(tmp_path)),
+        # Device 0 uses 12.5 % of its memory, device 1 13.75 %.
+        "PRESSURE_GPU_NVIDIA_YELLOW_ENTER": "13",
+        "PRESSURE_GPU_NVIDIA_YELLOW_EXIT": "12",
+    }
+    command = [sys.executable, "-m", "ironcliw_mem", "status"]
+    as_json = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    gpus = json.loads(as_json.stdout)["gpu"]
+    assert [(d["index"], d["name"], d["level"]) for d in gpus] == [
+        (0, "Fake GPU 0 / call 1", "green"),
+        (1, "Fake GPU 1 / call 2", "yellow"),
+    ]
+    assert gpus[1]["total_bytes"] == 80 * GIB
+    assert gpus[1]["used_bytes"] == 11 * GIB
+    assert gpus[1]["reserved_bytes"] == GIB // 2
+    assert gpus[1]["free_bytes"] == 80 * GIB - GIB // 2 - 11 * GIB
+    assert gpus[1]["process_bytes"] == 128 * 1024**2  # the status process's two entries
+    assert gpus[0]["process_bytes"] == 0
+    assert gpus[1]["reasons"] == ["gpu memory used of total 13.8% >= 13.0%"]
+    text = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    assert "gpu 1 Fake GPU 1 / call 2: yellow, 11.00 GB used of 80.00 GB (13.8 %)" in text

@@ -579,41 +579,10 @@ mod tests {
         assert_eq!(std::mem::size_of::<RawProcessInfo>(), 24);
     }
 
-    /// A stand-in `libnvidia-ml` in C, compiled here with the system's C compiler: it checks the
-    /// struct version as NVML does and answers from nvml.h's layouts, so the leaf's signatures,
-    /// struct layouts and buffer growth are exercised through a real `dlopen`.
-    const FAKE_NVML_C: &str = r#"
-#include <stdint.h>
-#include <stdio.h>
-#include <unistd.h>
-typedef struct { unsigned int version; unsigned long long total, reserved, free, used; } mem_v2;
-typedef struct { unsigned int pid; unsigned long long used; unsigned int gi, ci; } proc_v2;
-int initialised = 0;
-int nvmlInit_v2(void) { initialised++; return 0; }
-int nvmlShutdown(void) { initialised--; return 0; }
-int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return initialised ? 0 : 1; }
-int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h) {
-    *h = (void *)(uintptr_t)(0x1000 + i); return 0; }
-int name_calls = 0;
-int nvmlDeviceGetName(void *h, char *buf, unsigned int len) {
-    name_calls++;
-    snprintf(buf, len, "Fake GPU %u / call %d", (unsigned)((uintptr_t)h - 0x1000), name_calls);
-    return 0; }
-int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m) {
-    if (m->version != ((unsigned)sizeof(mem_v2) | (2u << 24))) return 25;
-    unsigned long long gib = 1ull << 30, i = (uintptr_t)h - 0x1000;
-    m->total = 80 * gib; m->reserved = gib / 2; m->used = (10 + i) * gib;
-    m->free = m->total - m->reserved - m->used; return 0; }
-int nvmlDeviceGetComputeRunningProcesses_v3(void *h, unsigned int *count, proc_v2 *p) {
-    if ((uintptr_t)h == 0x1000) { *count = 0; return 0; }
-    if (*count < 20) { *count = 20; return 7; }
-    for (unsigned i = 0; i < 20; i++) {
-        p[i].pid = 100000 + i; p[i].used = 1ull << 20; p[i].gi = p[i].ci = 0xFFFFFFFF; }
-    p[3].pid = getpid(); p[3].used = 100ull << 20;
-    p[17].pid = getpid(); p[17].used = 28ull << 20;
-    p[5].used = 0xFFFFFFFFFFFFFFFFull;
-    *count = 20; return 0; }
-"#;
+    /// A stand-in `libnvidia-ml` in C (also used by the Python tests), compiled here with the
+    /// system's C compiler: it checks the struct version as NVML does and answers from nvml.h's
+    /// layouts, so the leaf's signatures, struct layouts and buffer growth go through `dlopen`.
+    const FAKE_NVML_C: &str = include_str!("../../../tests/fixtures/fake_nvml.c");
 
     #[test]
     fn the_leaf_reads_a_stand_in_library_through_dlopen() {
