@@ -41,13 +41,21 @@ lint: setup
 	cargo fmt --check
 	cargo clippy --quiet --all-targets -- -D warnings
 	cargo clippy --quiet --all-targets --features python -- -D warnings
+	# check-macos-ffi compiles every macOS item on this OS too (clock, probe, dispatch watcher and,
+	# with python, the binding's macOS arm): type-checked here, linked only on a Mac.
 	cargo clippy --quiet --all-targets --features check-macos-ffi -- -D warnings
+	cargo clippy --quiet --all-targets --features python,check-macos-ffi -- -D warnings
 	$(BIN)/ruff check python tests benches
 	$(BIN)/ruff format --check python tests benches
 	$(BIN)/mypy python
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
-bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay
+bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import
+
+# `import ironcliw_mem` (and one reading) against `import psutil`, fresh interpreters, -X importtime.
+.PHONY: bench-import
+bench-import: setup
+	$(BIN)/python benches/compare_import.py --rounds $(or $(ROUNDS),30)
 
 # RSS and cache bytes while 9 synthetic spaces are requested every second, a minute per level.
 bench-soak: setup

@@ -18,8 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
 from ironcliw_mem import (
     CaptureQuality,
     MacOSMemoryManager,
@@ -30,6 +28,7 @@ from ironcliw_mem import (
     SyntheticBackend,
     read_sample,
 )
+from ironcliw_mem.process_memory import read_process_memory
 
 MIB = 1024 * 1024
 LEVELS = [MemoryPressure.GREEN, MemoryPressure.YELLOW, MemoryPressure.RED, MemoryPressure.GREEN]
@@ -40,7 +39,6 @@ async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]
     backend = SyntheticBackend(spaces=spaces)
     backend.switch_to((spaces + 1) // 2)
     engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=backend)
-    process = psutil.Process()
     rows: list[dict[str, object]] = []
     request = SpaceCaptureRequest(
         space_ids=list(range(1, spaces + 1)), quality=CaptureQuality.FULL, parallel=True
@@ -49,7 +47,7 @@ async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]
         await manager.override_pressure(level)
         captures_before = engine.captures_made
         cache_bytes: list[int] = []
-        rss: list[int] = []
+        rss: list[float] = []  # MB
         hits = 0
         deadline = time.monotonic() + seconds_per_level
         while time.monotonic() < deadline:
@@ -57,7 +55,7 @@ async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]
             result = await engine.capture_all_spaces(request)
             hits += result.cache_hits
             cache_bytes.append(engine.cache.size_bytes)
-            rss.append(process.memory_info().rss)
+            rss.append(read_process_memory(uss=False).rss_mb)
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
         rows.append(
             {
@@ -70,8 +68,8 @@ async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]
                 "cache_hits": hits,
                 "cache_peak_mb": max(cache_bytes) / MIB,
                 "cache_mean_mb": statistics.fmean(cache_bytes) / MIB,
-                "rss_peak_mb": max(rss) / MIB,
-                "rss_mean_mb": statistics.fmean(rss) / MIB,
+                "rss_peak_mb": max(rss),
+                "rss_mean_mb": statistics.fmean(rss),
             }
         )
     await engine.close()

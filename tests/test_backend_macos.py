@@ -22,20 +22,27 @@ from PIL import Image
 from ironcliw_mem.capture import CaptureBackend, CaptureError
 from ironcliw_mem.capture.macos import (
     MACOS_EXTRA_HINT,
+    DisplayInfo,
     MacOSBackend,
     ScreenRecordingDenied,
     SpaceInfo,
     WindowInfo,
     YabaiOutputError,
     bgra_from_buffer,
+    check_bgra_layout,
     composite_windows,
+    display_of_space,
+    fit_window,
     focused_space,
     is_permission_denied_text,
     looks_like_denied_capture,
+    parse_yabai_displays,
     parse_yabai_spaces,
     parse_yabai_windows,
     screencapture_command,
+    screencapture_display_number,
     screencapture_failure,
+    yabai_displays_command,
     yabai_spaces_command,
     yabai_windows_command,
 )
@@ -183,6 +190,27 @@ YABAI_OLD_WINDOWS = json.dumps(
             "minimized": 0,
             "visible": 1,
         }
+    ]
+)
+
+# `yabai -m query --displays` (src/display.c `display_serialize`): the main display (id 1, 80x60
+# points) arranged first, a second one (id 5, 40x30 points, at x = 80) arranged second.
+YABAI_DISPLAYS = json.dumps(
+    [
+        {
+            "id": 1,
+            "uuid": "37D8832A-2D66-02CA-B9F7-8F30A301B230",
+            "index": 1,
+            "spaces": [1, 2, 3],
+            "frame": {"x": 0.0, "y": 0.0, "w": 80.0, "h": 60.0},
+        },
+        {
+            "id": 5,
+            "uuid": "9A4B1F0E-77C2-4D21-8E0B-3C1D2E5F6A7B",
+            "index": 2,
+            "spaces": [4],
+            "frame": {"x": 80.0, "y": 0.0, "w": 40.0, "h": 30.0},
+        },
     ]
 )
 
@@ -364,6 +392,9 @@ class FakeMac:
         *,
         spaces: str | None = None,
         windows: str = YABAI_WINDOWS,
+        displays: str = YABAI_DISPLAYS,
+        windows_failure: tuple[int, str] | None = None,
+        frames: dict[int, np.ndarray] | None = None,
         frame: np.ndarray | None = None,
         screencapture: tuple[int, str] = (0, ""),
         write: bool = True,
@@ -371,6 +402,9 @@ class FakeMac:
     ) -> None:
         self.spaces = spaces
         self.windows = windows
+        self.displays = displays
+        self.windows_failure = windows_failure
+        self.frames = frames or {}
         self.frame = frame if frame is not None else _screen_rgb()
         self.screencapture = screencapture
         self.write = write
@@ -386,13 +420,24 @@ class FakeMac:
                 return subprocess.CompletedProcess(
                     command, 1, b"", b"yabai-msg: failed to connect to socket..\n"
                 )
-            text = self.spaces if "--spaces" in command else self.windows
+            if "--windows" in command and self.windows_failure is not None:
+                code, message = self.windows_failure
+                return subprocess.CompletedProcess(command, code, b"", message.encode())
+            if "--spaces" in command:
+                text = self.spaces
+            elif "--displays" in command:
+                text = self.displays
+            else:
+                text = self.windows
             return subprocess.CompletedProcess(command, 0, text.encode(), b"")
         if self.raises is not None:
             raise self.raises
         code, stderr = self.screencapture
         if self.write and code == 0:
-            Image.fromarray(self.frame).save(command[-1], format="PNG")
+            # screencapture -D n: the n-th display of CGGetActiveDisplayList, at its pixels.
+            number = int(command[command.index("-D") + 1]) if "-D" in command else 1
+            frame = self.frames.get(number, self.frame)
+            Image.fromarray(frame).save(command[-1], format="PNG")
         return subprocess.CompletedProcess(command, code, b"", stderr.encode())
 
 
@@ -430,7 +475,7 @@ def test_a_yabai_that_is_not_running_means_one_space() -> None:
 
 def test_with_yabai_spaces_and_visible_displays() -> None:
     mac = FakeMac(spaces=YABAI_NEW)
-    backend = MacOSBackend(yabai="yabai", run=mac)
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({}))
     assert backend.list_spaces() == [1, 2, 3, 4]
     assert backend.current_space() == 2
     assert backend.space_source == "yabai"
@@ -446,33 +491,88 @@ def test_with_yabai_spaces_and_visible_displays() -> None:
 
 def test_off_screen_spaces_need_the_macos_extra() -> None:
     backend = MacOSBackend(yabai="yabai", run=FakeMac(spaces=YABAI_NEW))
-    backend._quartz_checked = True  # as on a Mac without pyobjc
+    backend._modules["Quartz"] = None  # as on a Mac without pyobjc
     with pytest.raises(CaptureError, match=r"space 1 is not on screen.*ironcliw-mem\[macos\]"):
         backend.capture(1)
     assert "ironcliw-mem[macos]" in MACOS_EXTRA_HINT
 
 
-def _fake_quartz(images: dict[int, np.ndarray], allowed: bool = True) -> SimpleNamespace:
-    def create_image(_rect: object, _option: int, window_id: int, _flags: int) -> object:
-        return images.get(window_id)
+#: kCGBitmapByteOrder32Little | kCGImageAlphaPremultipliedFirst: BGRA in memory.
+BGRA_INFO = (2 << 12) | 2
 
-    return SimpleNamespace(
+
+class FakeImage:
+    """A CGImage stand-in: rows of bytes with the layout fields Quartz reports."""
+
+    def __init__(
+        self, pixels: np.ndarray, bits_per_pixel: int = 32, bitmap_info: int = BGRA_INFO
+    ) -> None:
+        self.pixels = pixels
+        self.bits_per_pixel = bits_per_pixel
+        self.bitmap_info = bitmap_info
+
+
+def _fake_quartz(
+    images: dict[int, Any],
+    allowed: bool = True,
+    *,
+    active_displays: tuple[int, ...] = (1, 5),
+    scales: dict[int, int] | None = None,
+    window_list: bool = True,
+) -> SimpleNamespace:
+    """Quartz's functions as pyobjc exposes them, with window images from `images`."""
+    scales = scales if scales is not None else {1: 1, 5: 2}
+    created: list[int] = []
+    events: list[str] = []
+
+    def create_image(_rect: object, _option: int, window_id: int, _flags: int) -> object:
+        created.append(window_id)
+        image = images.get(window_id)
+        return FakeImage(image) if isinstance(image, np.ndarray) else image
+
+    def main_display_id() -> int:
+        events.append("CGMainDisplayID")  # also what connects a process to the window server
+        return 1
+
+    def mode(display_id: int) -> tuple[int, int]:
+        return (display_id, scales[display_id])
+
+    quartz = SimpleNamespace(
+        created=created,
+        events=events,
         CGPreflightScreenCaptureAccess=lambda: allowed,
-        CGMainDisplayID=lambda: 1,
-        CGDisplayBounds=lambda _display: SimpleNamespace(
-            origin=SimpleNamespace(x=0.0, y=0.0), size=SimpleNamespace(width=80.0, height=60.0)
+        CGGetActiveDisplayList=lambda _max, _ids, _count: (
+            0,
+            active_displays,
+            len(active_displays),
         ),
+        # Quartz has these too (the old composer placed every space on the main display's).
+        CGMainDisplayID=main_display_id,
+        CGDisplayBounds=lambda display_id: SimpleNamespace(
+            origin=SimpleNamespace(x=0.0 if display_id == 1 else 80.0, y=0.0),
+            size=SimpleNamespace(
+                width=80.0 if display_id == 1 else 40.0, height=60.0 if display_id == 1 else 30.0
+            ),
+        ),
+        kCGWindowImageNominalResolution=16,
+        CGDisplayCopyDisplayMode=mode,
+        CGDisplayModeGetWidth=lambda m: 100,
+        CGDisplayModeGetPixelWidth=lambda m: 100 * m[1],
         CGRectNull=None,
         kCGWindowListOptionIncludingWindow=8,
         kCGWindowImageBoundsIgnoreFraming=1,
-        kCGWindowImageNominalResolution=16,
-        CGWindowListCreateImage=create_image,
         CGImageGetDataProvider=lambda image: image,
-        CGDataProviderCopyData=lambda image: image.tobytes(),
-        CGImageGetWidth=lambda image: image.shape[1],
-        CGImageGetHeight=lambda image: image.shape[0],
-        CGImageGetBytesPerRow=lambda image: image.shape[1] * 4,
+        CGDataProviderCopyData=lambda image: image.pixels.tobytes(),
+        CGImageGetWidth=lambda image: image.pixels.shape[1],
+        CGImageGetHeight=lambda image: image.pixels.shape[0],
+        CGImageGetBytesPerRow=lambda image: image.pixels.shape[1] * image.pixels.shape[2],
+        CGImageGetBitsPerPixel=lambda image: image.bits_per_pixel,
+        CGImageGetBitsPerComponent=lambda image: 8,
+        CGImageGetBitmapInfo=lambda image: image.bitmap_info,
     )
+    if window_list:
+        quartz.CGWindowListCreateImage = create_image
+    return quartz
 
 
 def test_off_screen_spaces_are_composed_from_quartz_window_images() -> None:
@@ -499,7 +599,7 @@ def test_quartz_without_permission_or_windows() -> None:
     with pytest.raises(ScreenRecordingDenied, match="Screen Recording"):
         denied.capture(1)
     empty = MacOSBackend(yabai="yabai", run=FakeMac(spaces=YABAI_NEW), quartz=_fake_quartz({}))
-    with pytest.raises(CaptureError, match="space 1: Quartz returned no window images"):
+    with pytest.raises(CaptureError, match="space 1: no window images could be taken"):
         empty.capture(1)
 
 
@@ -536,3 +636,309 @@ def test_an_unreadable_png_is_a_capture_error() -> None:
 
     with pytest.raises(CaptureError, match="unreadable PNG"):
         MacOSBackend(yabai="", run=Garbage()).capture(1)
+
+
+# --- more than one display -------------------------------------------------------------------
+
+# yabai arranges the second display (id 5, at x = 80) first: its index 1 is not screencapture's
+# 1, which is the main display (id 1, first in CGGetActiveDisplayList).
+YABAI_DISPLAYS_REARRANGED = json.dumps(
+    [{**entry, "index": 2 if entry["id"] == 1 else 1} for entry in json.loads(YABAI_DISPLAYS)]
+)
+
+
+def _spaces(*entries: tuple[int, int, bool]) -> str:
+    """A yabai --spaces listing of (index, display, visible) spaces; the first visible focused."""
+    focused = next(index for index, _, visible in entries if visible)
+    return json.dumps(
+        [
+            {
+                "index": index,
+                "display": display,
+                "has-focus": index == focused,
+                "is-visible": visible,
+                "is-native-fullscreen": False,
+            }
+            for index, display, visible in entries
+        ]
+    )
+
+
+def test_parse_yabai_displays_and_map_them_to_screencapture_numbers() -> None:
+    assert yabai_displays_command("/opt/yabai") == ["/opt/yabai", "-m", "query", "--displays"]
+    main, second = parse_yabai_displays(YABAI_DISPLAYS)
+    assert main == DisplayInfo(1, 1, "37D8832A-2D66-02CA-B9F7-8F30A301B230", 0, 0, 80, 60)
+    assert (second.index, second.id, second.x, second.w) == (2, 5, 80.0, 40.0)
+    assert screencapture_display_number(second, [1, 5]) == 2
+    assert screencapture_display_number(second, [5, 1]) == 1
+    with pytest.raises(CaptureError, match=r"display 5 .* not among the active displays"):
+        screencapture_display_number(second, [1, 7])
+    with pytest.raises(YabaiOutputError, match="positive size"):
+        parse_yabai_displays('[{"id": 1, "index": 1, "frame": {"x":0,"y":0,"w":0,"h":9}}]')
+    with pytest.raises(YabaiOutputError, match="no displays"):
+        parse_yabai_displays("[]")
+
+
+def test_yabai_display_numbers_are_tied_to_screencapture_by_display_id() -> None:
+    # Space 1 is on yabai's display 1 = id 5, which screencapture calls 2.
+    mac = FakeMac(spaces=_spaces((1, 1, True), (2, 2, True)), displays=YABAI_DISPLAYS_REARRANGED)
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({}))
+    backend.capture(1)
+    assert mac.calls[-1][4:6] == ["-D", "2"]
+    backend.capture(2)
+    assert mac.calls[-1][4:6] == ["-D", "1"]
+
+
+def test_several_displays_without_quartz_is_an_error_not_a_guess() -> None:
+    mac = FakeMac(spaces=_spaces((1, 1, True), (2, 2, True)))
+    backend = MacOSBackend(yabai="yabai", run=mac)
+    backend._modules["Quartz"] = None  # as on a Mac without pyobjc
+    with pytest.raises(CaptureError, match=r"display 2 of 2.*needs Quartz.*ironcliw-mem\[macos\]"):
+        backend.capture(2)
+    assert not any(call[0] == "screencapture" for call in mac.calls)
+    # One display: it is the main one, screencapture's 1, no Quartz needed.
+    single = json.dumps(json.loads(YABAI_DISPLAYS)[:1])
+    alone = FakeMac(spaces=_spaces((1, 1, True)), displays=single)
+    lone = MacOSBackend(yabai="yabai", run=alone)
+    lone._modules["Quartz"] = None
+    lone.capture(1)
+    assert alone.calls[-1][4:6] == ["-D", "1"]
+
+
+SECOND_DISPLAY_WINDOWS = json.dumps(
+    [
+        {
+            "id": 201,
+            "frame": {"x": 90.0, "y": 5.0, "w": 20.0, "h": 10.0},
+            "is-minimized": False,
+            "is-hidden": False,
+        }
+    ]
+)
+
+
+def test_an_off_screen_space_is_composed_on_its_own_display_at_its_pixels() -> None:
+    # Space 3 is off screen on the second display (id 5: 40x30 points at x = 80, Retina 2x).
+    # Its window at (90, 5) is 10 points into that display: 20 pixels at scale 2.
+    red = _solid_bgra(40, 20, (255, 0, 0))  # the window at 2x: 20x10 points
+    second_display_png = np.full((60, 80, 3), 90, np.uint8)  # screencapture -D 2: 80x60 pixels
+    mac = FakeMac(
+        spaces=_spaces((1, 1, True), (2, 2, True), (3, 2, False)),
+        windows=SECOND_DISPLAY_WINDOWS,
+        frames={2: second_display_png},
+    )
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({201: red}))
+    off_screen = backend.capture(3)
+    on_screen = backend.capture(2)
+    assert mac.calls[-1][4:6] == ["-D", "2"]
+    # One display, one frame size, on screen or not (the main display's would be 60x80).
+    assert off_screen.shape == on_screen.shape == (60, 80, 3)
+    assert tuple(off_screen[10, 20]) == (255, 0, 0)  # the window's top-left corner
+    assert tuple(off_screen[29, 59]) == (255, 0, 0)  # its bottom-right corner
+    assert tuple(off_screen[30, 60]) == (0, 0, 0)
+    assert tuple(off_screen[9, 19]) == (0, 0, 0)
+
+
+def test_window_images_of_another_size_are_fitted_to_their_frame() -> None:
+    # A window image at 1x on a 2x display (the Quartz path's nominal case) is scaled to its
+    # frame, so the composed frame keeps the display's pixel size and layout.
+    small = _solid_bgra(20, 10, (0, 0, 255))
+    mac = FakeMac(
+        spaces=_spaces((1, 1, True), (3, 2, False)),
+        windows=SECOND_DISPLAY_WINDOWS,
+    )
+    frame = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({201: small})).capture(3)
+    assert frame.shape == (60, 80, 3)
+    assert (frame[10:30, 20:60] == (0, 0, 255)).all()
+    assert fit_window(small, 20, 10) is small
+
+
+def test_an_all_black_off_screen_space_is_a_permission_error() -> None:
+    black = _solid_bgra(40, 20, (0, 0, 0))
+    mac = FakeMac(spaces=_spaces((1, 1, True), (3, 2, False)), windows=SECOND_DISPLAY_WINDOWS)
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({201: black}))
+    with pytest.raises(ScreenRecordingDenied, match="space 3: its window images are all black"):
+        backend.capture(3)
+
+
+def test_yabai_display_zero_or_unknown_is_a_capture_error() -> None:
+    mac = FakeMac(spaces=_spaces((1, 0, True)))
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({}))
+    with pytest.raises(CaptureError, match="space 1: yabai reports it on display 0") as caught:
+        backend.capture(1)
+    assert not isinstance(caught.value, ValueError)
+    ghost = MacOSBackend(
+        yabai="yabai", run=FakeMac(spaces=_spaces((1, 3, True))), quartz=_fake_quartz({})
+    )
+    with pytest.raises(CaptureError, match=r"display 3, which its display list does not have"):
+        ghost.capture(1)
+    with pytest.raises(CaptureError, match="display 0"):
+        display_of_space(SpaceInfo(1, True, True, 0), parse_yabai_displays(YABAI_DISPLAYS))
+
+
+def test_a_failed_yabai_window_query_keeps_its_reason() -> None:
+    mac = FakeMac(
+        spaces=YABAI_NEW, windows_failure=(1, "could not locate space with mission-control 1.\n")
+    )
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=_fake_quartz({}))
+    with pytest.raises(
+        CaptureError,
+        match=r"space 1: yabai could not list its windows: --windows query exited with 1: "
+        r"could not locate space with mission-control 1\.",
+    ):
+        backend.capture(1)
+
+
+def test_a_failed_yabai_display_query_keeps_its_reason() -> None:
+    class NoDisplays(FakeMac):
+        def __call__(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+            if "--displays" in command:
+                return subprocess.CompletedProcess(command, 1, b"", b"yabai-msg: timeout\n")
+            return super().__call__(command, **kwargs)
+
+    backend = MacOSBackend(yabai="yabai", run=NoDisplays(spaces=YABAI_NEW))
+    with pytest.raises(
+        CaptureError, match=r"could not list the displays: .*exited with 1: yabai-msg"
+    ):
+        backend.capture(2)
+
+
+# --- the CGImage's layout --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bits_per_pixel", "bits_per_component", "info", "accepted"),
+    [
+        (32, 8, (2 << 12) | 2, True),  # little-endian, premultiplied first: BGRA
+        (32, 8, (2 << 12) | 6, True),  # little-endian, none-skip-first: BGRX
+        (32, 8, (2 << 12) | 4, True),  # little-endian, alpha first (straight)
+        (32, 8, 2, False),  # default (big-endian) byte order: ARGB in memory
+        (32, 8, (4 << 12) | 2, False),  # 32-bit big-endian: ARGB
+        (32, 8, (2 << 12) | 1, False),  # premultiplied last: ABGR in memory
+        (24, 8, (2 << 12) | 6, False),  # 3 bytes a pixel
+        (64, 16, (1 << 12) | 2, False),  # 16-bit components
+        (128, 32, (2 << 12) | 2 | (1 << 8), False),  # float components
+        (32, 8, (2 << 12) | 2 | (1 << 16), False),  # packed 10-bit pixel format
+    ],
+)
+def test_only_32_bit_bgra_cgimages_are_read(
+    bits_per_pixel: int, bits_per_component: int, info: int, accepted: bool
+) -> None:
+    if accepted:
+        check_bgra_layout(bits_per_pixel, bits_per_component, info)
+    else:
+        with pytest.raises(CaptureError, match=r"not 32-bit BGRA.*accepted: 32 bits per pixel"):
+            check_bgra_layout(bits_per_pixel, bits_per_component, info)
+
+
+def test_a_window_image_in_another_layout_is_a_capture_error() -> None:
+    argb = FakeImage(_solid_bgra(40, 30, (255, 0, 0)), bitmap_info=2)
+    backend = MacOSBackend(
+        yabai="yabai", run=FakeMac(spaces=YABAI_NEW), quartz=_fake_quartz({101: argb})
+    )
+    with pytest.raises(CaptureError, match=r"space 1, window 101: .*bitmap info 0x2"):
+        backend.capture(1)
+
+
+# --- ScreenCaptureKit, Quartz, or neither ----------------------------------------------------
+
+
+class FakeScreenCaptureKit:
+    """pyobjc's ScreenCaptureKit: shareable windows and screenshots through completion handlers."""
+
+    def __init__(self, images: dict[int, np.ndarray], quartz: Any, fail: str | None = None) -> None:
+        self.images = images
+        self.fail = fail
+        self.requests: list[tuple[int, int, int]] = []
+        kit = self
+
+        class Window:
+            def __init__(self, window_id: int) -> None:
+                self.window_id = window_id
+
+            def windowID(self) -> int:
+                return self.window_id
+
+        class Content:
+            def windows(self) -> list[Window]:
+                return [Window(window_id) for window_id in kit.images]
+
+        class SCShareableContent:
+            @staticmethod
+            def getShareableContentExcludingDesktopWindows_onScreenWindowsOnly_completionHandler_(
+                exclude_desktop: bool, on_screen_only: bool, handler: Any
+            ) -> None:
+                assert exclude_desktop
+                assert not on_screen_only  # off-screen windows are wanted
+                handler(Content(), None)
+
+        class Filter:
+            def initWithDesktopIndependentWindow_(self, window: Window) -> Filter:
+                # The real one aborts the process (CGS_REQUIRE_INIT) in a process that has not
+                # connected to the window server through a CoreGraphics display call.
+                assert "CGMainDisplayID" in quartz.events, "CGS_REQUIRE_INIT"
+                self.window = window
+                return self
+
+        class Config:
+            def init(self) -> Config:
+                self.size = (0, 0)
+                return self
+
+            def setWidth_(self, width: int) -> None:
+                self.size = (width, self.size[1])
+
+            def setHeight_(self, height: int) -> None:
+                self.size = (self.size[0], height)
+
+            def setShowsCursor_(self, shows: bool) -> None:
+                assert shows is False
+
+        class SCScreenshotManager:
+            @staticmethod
+            def captureImageWithFilter_configuration_completionHandler_(
+                content_filter: Filter, config: Config, handler: Any
+            ) -> None:
+                window_id = content_filter.window.window_id
+                kit.requests.append((window_id, *config.size))
+                if kit.fail:
+                    handler(None, kit.fail)
+                else:
+                    handler(FakeImage(kit.images[window_id]), None)
+
+        self.SCShareableContent = SCShareableContent
+        self.SCContentFilter = SimpleNamespace(alloc=Filter)
+        self.SCStreamConfiguration = SimpleNamespace(alloc=Config)
+        self.SCScreenshotManager = SCScreenshotManager
+
+
+def test_screencapturekit_takes_the_window_images_where_present() -> None:
+    mac = FakeMac(spaces=_spaces((1, 1, True), (3, 2, False)), windows=SECOND_DISPLAY_WINDOWS)
+    quartz = _fake_quartz({201: _solid_bgra(40, 20, (255, 0, 0))})
+    kit = FakeScreenCaptureKit(
+        {201: _solid_bgra(40, 20, (0, 255, 0)), 999: _solid_bgra(1, 1, (1, 1, 1))}, quartz
+    )
+    frame = MacOSBackend(yabai="yabai", run=mac, quartz=quartz, screencapturekit=kit).capture(3)
+    assert kit.requests == [(201, 40, 20)]  # at the window's size in the display's pixels
+    assert quartz.created == []  # the deprecated call is not made
+    assert tuple(frame[10, 20]) == (0, 255, 0)
+    failing = FakeScreenCaptureKit(
+        {201: _solid_bgra(40, 20, (0, 255, 0))}, quartz, fail="TCC denied"
+    )
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=quartz, screencapturekit=failing)
+    with pytest.raises(CaptureError, match="ScreenCaptureKit screenshot of window 201 failed: TCC"):
+        backend.capture(3)
+
+
+def test_quartz_window_images_without_screencapturekit_and_neither() -> None:
+    mac = FakeMac(spaces=_spaces((1, 1, True), (3, 2, False)), windows=SECOND_DISPLAY_WINDOWS)
+    quartz = _fake_quartz({201: _solid_bgra(40, 20, (255, 0, 0))})
+    frame = MacOSBackend(yabai="yabai", run=mac, quartz=quartz).capture(3)
+    assert quartz.created == [201]
+    assert tuple(frame[10, 20]) == (255, 0, 0)
+    # A macOS 15 SDK Quartz without CGWindowListCreateImage, and no ScreenCaptureKit.
+    bare = _fake_quartz({}, window_list=False)
+    with pytest.raises(
+        CaptureError, match=r"space 3 is not on screen.*ScreenCaptureKit.*CGWindowListCreateImage"
+    ):
+        MacOSBackend(yabai="yabai", run=mac, quartz=bare).capture(3)

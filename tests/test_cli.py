@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ironcliw_mem.cli import stress_cap_mb
+from ironcliw_mem.tools.cli import stress_cap_mb
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

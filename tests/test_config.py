@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ironcliw_mem.config import ConfigError, MemoryConfig
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
 
 def test_defaults_match_the_design_table() -> None:

@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
 from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
-from ironcliw_mem.dashboard import DashboardServer, DashboardState, cache_stats_of
+from ironcliw_mem.tools.dashboard import DashboardServer, DashboardState, cache_stats_of
 from support import chromium_screenshot
 
 GIB = 1024**3

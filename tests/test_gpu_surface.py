@@ -10,10 +10,11 @@ from typing import Any
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from ironcliw_mem import MacOSMemoryManager, MemoryConfig, MemoryProfiler, Sample, cli, profiler
-from ironcliw_mem.dashboard import DashboardServer, DashboardState
+from ironcliw_mem import MacOSMemoryManager, MemoryConfig, MemoryProfiler, Sample
 from ironcliw_mem.gpu import GpuReading
-from ironcliw_mem.plot import plot_profile
+from ironcliw_mem.tools import cli, profiler
+from ironcliw_mem.tools.dashboard import DashboardServer, DashboardState
+from ironcliw_mem.tools.plot import plot_profile
 from support import chromium_screenshot
 
 GIB = 1024**3

@@ -1,16 +1,16 @@
-"""The per-level policy and the fidelity order of capture qualities."""
+"""The per-level policy and the spaces it lets the agent watch."""
 
 from __future__ import annotations
 
 import pytest
 
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure, MonitoringStrategy
 from ironcliw_mem.policy import (
-    CaptureQuality,
-    MemoryPressure,
-    MonitoringStrategy,
+    adjacent_spaces,
     policy_for,
     should_monitor_all_spaces,
+    spaces_to_watch,
 )
 
 GREEN, YELLOW, RED, UNKNOWN = (
@@ -19,31 +19,6 @@ GREEN, YELLOW, RED, UNKNOWN = (
     MemoryPressure.RED,
     MemoryPressure.UNKNOWN,
 )
-
-
-def test_pressure_values_are_the_originals() -> None:
-    assert [m.value for m in MemoryPressure] == ["normal", "warn", "critical", "unknown"]
-    assert MemoryPressure.parse("critical") is RED
-    assert MemoryPressure.parse("Yellow") is YELLOW
-    assert MemoryPressure.from_level("green") is GREEN
-    with pytest.raises(ValueError, match="accepted"):
-        MemoryPressure.from_level("normal")
-
-
-def test_quality_order_is_fidelity_not_alphabet() -> None:
-    # Alphabetically "fast" < "full" < "optimized" < "thumbnail": the originals' bug.
-    order = sorted(CaptureQuality, key=lambda q: q)
-    assert order == [
-        CaptureQuality.THUMBNAIL,
-        CaptureQuality.FAST,
-        CaptureQuality.OPTIMIZED,
-        CaptureQuality.FULL,
-    ]
-    assert CaptureQuality.THUMBNAIL < CaptureQuality.FULL
-    assert CaptureQuality.OPTIMIZED > CaptureQuality.FAST
-    assert max(CaptureQuality.FULL, CaptureQuality.OPTIMIZED) is CaptureQuality.FULL
-    with pytest.raises(TypeError):
-        _ = CaptureQuality.FULL < "thumbnail"  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(
@@ -147,3 +122,47 @@ def test_unknown_uses_cache_max_size_not_the_yellow_budget() -> None:
     config = MemoryConfig(cache_size_yellow=150, cache_max_size_mb=90, env={})
     assert policy_for(config, UNKNOWN).cache_budget_mb == 90
     assert policy_for(config, YELLOW).cache_budget_mb == 150
+
+
+SPACES = [1, 2, 3, 4, 5]
+
+
+def test_adjacent_spaces_are_the_active_one_and_its_neighbours_in_display_order() -> None:
+    assert adjacent_spaces(SPACES, 3) == [2, 3, 4]
+    assert adjacent_spaces(SPACES, 1) == [1, 2]
+    assert adjacent_spaces(SPACES, 5) == [4, 5]
+    assert adjacent_spaces(SPACES, 9) == [1]  # an active space not listed: the first one
+    assert adjacent_spaces([], 4) == [4]
+
+
+@pytest.mark.parametrize(
+    ("pressure", "active", "expected"),
+    [
+        (GREEN, 3, [1, 2, 3, 4, 5]),
+        (YELLOW, 3, [2, 3, 4]),
+        (YELLOW, 1, [1, 2]),
+        (RED, 3, [3]),
+        (RED, 9, [1]),  # the active space is gone: the first one, never nothing
+        (UNKNOWN, 3, [2, 3, 4]),  # unknown acts as yellow
+    ],
+)
+def test_spaces_to_watch_follow_the_level(
+    pressure: MemoryPressure, active: int, expected: list[int]
+) -> None:
+    policy = policy_for(MemoryConfig(), pressure)
+    assert spaces_to_watch(policy, SPACES, active, []) == expected
+
+
+def test_spaces_to_watch_stay_within_monitored_spaces() -> None:
+    config = MemoryConfig()
+    green, yellow, red = (policy_for(config, level) for level in (GREEN, YELLOW, RED))
+    # In MONITORED_SPACES' order, and only spaces that exist.
+    assert spaces_to_watch(green, SPACES, 3, [4, 2, 7]) == [4, 2]
+    # Neighbours are counted within the monitored spaces: 2 and 4 are adjacent there.
+    assert spaces_to_watch(yellow, SPACES, 2, [2, 4, 5]) == [2, 4]
+    assert spaces_to_watch(red, SPACES, 3, [2, 4]) == [2]  # active not monitored: the first
+    assert spaces_to_watch(red, SPACES, 4, [2, 4]) == [4]
+
+
+def test_unmanaged_policy_watches_every_space() -> None:
+    assert spaces_to_watch(policy_for(MemoryConfig(), None), SPACES, 3, []) == SPACES

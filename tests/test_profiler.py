@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ironcliw_mem import MemoryProfiler, cli, profiler
+from ironcliw_mem import MemoryProfiler
+from ironcliw_mem.process_memory import reset_peak_rss
+from ironcliw_mem.tools import cli, profiler
 from support import calm_manager
 
 REPORT_KEYS = {"generated_at", "baseline", "benchmarks", "summary"}
@@ -133,7 +135,7 @@ async def test_a_component_that_returns_at_once_is_not_a_measurement() -> None:
     assert prof.generate_report()["summary"]["priority_3_target_met"] is False
 
 
-@pytest.mark.skipif(not profiler.reset_peak_rss(), reason="no /proc/self/clear_refs (not Linux)")
+@pytest.mark.skipif(not reset_peak_rss(), reason="no /proc/self/clear_refs (not Linux)")
 async def test_a_burst_between_samples_still_counts_as_the_peak() -> None:
     import time
 
@@ -300,3 +302,17 @@ def test_two_profiles_started_together_keep_both_reports(tmp_path: Path) -> None
     assert len(reports) == 2
     for report in reports:
         check_report_shape(json.loads(report.read_text()))
+
+
+def test_running_the_profiler_module_runs_the_full_profile(tmp_path: Path) -> None:
+    # As the original's `python3 backend/vision/memory_profiler.py` did; before the tools moved
+    # apart, `python -m ironcliw_mem.profiler` only warned that the module was already imported.
+    module = "ironcliw_mem.tools.profiler"
+    command = [sys.executable, "-W", "error::RuntimeWarning", "-m", module, "--duration", "1",
+               "--no-plot", "--size", "320x200", "--output-dir", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, **SMALL_RUN_ENV, "IRONCLIW_CAPTURE_BACKEND": "synthetic"}
+    run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "RuntimeWarning" not in run.stderr
+    (report,) = tmp_path.glob("memory_profile_*.json")
+    check_report_shape(json.loads(report.read_text()))

@@ -2,6 +2,6 @@
 
 import sys
 
-from ironcliw_mem.cli import main
+from ironcliw_mem.tools.cli import main
 
 sys.exit(main())

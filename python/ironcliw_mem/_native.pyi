@@ -172,6 +172,8 @@ class Sample:
     @property
     def used(self) -> int | None: ...
     @property
+    def active(self) -> int | None: ...
+    @property
     def wired(self) -> int | None: ...
     @property
     def compressed(self) -> int | None: ...
@@ -226,6 +228,10 @@ class PressureProbe:
 
     ``refresh_s``: v2 ancestors' limits, and the figures of a cgroup without any limit (which
     cannot move the level), are reused for up to this long; 0 reads everything every time.
+    On macOS ``refresh_s`` is ignored: every ``read()`` asks the kernel, but xnu answers
+    ``host_statistics64`` from a cache once third-party processes (all of them together) ask
+    more than 2-10 times (random per window) in one second (osfmk/kern/host.c), so the page
+    figures can be up to a second old however often one reads.
     """
 
     def __init__(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ironcliw_mem._native import Thresholds
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})

@@ -22,7 +22,7 @@ from ironcliw_mem._native import (
     GpuVerdict,
     Thresholds,
 )
-from ironcliw_mem.policy import MemoryPressure
+from ironcliw_mem.levels import MemoryPressure
 
 __all__ = [
     "GpuClassifier",

@@ -10,39 +10,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import inspect
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, ParamSpec, TypeVar
-
-import psutil
+from typing import Any, Generic, TypeVar
 
 from ironcliw_mem import pressure
+from ironcliw_mem.callbacks import call_isolated
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.gpu import GpuMonitor, GpuReading
-from ironcliw_mem.policy import (
-    LevelPolicy,
-    MemoryPressure,
-    policy_for,
-    should_monitor_all_spaces,
-)
+from ironcliw_mem.levels import MemoryPressure
+from ironcliw_mem.policy import LevelPolicy, policy_for, should_monitor_all_spaces
+from ironcliw_mem.process_memory import ProcessFootprint
 
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-MIB = 1024**2
-# USS is the honest "what would be freed" figure but costly to read; refresh it this often.
-USS_REFRESH_SECONDS = 30.0
 # How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
 WATCHER_SLICE_SECONDS = 1.0
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 _S = TypeVar("_S")
 PressureCallback = Callable[[MemoryPressure, "MemoryStats"], Awaitable[None] | None]
 # `cb(level, device_stats)`: one device's dict as get_stats_summary()["gpu"] lists it.
@@ -121,28 +110,6 @@ def stats_from_sample(
     )
 
 
-class ProcessFootprint:
-    """RSS on every reading; USS (which walks every mapping: ~1.4 ms here, tens of ms in a
-    process with ML libraries loaded) at most every `uss_refresh_s` seconds."""
-
-    def __init__(self, uss_refresh_s: float = USS_REFRESH_SECONDS) -> None:
-        self._process = psutil.Process()
-        self._uss_refresh_s = uss_refresh_s
-        self._uss: tuple[float, float | None] | None = None  # (monotonic time, USS MB)
-
-    def read(self) -> tuple[float, float | None]:
-        """(RSS, USS) in MB; USS is None where the platform will not tell."""
-        rss = self._process.memory_info().rss / MIB
-        now = time.monotonic()
-        if self._uss is None or now - self._uss[0] >= self._uss_refresh_s:
-            try:
-                uss: float | None = self._process.memory_full_info().uss / MIB
-            except (psutil.AccessDenied, OSError, AttributeError):
-                uss = None
-            self._uss = (now, uss)
-        return rss, self._uss[1]
-
-
 class PressureListeners(Generic[_S]):
     """Callbacks notified once per level change, in registration order, each isolated; `_S` is
     what they get with the level (`MemoryStats`, or a GPU device's stats)."""
@@ -188,29 +155,6 @@ class PressureListeners(Generic[_S]):
             change = self._pending.popleft()
             for callback in list(self._callbacks):
                 await call_isolated(callback, *change, what="pressure callback")
-
-
-def weakly(method: Callable[_P, _R]) -> Callable[_P, _R | None]:
-    """The bound `method` as a callable that holds its object weakly and does nothing once the
-    object is gone: the manager is a process singleton, and its listeners (and timers) must not
-    keep a dropped object alive."""
-    method_ref = weakref.WeakMethod(method)
-
-    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
-        bound = method_ref()
-        return None if bound is None else bound(*args, **kwargs)
-
-    return call
-
-
-async def call_isolated(callback: Callable[..., object], *args: object, what: str) -> None:
-    """Runs a user callback, sync or async; its failure is logged, never raised to the caller."""
-    try:
-        result = callback(*args)
-        if inspect.isawaitable(result):
-            await result
-    except Exception:
-        log.exception("%s %r failed", what, callback)
 
 
 class _WatcherThread:

@@ -19,14 +19,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from ironcliw_mem.callbacks import WeakPressureListener, call_isolated, weakly
 from ironcliw_mem.config import positive_float
-from ironcliw_mem.manager import (
-    MacOSMemoryManager,
-    MemoryStats,
-    call_isolated,
-    weakly,
-)
-from ironcliw_mem.policy import MemoryPressure
+from ironcliw_mem.levels import MemoryPressure
+from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +110,8 @@ class OffloadAdvisor:
         self._timer: asyncio.TimerHandle | None = None
         self._callbacks_running: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._listener = weakly(self._level_changed)
-        manager.register_pressure_callback(self._listener)
+        self._listener = WeakPressureListener(self._level_changed)
+        self._listener.attach(manager)
         self._arm()  # the level may be red already
 
     @property
@@ -134,7 +130,7 @@ class OffloadAdvisor:
     def close(self) -> None:
         """Stops advising: no callback starts after this (one already running finishes)."""
         self._closed = True
-        self.manager.unregister_pressure_callback(self._listener)
+        self._listener.detach()
         self._disarm()
 
     def _follow(self) -> bool:

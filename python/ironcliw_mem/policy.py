@@ -1,112 +1,29 @@
-"""Levels, capture qualities and what each level means for the cache, the capture and the spaces.
+"""What each level means for the cache, the capture and the spaces watched.
 
-Pure logic: a `MemoryConfig` and a level in, a `LevelPolicy` out. Nothing here reads the system.
+Pure logic: a `MemoryConfig` and a level in, a `LevelPolicy` out; the policy, the spaces and the
+active space in, the spaces to watch out. Nothing here reads the system.
 """
 
 from __future__ import annotations
 
-import enum
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure, MonitoringStrategy
 
 if TYPE_CHECKING:
     from ironcliw_mem.config import MemoryConfig
 
-
-class MemoryPressure(enum.Enum):
-    """The memory level, with the agent's original string values."""
-
-    GREEN = "normal"
-    YELLOW = "warn"
-    RED = "critical"
-    UNKNOWN = "unknown"
-
-    @classmethod
-    def from_level(cls, level: str) -> MemoryPressure:
-        """From the classifier's level names ("green", "yellow", "red", "unknown")."""
-        try:
-            return _LEVEL_NAMES[level]
-        except KeyError:
-            accepted = ", ".join(_LEVEL_NAMES)
-            raise ValueError(f"unknown pressure level {level!r}; accepted: {accepted}") from None
-
-    @classmethod
-    def parse(cls, text: str) -> MemoryPressure:
-        """From either naming: "green"/"normal", "yellow"/"warn", "red"/"critical", "unknown"."""
-        lowered = text.strip().lower()
-        for member in cls:
-            if lowered in (member.value, member.name.lower()):
-                return member
-        accepted = ", ".join(f"{m.name.lower()}/{m.value}" for m in cls)
-        raise ValueError(f"unknown pressure level {text!r}; accepted: {accepted}")
-
-    @property
-    def level_name(self) -> str:
-        return self.name.lower()
-
-
-_LEVEL_NAMES = {m.name.lower(): m for m in MemoryPressure}
-
-
-@functools.total_ordering
-class CaptureQuality(enum.Enum):
-    """Capture tiers, ordered by fidelity: THUMBNAIL < FAST < OPTIMIZED < FULL.
-
-    Comparisons use the fidelity rank, never the strings (the originals compared strings, so red
-    never lowered full/optimized and green raised thumbnails).
-    """
-
-    FULL = "full"
-    OPTIMIZED = "optimized"
-    FAST = "fast"
-    THUMBNAIL = "thumbnail"
-
-    @property
-    def fidelity(self) -> int:
-        return _FIDELITY[self]
-
-    @property
-    def scale(self) -> float | None:
-        """The linear scale of the tier; None for the thumbnail, which fits a box instead."""
-        return _SCALE[self]
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, CaptureQuality):
-            return NotImplemented
-        return self.fidelity < other.fidelity
-
-    @classmethod
-    def parse(cls, text: str | CaptureQuality) -> CaptureQuality:
-        if isinstance(text, CaptureQuality):
-            return text
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            accepted = ", ".join(m.value for m in cls)
-            raise ValueError(f"unknown capture quality {text!r}; accepted: {accepted}") from None
-
-
-_FIDELITY = {
-    CaptureQuality.THUMBNAIL: 0,
-    CaptureQuality.FAST: 1,
-    CaptureQuality.OPTIMIZED: 2,
-    CaptureQuality.FULL: 3,
-}
-_SCALE: dict[CaptureQuality, float | None] = {
-    CaptureQuality.FULL: 1.0,
-    CaptureQuality.OPTIMIZED: 0.75,
-    CaptureQuality.FAST: 0.5,
-    CaptureQuality.THUMBNAIL: None,
-}
-
-
-class MonitoringStrategy(enum.Enum):
-    """Which desktop spaces the agent keeps watching."""
-
-    ALL_SPACES = "all"
-    ACTIVE_AND_ADJACENT = "active+adjacent"
-    ACTIVE_ONLY = "active"
+__all__ = [
+    "CaptureQuality",
+    "LevelPolicy",
+    "MemoryPressure",
+    "MonitoringStrategy",
+    "adjacent_spaces",
+    "policy_for",
+    "should_monitor_all_spaces",
+    "spaces_to_watch",
+]
 
 
 @dataclass(frozen=True)
@@ -217,3 +134,27 @@ def should_monitor_all_spaces(config: MemoryConfig, pressure: MemoryPressure) ->
     if config.monitor_active_only_on_pressure:
         return pressure is MemoryPressure.GREEN
     return True
+
+
+def adjacent_spaces(spaces: list[int], active: int) -> list[int]:
+    """`active` and its neighbours in display order (the spaces a user most likely goes to next)."""
+    if active not in spaces:
+        return [active] if not spaces else spaces[:1]
+    index = spaces.index(active)
+    return spaces[max(0, index - 1) : index + 2]
+
+
+def spaces_to_watch(
+    policy: LevelPolicy, spaces: list[int], active: int, monitored_spaces: list[int]
+) -> list[int]:
+    """The spaces the policy lets the agent watch: all of them, the active space and its
+    neighbours, or the active space only (by `policy.monitoring`); always within
+    `monitored_spaces` when it is not empty (MONITORED_SPACES), in its order."""
+    if monitored_spaces:
+        spaces = [s for s in monitored_spaces if s in spaces]
+    strategy = policy.monitoring
+    if strategy is MonitoringStrategy.ALL_SPACES:
+        return spaces
+    if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
+        return [s for s in adjacent_spaces(spaces, active) if s in spaces]
+    return [active] if active in spaces else spaces[:1]

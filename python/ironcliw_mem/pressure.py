@@ -22,8 +22,6 @@ import threading
 from collections.abc import Mapping
 from typing import Literal
 
-import psutil
-
 from ironcliw_mem._native import (
     Classifier,
     PressureProbe,
@@ -79,6 +77,8 @@ def psutil_sample() -> Sample:
     psutil sees the host, not a container's cgroup, and on macOS ignores compressed memory: the
     classifier therefore applies Chromium's available-megabytes rule to it.
     """
+    import psutil  # only here: the native probe, used on Linux and macOS, needs none of it
+
     vm = psutil.virtual_memory()
     fields: dict[str, int | list[str] | None] = {
         "total": int(vm.total),

@@ -57,7 +57,6 @@ from ironcliw_mem._native import ByteCache, encode_tiers
 from ironcliw_mem.capture.backends import SyntheticBackend
 from ironcliw_mem.capture.cache import cache_key
 from ironcliw_mem.capture.encoding import RESAMPLING_FILTER
-from ironcliw_mem.capture.engine import adjacent_spaces
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.offload import RedHold
@@ -66,6 +65,7 @@ from ironcliw_mem.policy import (
     LevelPolicy,
     MemoryPressure,
     MonitoringStrategy,
+    adjacent_spaces,
     policy_for,
 )
 from ironcliw_mem.pressure import Classifier, Sample, Thresholds

@@ -2,7 +2,8 @@
 //!
 //! Rules (every number is a field of `Thresholds`; defaults from DESIGN.md):
 //! - One rule set per kind of sample, chosen by what the sample holds: the macOS kernel level when
-//!   present (1 green, 2 yellow, 4 red, anything else unknown); else the macOS compressor share;
+//!   present (1 green, 2 yellow, 4 red, anything else unknown); else the macOS compressor share
+//!   (xnu's base and, on Macs of 3 GB or less, xnu's small-memory thresholds);
 //!   else, for a psutil sample, Chromium's available-MB rule; else the Linux signals (PSI, headroom
 //!   H = min(system, cgroup), cgroup event counters). No usable signal at all: `Unknown`, never
 //!   green.
@@ -583,15 +584,28 @@ impl Classifier {
                     unit: "%",
                     rising: true,
                 };
+                // The thresholds are xnu's for Macs over 3 GB; smaller ones get the shares of
+                // their own divisors, as the kernel does (`CompressorDivisors`).
+                let (warn_enter, warn_exit, critical_enter, critical_exit) = match s.total {
+                    Some(total) if total <= super::macos::SMALL_MAC_MEMSIZE => {
+                        super::macos::CompressorDivisors::for_memsize(total).shares()
+                    }
+                    _ => (
+                        t.macos_compressor_warn_enter,
+                        t.macos_compressor_warn_exit,
+                        t.macos_compressor_critical_enter,
+                        t.macos_compressor_critical_exit,
+                    ),
+                };
                 rule.apply(
-                    t.macos_compressor_critical_enter,
-                    t.macos_compressor_critical_exit,
+                    critical_enter,
+                    critical_exit,
                     &mut a.red_enter,
                     &mut a.red_hold,
                 );
                 rule.apply(
-                    t.macos_compressor_warn_enter,
-                    t.macos_compressor_warn_exit,
+                    warn_enter,
+                    warn_exit,
                     &mut a.yellow_enter,
                     &mut a.yellow_hold,
                 );
@@ -1072,6 +1086,7 @@ mod tests {
         let mut c = classifier();
         let mut s = Sample {
             compressed: Some(30),
+            active: Some(0),
             available: Some(70),
             sources: Sources::MACOS_VM_STATISTICS,
             ..Sample::default()

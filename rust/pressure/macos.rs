@@ -158,6 +158,54 @@ pub fn decode_sysctl_uint(name: &str, bytes: &[u8]) -> Result<u64, String> {
     }
 }
 
+/// xnu's compressor threshold divisors on macOS, tenths (osfmk/vm/vm_compressor.c,
+/// `vm_compressor_init`): Macs of 3 GB or less get smaller ones, so pressure starts sooner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompressorDivisors {
+    pub minor_compact: u32,
+    pub unthrottle: u32,
+}
+
+/// `max_mem <= 3 GB` in `vm_compressor_init`.
+pub const SMALL_MAC_MEMSIZE: u64 = 3 << 30;
+
+impl CompressorDivisors {
+    pub fn for_memsize(memsize: u64) -> Self {
+        if memsize <= SMALL_MAC_MEMSIZE {
+            CompressorDivisors {
+                minor_compact: 11,
+                unthrottle: 20,
+            }
+        } else {
+            CompressorDivisors {
+                minor_compact: 20,
+                unthrottle: 35,
+            }
+        }
+    }
+
+    /// The compressor shares (percent of xnu's `AVAILABLE_MEMORY`, see
+    /// `Sample::compressor_share`) at which xnu's pressure level moves, from vm_pageout.c with
+    /// N = the non-compressed part and A the whole:
+    /// normal->warn when N < 10A/minor; warn->critical when N < 1.2 * 10A/unthrottle;
+    /// critical->warn when N > 1.4 * 10A/unthrottle; warn->normal when N > 1.2 * 10A/minor.
+    /// Returned as (warn enter, warn exit, critical enter, critical exit). Over 3 GB:
+    /// 50, 40, 65.7, 60. At 3 GB or less: 9.1, -, 40, 30, where xnu's warn->normal can never
+    /// hold (1.2 * 10/11 > 1): the exit is 0, which a share never goes below either.
+    pub fn shares(self) -> (f64, f64, f64, f64) {
+        let share =
+            |non_compressed_fraction: f64| (100.0 * (1.0 - non_compressed_fraction)).max(0.0);
+        let minor = 10.0 / f64::from(self.minor_compact);
+        let unthrottle = 10.0 / f64::from(self.unthrottle);
+        (
+            share(minor),
+            share(1.2 * minor),
+            share(1.2 * unthrottle),
+            share(1.4 * unthrottle),
+        )
+    }
+}
+
 /// The raw results of one round of system calls; each part may have failed with a message.
 #[derive(Clone, Debug, Default)]
 pub struct RawReadings {
@@ -225,21 +273,19 @@ pub fn sample_from_raw(raw: &RawReadings) -> Sample {
     if let Some(bytes) = take(&raw.vm_statistics, "host_statistics64", &mut problems) {
         match (decode_vm_statistics64(&bytes), page) {
             (Ok(vm), Some(page)) => {
-                let pages = |n: u64| n.saturating_mul(page);
-                // What can be had without paging: free, inactive, purgeable and speculative pages
-                // (the same sum Activity Monitor and Chromium use for "available").
-                let available = pages(
-                    u64::from(vm.free_count)
-                        + u64::from(vm.inactive_count)
-                        + u64::from(vm.purgeable_count)
-                        + u64::from(vm.speculative_count),
-                );
+                let pages = |n: u32| u64::from(n).saturating_mul(page);
+                // psutil's `available` (psutil/_psosx.py: inactive + free). `free_count` already
+                // holds the speculative pages (xnu osfmk/kern/host.c sets it to free +
+                // speculative; vm_statistics.h says so), and purgeable pages sit on the active
+                // and inactive queues, so adding either again would count pages twice.
+                let available = pages(vm.free_count).saturating_add(pages(vm.inactive_count));
                 s.available = Some(match s.total {
                     Some(t) => available.min(t),
                     None => available,
                 });
-                s.wired = Some(pages(u64::from(vm.wire_count)));
-                s.compressed = Some(pages(u64::from(vm.compressor_page_count)));
+                s.active = Some(pages(vm.active_count));
+                s.wired = Some(pages(vm.wire_count));
+                s.compressed = Some(pages(vm.compressor_page_count));
                 s.used = s.total.map(|t| t.saturating_sub(available));
                 s.sources.insert(Sources::MACOS_VM_STATISTICS);
             }
@@ -372,6 +418,144 @@ pub(crate) mod tests {
         bytes
     }
 
+    /// The rev1 buffer host_statistics64 fills for `v`, written field by field in xnu's order
+    /// (the inverse of the decoder, so a fixture states its page counts by name).
+    pub(crate) fn vm_statistics_buffer(v: &VmStatistics64) -> Vec<u8> {
+        let mut b = Vec::with_capacity(VM_STATISTICS64_SIZE);
+        for n in [v.free_count, v.active_count, v.inactive_count, v.wire_count] {
+            b.extend_from_slice(&n.to_ne_bytes());
+        }
+        for n in [
+            v.zero_fill_count,
+            v.reactivations,
+            v.pageins,
+            v.pageouts,
+            v.faults,
+            v.cow_faults,
+            v.lookups,
+            v.hits,
+            v.purges,
+        ] {
+            b.extend_from_slice(&n.to_ne_bytes());
+        }
+        for n in [v.purgeable_count, v.speculative_count] {
+            b.extend_from_slice(&n.to_ne_bytes());
+        }
+        for n in [v.decompressions, v.compressions, v.swapins, v.swapouts] {
+            b.extend_from_slice(&n.to_ne_bytes());
+        }
+        for n in [
+            v.compressor_page_count,
+            v.throttled_count,
+            v.external_page_count,
+            v.internal_page_count,
+        ] {
+            b.extend_from_slice(&n.to_ne_bytes());
+        }
+        b.extend_from_slice(&v.total_uncompressed_pages_in_compressor.to_ne_bytes());
+        b
+    }
+
+    const PAGE: u64 = 16384;
+    const GIB_PAGES: u32 = (1 << 30) / PAGE as u32;
+
+    fn raw_for(vm: &VmStatistics64, memsize: u64) -> RawReadings {
+        RawReadings {
+            memsize: Some(Ok(memsize.to_ne_bytes().to_vec())),
+            vm_statistics: Some(Ok(vm_statistics_buffer(vm))),
+            page_size: Some(Ok(PAGE)),
+            ..RawReadings::default()
+        }
+    }
+
+    #[test]
+    fn available_counts_speculative_and_purgeable_pages_once() {
+        // A 16 GB Mac (16 KiB pages) as host_statistics64 reports it: free_count 40000 already
+        // holds the 15000 speculative pages (vm_stat prints "Pages free" as 25000), and the
+        // 12000 purgeable pages are among the active and inactive ones.
+        let vm = VmStatistics64 {
+            free_count: 40_000,
+            speculative_count: 15_000,
+            active_count: 400_000,
+            inactive_count: 300_000,
+            purgeable_count: 12_000,
+            wire_count: 200_000,
+            compressor_page_count: 80_000,
+            ..VmStatistics64::default()
+        };
+        let s = sample_from_raw(&raw_for(&vm, 16 << 30));
+        // psutil's figure: (inactive + free_count) pages; the old sum gave 367000 pages.
+        assert_eq!(s.available, Some(340_000 * PAGE));
+        assert_eq!(s.active, Some(400_000 * PAGE));
+        assert_eq!(s.used, Some((16 << 30) - 340_000 * PAGE));
+    }
+
+    #[test]
+    fn compressor_share_is_measured_against_xnus_base() {
+        // The healthy Mac: active 6 GB, inactive 3, free 1, compressed 5. xnu's base
+        // (vm_page.h AVAILABLE_MEMORY) is 15 GB, so the share is 5/15 = 33 %: green, where a
+        // base without the active pages read 5/9 = 56 %, yellow.
+        let vm = VmStatistics64 {
+            active_count: 6 * GIB_PAGES,
+            inactive_count: 3 * GIB_PAGES,
+            free_count: GIB_PAGES,
+            compressor_page_count: 5 * GIB_PAGES,
+            wire_count: GIB_PAGES,
+            ..VmStatistics64::default()
+        };
+        let s = sample_from_raw(&raw_for(&vm, 16 << 30));
+        let share = s.compressor_share().unwrap();
+        assert!((share - 100.0 / 3.0).abs() < 1e-9, "{share}");
+        let mut c = crate::pressure::Classifier::new(Default::default()).unwrap();
+        assert_eq!(c.update(&s, 0.0).level, crate::pressure::Level::Green);
+        // Without the active figure there is no honest share to give.
+        let partial = Sample {
+            active: None,
+            ..s.clone()
+        };
+        assert_eq!(partial.compressor_share(), None);
+    }
+
+    #[test]
+    fn xnu_compressor_shares_follow_the_memory_size() {
+        let close = |a: f64, b: f64| (a - b).abs() < 0.01;
+        let (we, wx, ce, cx) = CompressorDivisors::for_memsize(16 << 30).shares();
+        assert!(close(we, 50.0) && close(wx, 40.0) && close(ce, 65.714) && close(cx, 60.0));
+        // vm_compressor_init: max_mem <= 3 GB gets divisors 11 and 20.
+        let (we, wx, ce, cx) = CompressorDivisors::for_memsize(3 << 30).shares();
+        assert!(close(we, 9.091) && wx == 0.0 && close(ce, 40.0) && close(cx, 30.0));
+        assert_eq!(
+            CompressorDivisors::for_memsize((3 << 30) + 1),
+            CompressorDivisors::for_memsize(8 << 30)
+        );
+    }
+
+    #[test]
+    fn a_small_mac_uses_its_own_divisors() {
+        // 25 % compressed: green on a 16 GB Mac, yellow on a 2 GB one (9.1 % there), red at
+        // 45 % on the small Mac (40 %) but not on the big one (65.7 %).
+        let quarter = VmStatistics64 {
+            active_count: 2_000,
+            inactive_count: 1_000,
+            free_count: 1_000,
+            compressor_page_count: 1_333,
+            ..VmStatistics64::default()
+        };
+        let level = |vm: &VmStatistics64, memsize: u64| {
+            let mut c = crate::pressure::Classifier::new(Default::default()).unwrap();
+            c.update(&sample_from_raw(&raw_for(vm, memsize)), 0.0).level
+        };
+        use crate::pressure::Level;
+        assert_eq!(level(&quarter, 16 << 30), Level::Green);
+        assert_eq!(level(&quarter, 2 << 30), Level::Yellow);
+        let heavy = VmStatistics64 {
+            compressor_page_count: 3_300,
+            ..quarter
+        };
+        assert_eq!(level(&heavy, 2 << 30), Level::Red);
+        assert_eq!(level(&heavy, 16 << 30), Level::Green);
+    }
+
     #[test]
     fn vm_statistics64_field_order() {
         let bytes = synthetic_vm_statistics();
@@ -434,8 +618,9 @@ pub(crate) mod tests {
         assert_eq!(s.macos_pressure_level, Some(4));
         assert_eq!(s.memorystatus_level, Some(12));
         assert_eq!(s.total, Some(16 << 30));
-        // free 1 + inactive 3 + purgeable 14 + speculative 15 pages.
-        assert_eq!(s.available, Some(33 * 16384));
+        // free 1 (speculative included) + inactive 3 pages.
+        assert_eq!(s.available, Some(4 * 16384));
+        assert_eq!(s.active, Some(2 * 16384));
         assert_eq!(s.wired, Some(4 * 16384));
         assert_eq!(s.compressed, Some(20 * 16384));
         assert_eq!(s.page_size, Some(16384));

@@ -120,6 +120,8 @@ pub struct Sample {
     pub total: Option<u64>,
     pub available: Option<u64>,
     pub used: Option<u64>,
+    /// Memory in recent use (macOS `active_count`); part of xnu's base for the compressor share.
+    pub active: Option<u64>,
     pub wired: Option<u64>,
     pub compressed: Option<u64>,
     pub swap_total: Option<u64>,
@@ -230,6 +232,7 @@ sample_fields! {
     total: bytes,
     available: bytes,
     used: bytes,
+    active: bytes,
     wired: bytes,
     compressed: bytes,
     swap_total: bytes,
@@ -286,11 +289,18 @@ impl Sample {
         }
     }
 
-    /// macOS compressor share: compressed / (compressed + available), in percent.
+    /// macOS compressor share in percent: compressed / (active + available + compressed).
+    ///
+    /// That base is xnu's `AVAILABLE_MEMORY` (osfmk/vm/vm_page.h: active + inactive + free +
+    /// speculative + compressor pages), against which its pressure transitions compare the
+    /// compressor (vm_pageout.c `VM_PRESSURE_*`), given that `available` is free (speculative
+    /// included) + inactive. `None` without `active`: a share of a smaller base overstates it.
     pub fn compressor_share(&self) -> Option<f64> {
-        match (self.compressed, self.available) {
+        match (self.compressed, self.active, self.available) {
             // In f64: fixture values near u64::MAX must not wrap around.
-            (Some(c), Some(a)) if c > 0 || a > 0 => Some(100.0 * c as f64 / (c as f64 + a as f64)),
+            (Some(c), Some(active), Some(a)) if c > 0 || active > 0 || a > 0 => {
+                Some(100.0 * c as f64 / (c as f64 + active as f64 + a as f64))
+            }
             _ => None,
         }
     }

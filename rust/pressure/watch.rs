@@ -96,7 +96,7 @@ pub struct Watcher {
 #[allow(dead_code)] // held for their Drop only
 enum Keep {
     Fd(OwnedFd),
-    #[cfg(target_os = "macos")]
+    #[cfg(any(target_os = "macos", feature = "check-macos-ffi"))]
     Dispatch(dispatch::Source),
 }
 
@@ -114,22 +114,41 @@ fn in_limited_v1_cgroup(proc_root: &Path, cgroup_root: &Path) -> bool {
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // Close-on-exec from birth (pipe2), so a fork+exec on another thread cannot inherit them.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    // SAFETY: `fds` has room for the two descriptors pipe2() writes.
-    let created = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    return pipe2_cloexec_nonblock();
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return pipe_then_fcntl();
+}
+
+/// Close-on-exec from birth (pipe2), so a fork+exec on another thread cannot inherit them.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pipe2_cloexec_nonblock() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2() writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// macOS has no pipe2: plain pipe(), then close-on-exec and non-blocking set by fcntl (a
+/// fork+exec racing in between could inherit them; nothing in this crate forks). POSIX only,
+/// so `check-macos-ffi` type-checks it on Linux too.
+#[cfg(any(
+    not(any(target_os = "linux", target_os = "android")),
+    feature = "check-macos-ffi"
+))]
+#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
+fn pipe_then_fcntl() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe() writes.
-    let created = unsafe { libc::pipe(fds.as_mut_ptr()) };
-    if created != 0 {
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     for fd in [&read, &write] {
-        use std::os::fd::AsRawFd;
         // SAFETY: plain fcntl on descriptors we own.
         let ok = unsafe {
             libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) == 0 && {
@@ -297,8 +316,20 @@ impl Watcher {
         ))
     }
 
-    #[cfg(target_os = "macos")]
     fn setup_dispatch(&mut self) -> io::Result<()> {
+        #[cfg(target_os = "macos")]
+        return self.attach_dispatch_source();
+        #[cfg(not(target_os = "macos"))]
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "dispatch sources exist only on macOS",
+        ))
+    }
+
+    /// The macOS set-up; compiled (not called) elsewhere under `check-macos-ffi`.
+    #[cfg(any(target_os = "macos", feature = "check-macos-ffi"))]
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    fn attach_dispatch_source(&mut self) -> io::Result<()> {
         let (read, write) = pipe()?;
         let source = dispatch::Source::new(write)?;
         self.detail = "DISPATCH_SOURCE_TYPE_MEMORYPRESSURE (warn | critical)".into();
@@ -306,14 +337,6 @@ impl Watcher {
         self.event_flags = libc::POLLIN;
         self._keep = Some(Keep::Dispatch(source));
         Ok(())
-    }
-
-    #[cfg(not(target_os = "macos"))]
-    fn setup_dispatch(&mut self) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "dispatch sources exist only on macOS",
-        ))
     }
 
     /// Blocks until the kernel signals pressure, `timeout_s` passes (infinite: no timeout), a

@@ -2,7 +2,7 @@
 //! `Verdict`, `PressureWatcher`. Argument checks, conversions and GIL release only; the rules
 //! live in the core. Probe reads and watcher waits run with the GIL released.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -133,7 +133,7 @@ impl Sample {
         self.inner.headroom().map(|(h, _)| h)
     }
 
-    /// macOS compressor share of (compressed + available) memory in percent.
+    /// macOS compressor share in percent of xnu's base (active + available + compressed).
     #[getter]
     fn compressor_share(&self) -> Option<f64> {
         self.inner.compressor_share()
@@ -180,6 +180,11 @@ impl Sample {
     #[getter]
     fn used(&self) -> Option<u64> {
         self.inner.used
+    }
+
+    #[getter]
+    fn active(&self) -> Option<u64> {
+        self.inner.active
     }
 
     #[getter]
@@ -286,8 +291,40 @@ impl Sample {
 enum Backend {
     #[cfg(not(target_os = "macos"))]
     Linux(Box<core::linux::LinuxProbe>),
-    #[cfg(target_os = "macos")]
+    /// Compiled on Linux too under `check-macos-ffi` (never built there), so the lint sees it.
+    #[cfg(any(target_os = "macos", feature = "check-macos-ffi"))]
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
     MacOs,
+}
+
+impl Backend {
+    #[cfg(not(target_os = "macos"))]
+    fn native(proc_root: &Path, cgroup_root: &Path, refresh_s: f64) -> (Self, Option<String>) {
+        let mut probe = core::linux::LinuxProbe::new(proc_root, cgroup_root);
+        probe.set_refresh(std::time::Duration::from_secs_f64(refresh_s));
+        let cgroup = probe
+            .cgroup()
+            .map(|(v, dir)| format!("v{v}:{}", dir.display()));
+        (Backend::Linux(Box::new(probe)), cgroup)
+    }
+
+    /// No roots and no refresh interval on macOS: sysctl and host_statistics64 are read on every
+    /// call, and the kernel itself hands a process family the cached host_statistics64 figures
+    /// when it asks more often than a few times a second (xnu osfmk/kern/host.c,
+    /// HOST_STATISTICS_MAX_REQUESTS per HOST_STATISTICS_TIME_WINDOW).
+    #[cfg(target_os = "macos")]
+    fn native(_proc_root: &Path, _cgroup_root: &Path, _refresh_s: f64) -> (Self, Option<String>) {
+        (Backend::MacOs, None)
+    }
+
+    fn read(&mut self) -> core::Sample {
+        match self {
+            #[cfg(not(target_os = "macos"))]
+            Backend::Linux(probe) => probe.read(),
+            #[cfg(any(target_os = "macos", feature = "check-macos-ffi"))]
+            Backend::MacOs => core::macos::sample_from_raw(&core::macos::ffi::read_raw()),
+        }
+    }
 }
 
 /// Reads the native signals: on Linux `/proc` and the process's cgroup under the given roots
@@ -313,38 +350,16 @@ impl PressureProbe {
                 "refresh_s must be a finite number of seconds >= 0, got {refresh_s}"
             )));
         }
-        Ok(py.detach(|| {
-            #[cfg(not(target_os = "macos"))]
-            {
-                let mut probe = core::linux::LinuxProbe::new(&proc_root, &cgroup_root);
-                probe.set_refresh(std::time::Duration::from_secs_f64(refresh_s));
-                let cgroup = probe
-                    .cgroup()
-                    .map(|(v, dir)| format!("v{v}:{}", dir.display()));
-                Self {
-                    backend: Mutex::new(Backend::Linux(Box::new(probe))),
-                    cgroup,
-                }
-            }
-            #[cfg(target_os = "macos")]
-            {
-                let _ = (proc_root, cgroup_root, refresh_s);
-                Self {
-                    backend: Mutex::new(Backend::MacOs),
-                    cgroup: None,
-                }
-            }
-        }))
+        let (backend, cgroup) = py.detach(|| Backend::native(&proc_root, &cgroup_root, refresh_s));
+        Ok(Self {
+            backend: Mutex::new(backend),
+            cgroup,
+        })
     }
 
     /// One reading of every signal (GIL released while reading).
     fn read(&self, py: Python<'_>) -> Sample {
-        let inner = py.detach(|| match &mut *self.backend.lock() {
-            #[cfg(not(target_os = "macos"))]
-            Backend::Linux(probe) => probe.read(),
-            #[cfg(target_os = "macos")]
-            Backend::MacOs => core::macos::sample_from_raw(&core::macos::ffi::read_raw()),
-        });
+        let inner = py.detach(|| self.backend.lock().read());
         Sample { inner }
     }
 

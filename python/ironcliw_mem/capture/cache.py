@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ironcliw_mem._native import ByteCache, release_image_buffers
+from ironcliw_mem.callbacks import weakly
 from ironcliw_mem.capture.encoding import derive_tier, encode_tier
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.manager import weakly
-from ironcliw_mem.policy import CaptureQuality, LevelPolicy, MemoryPressure, policy_for
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import LevelPolicy, policy_for
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from ironcliw_mem import _native
-from ironcliw_mem.policy import CaptureQuality
+from ironcliw_mem.levels import CaptureQuality
 
 # The dominant colours of UI text survive 4:4:4; Pillow's draft decode keeps thumbnails cheap.
 RESAMPLING_FILTER: Final = "catmull-rom"

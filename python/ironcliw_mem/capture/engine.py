@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ironcliw_mem.allocator import keep_frames_out_of_the_heap
 from ironcliw_mem.capture.backends import CaptureBackend
 from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
 from ironcliw_mem.capture.encoding import encode_tier
@@ -29,14 +30,8 @@ from ironcliw_mem.capture.types import (
     SpaceCaptureResult,
 )
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.malloc_tuning import keep_frames_out_of_the_heap
-from ironcliw_mem.policy import (
-    CaptureQuality,
-    LevelPolicy,
-    MemoryPressure,
-    MonitoringStrategy,
-    policy_for,
-)
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import LevelPolicy, policy_for, spaces_to_watch
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager
@@ -49,14 +44,6 @@ CAPTURE_METHOD_OF_BACKEND = {
 }
 
 Captured = tuple[JpegScreenshot, SpaceCaptureMetadata]
-
-
-def adjacent_spaces(spaces: list[int], active: int) -> list[int]:
-    """`active` and its neighbours in display order (the spaces a user most likely goes to next)."""
-    if active not in spaces:
-        return [active] if not spaces else spaces[:1]
-    index = spaces.index(active)
-    return spaces[max(0, index - 1) : index + 2]
 
 
 class MultiSpaceCaptureEngine:
@@ -124,14 +111,7 @@ class MultiSpaceCaptureEngine:
         )
 
     def _spaces_to_monitor(self, spaces: list[int], active: int) -> list[int]:
-        if self.config.monitored_spaces:
-            spaces = [s for s in self.config.monitored_spaces if s in spaces]
-        strategy = self.policy.monitoring
-        if strategy is MonitoringStrategy.ALL_SPACES:
-            return spaces
-        if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:
-            return [s for s in adjacent_spaces(spaces, active) if s in spaces]
-        return [active] if active in spaces else spaces[:1]
+        return spaces_to_watch(self.policy, spaces, active, self.config.monitored_spaces)
 
     # --- capture -----------------------------------------------------------------------------
 

@@ -1,17 +1,29 @@
-"""Real screens on macOS: `screencapture -x` for spaces on screen, Quartz windows for the others.
+"""Real screens on macOS: `screencapture -x` for spaces on screen, window images for the others.
 
 A space is a Mission Control desktop. yabai, when installed and running, lists them
-(`yabai -m query --spaces`: index, focus, visibility, display); without it the Mac is one space,
-the current one. Spaces on screen (the focused one, and visible ones on other displays) are
-captured with `screencapture -x -t png -D <display>` into a temporary PNG, decoded with Pillow.
-Spaces off screen cannot be photographed as a whole: their windows are captured one by one with
-Quartz (`CGWindowListCreateImage`, optional extra `macos`, i.e. pyobjc) and laid out where yabai
-says they are.
+(`yabai -m query --spaces`: index, focus, visibility, display) and the displays
+(`--displays`: CGDirectDisplayID, UUID, arrangement index, frame in global points); without it
+the Mac is one space, the current one. Spaces on screen (the focused one, and visible ones on
+other displays) are captured with `screencapture -x -t png -D <n>` into a temporary PNG, decoded
+with Pillow. yabai's display number is its own arrangement order (yabai src/display.c,
+`display_arrangement`), not `screencapture`'s (1 = main, then the order of
+`CGGetActiveDisplayList`), so the two are tied through the display's CGDirectDisplayID, which
+needs Quartz when there is more than one display.
 
-Everything here that is not the subprocess or the Quartz call is a pure function, tested on Linux:
-the command lines, yabai's JSON (old and new field names), the mapping of failures to errors and
-the detection of a missing Screen Recording permission. Calls block; the engine runs them in
-worker threads, never on the event loop.
+Spaces off screen cannot be photographed as a whole: their windows are captured one by one and
+laid out on a canvas the size of *their* display, at that display's backing scale, so a space
+gives frames of one size whether it is on screen or not. Window images come from
+ScreenCaptureKit (`SCScreenshotManager`, macOS 14+, optional extra `macos`) where it is present,
+else from Quartz's `CGWindowListCreateImage` (deprecated in macOS 14, obsoleted in the macOS 15
+SDK); with neither the capture is a `CaptureError` that says so. Either way the CGImage's layout
+is checked to be 32-bit BGRA before its bytes are read.
+
+Everything here that is not the subprocess or the Quartz/ScreenCaptureKit calls is a pure
+function, tested on Linux: the command lines, yabai's JSON (old and new field names), the display
+mapping, the layout check, the compositing, the mapping of failures to errors and the detection of
+a missing Screen Recording permission. The calls themselves have never run here: the macOS job of
+the wheel workflow runs these tests on a real Mac. Calls block; the engine runs them in worker
+threads, never on the event loop.
 """
 
 from __future__ import annotations
@@ -86,6 +98,19 @@ class WindowInfo:
     hidden: bool = False
 
 
+@dataclass(frozen=True)
+class DisplayInfo:
+    """One display as yabai reports it (frame in global points, the space of window frames)."""
+
+    index: int  # yabai's arrangement order, what a space's `display` refers to
+    id: int  # CGDirectDisplayID: what ties it to Quartz and to screencapture's numbering
+    uuid: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
 # --- command lines ---------------------------------------------------------------------------
 
 
@@ -108,6 +133,10 @@ def yabai_spaces_command(executable: str = YABAI) -> list[str]:
 
 def yabai_windows_command(space: int, executable: str = YABAI) -> list[str]:
     return [executable, "-m", "query", "--windows", "--space", str(space)]
+
+
+def yabai_displays_command(executable: str = YABAI) -> list[str]:
+    return [executable, "-m", "query", "--displays"]
 
 
 # --- yabai's JSON ----------------------------------------------------------------------------
@@ -166,27 +195,92 @@ def parse_yabai_spaces(text: str | bytes) -> list[SpaceInfo]:
     return sorted(spaces, key=lambda space: space.index)
 
 
+def _frame(entry: dict[str, Any], what: str) -> tuple[float, float, float, float]:
+    frame = entry.get("frame")
+    if not isinstance(frame, dict) or not all(
+        isinstance(frame.get(key), int | float) and not isinstance(frame.get(key), bool)
+        for key in ("x", "y", "w", "h")
+    ):
+        raise YabaiOutputError(f"yabai {what} frame should have numbers x, y, w, h: {frame!r}")
+    return float(frame["x"]), float(frame["y"]), float(frame["w"]), float(frame["h"])
+
+
 def parse_yabai_windows(text: str | bytes) -> list[WindowInfo]:
     """`yabai -m query --windows --space N` output, in yabai's order."""
     windows = []
     for entry in _entries(text, "--windows"):
-        frame = entry.get("frame")
-        if not isinstance(frame, dict) or not all(
-            isinstance(frame.get(key), int | float) for key in ("x", "y", "w", "h")
-        ):
-            raise YabaiOutputError(f"yabai window frame should have numbers x, y, w, h: {frame!r}")
+        x, y, w, h = _frame(entry, "window")
         windows.append(
             WindowInfo(
                 id=_int(entry, "id"),
-                x=float(frame["x"]),
-                y=float(frame["y"]),
-                w=float(frame["w"]),
-                h=float(frame["h"]),
+                x=x,
+                y=y,
+                w=w,
+                h=h,
                 minimized=_flag(entry, "is-minimized", "minimized"),
                 hidden=_flag(entry, "is-hidden", "hidden"),
             )
         )
     return windows
+
+
+def parse_yabai_displays(text: str | bytes) -> list[DisplayInfo]:
+    """`yabai -m query --displays` output (yabai src/display.c `display_serialize`)."""
+    displays = []
+    for entry in _entries(text, "--displays"):
+        x, y, w, h = _frame(entry, "display")
+        if w <= 0 or h <= 0:
+            raise YabaiOutputError(f"yabai display frame should have a positive size: {w}x{h}")
+        uuid = entry.get("uuid", "")
+        displays.append(
+            DisplayInfo(
+                index=_int(entry, "index"),
+                id=_int(entry, "id"),
+                uuid=uuid if isinstance(uuid, str) else "",
+                x=x,
+                y=y,
+                w=w,
+                h=h,
+            )
+        )
+    if not displays:
+        raise YabaiOutputError("yabai listed no displays")
+    return displays
+
+
+def display_of_space(space: SpaceInfo, displays: Sequence[DisplayInfo]) -> DisplayInfo:
+    """The display a space is on, by yabai's arrangement index.
+
+    yabai reports 0 when the display's UUID is not (or no longer) among the managed displays,
+    e.g. while displays are being connected or rearranged: there is nothing to capture then.
+    """
+    if space.display < 1:
+        raise CaptureError(
+            f"space {space.index}: yabai reports it on display {space.display}, i.e. on no "
+            f"display it knows of (displays being connected or rearranged?); try again"
+        )
+    for display in displays:
+        if display.index == space.display:
+            return display
+    raise CaptureError(
+        f"space {space.index}: yabai puts it on display {space.display}, which its display "
+        f"list does not have (it lists {sorted(d.index for d in displays)})"
+    )
+
+
+def screencapture_display_number(display: DisplayInfo, active_display_ids: Sequence[int]) -> int:
+    """`screencapture -D` for a display: its place in `CGGetActiveDisplayList` (main first), + 1.
+
+    screencapture(1) numbers displays 1 = main, 2 = secondary, ...; CGGetActiveDisplayList puts
+    the main display first. The CGDirectDisplayID ties yabai's display to that list.
+    """
+    ids = list(active_display_ids)
+    if display.id not in ids:
+        raise CaptureError(
+            f"display {display.id} ({display.uuid or 'no uuid'}) from yabai is not among the "
+            f"active displays {ids}; displays changed?"
+        )
+    return ids.index(display.id) + 1
 
 
 def focused_space(spaces: Sequence[SpaceInfo]) -> int:
@@ -261,6 +355,47 @@ def bgra_from_buffer(buffer: bytes, width: int, height: int, stride: int) -> Pix
     return rows.reshape(height, stride)[:, : width * 4].reshape(height, width, 4)
 
 
+#: CGBitmapInfo fields (CoreGraphics CGImage.h).
+CG_BITMAP_ALPHA_INFO_MASK = 0x1F
+CG_BITMAP_FLOAT_COMPONENTS = 1 << 8
+CG_BITMAP_BYTE_ORDER_MASK = 0x7000
+CG_BITMAP_BYTE_ORDER_32_LITTLE = 2 << 12
+CG_BITMAP_PIXEL_FORMAT_MASK = 0xF0000
+#: Alpha (or padding) in the first component: premultiplied first, first, none-skip-first.
+CG_IMAGE_ALPHA_FIRST_KINDS = frozenset({2, 4, 6})
+
+
+def check_bgra_layout(bits_per_pixel: int, bits_per_component: int, bitmap_info: int) -> None:
+    """Raise `CaptureError` unless a CGImage's bytes are B, G, R, A/X (8 bits each, packed).
+
+    That is 32-bit little-endian with the alpha first (premultiplied, straight or skipped), the
+    layout window images have on Intel and Apple silicon Macs; anything else (16-bit or float
+    components, big-endian ARGB, RGBA, 24-bit) read as BGRA would give wrong colours silently.
+    """
+    alpha = bitmap_info & CG_BITMAP_ALPHA_INFO_MASK
+    order = bitmap_info & CG_BITMAP_BYTE_ORDER_MASK
+    if (
+        bits_per_pixel != 32
+        or bits_per_component != 8
+        or bitmap_info & (CG_BITMAP_FLOAT_COMPONENTS | CG_BITMAP_PIXEL_FORMAT_MASK)
+        or order != CG_BITMAP_BYTE_ORDER_32_LITTLE
+        or alpha not in CG_IMAGE_ALPHA_FIRST_KINDS
+    ):
+        raise CaptureError(
+            f"window image is not 32-bit BGRA ({bits_per_pixel} bits per pixel, "
+            f"{bits_per_component} per component, bitmap info {bitmap_info:#x}); accepted: 32 "
+            f"bits per pixel, 8 per component, little-endian byte order, alpha first"
+        )
+
+
+def fit_window(bgra: Pixels, width: int, height: int) -> Pixels:
+    """A window image at the size its frame has on the canvas (resized only if it differs)."""
+    if (bgra.shape[1] == width and bgra.shape[0] == height) or width < 1 or height < 1:
+        return bgra
+    image = Image.fromarray(np.ascontiguousarray(bgra))  # BGRA read as RGBA: same per channel
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
 def composite_windows(size: tuple[int, int], windows: Sequence[tuple[int, int, Pixels]]) -> Pixels:
     """Lay BGRA window images at (x, y), back to front, on a black (width, height) RGB canvas.
 
@@ -289,8 +424,17 @@ def _import_quartz() -> Any | None:
     return Quartz
 
 
+def _import_screencapturekit() -> Any | None:
+    try:
+        import ScreenCaptureKit  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    # SCScreenshotManager (single images) exists from macOS 14 on.
+    return ScreenCaptureKit if hasattr(ScreenCaptureKit, "SCScreenshotManager") else None
+
+
 class MacOSBackend:
-    """Mission Control spaces: `screencapture` on screen, Quartz windows off screen."""
+    """Mission Control spaces: `screencapture` on screen, window images off screen."""
 
     name = "macos"
     pixel_format = "RGB"
@@ -304,41 +448,58 @@ class MacOSBackend:
         yabai_timeout: float = YABAI_TIMEOUT_S,
         run: Runner = subprocess.run,
         quartz: Any | None = None,
+        screencapturekit: Any | None = None,
     ) -> None:
         self.screencapture = screencapture
         self.yabai = yabai if yabai is not None else shutil.which(YABAI)
         self.timeout = timeout
         self.yabai_timeout = yabai_timeout
         self._run = run
-        self._quartz = quartz
-        self._quartz_checked = quartz is not None
+        #: pyobjc modules by name, imported on first use; None once found missing.
+        self._modules: dict[str, Any | None] = {}
+        if quartz is not None:
+            self._modules["Quartz"] = quartz
+            # An injected Quartz (a test's fake) is not mixed with the real ScreenCaptureKit.
+            self._modules["ScreenCaptureKit"] = screencapturekit
+        elif screencapturekit is not None:
+            self._modules["ScreenCaptureKit"] = screencapturekit
         self._lock = threading.Lock()
         #: Where the space list came from, for the engine's stats.
         self.space_source = "yabai" if self.yabai else "one space (yabai not installed)"
 
     # listing
 
+    def _yabai(self, command: list[str], what: str) -> bytes:
+        """yabai's stdout; `YabaiOutputError` with its exit code and message when it fails."""
+        done = self._run(command, capture_output=True, timeout=self.yabai_timeout, check=False)
+        if done.returncode != 0:
+            detail = (done.stderr or b"").decode(errors="replace").strip() or "no message"
+            raise YabaiOutputError(f"{what} query exited with {done.returncode}: {detail}")
+        return bytes(done.stdout)
+
     def spaces(self) -> list[SpaceInfo] | None:
         """yabai's spaces; None when yabai is missing or not answering (one space then)."""
         if not self.yabai:
             return None
         try:
-            done = self._run(
-                yabai_spaces_command(self.yabai),
-                capture_output=True,
-                timeout=self.yabai_timeout,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise YabaiOutputError(
-                    f"exit {done.returncode}: {done.stderr.decode(errors='replace').strip()}"
-                )
-            spaces = parse_yabai_spaces(done.stdout)
+            spaces = parse_yabai_spaces(self._yabai(yabai_spaces_command(self.yabai), "--spaces"))
         except (OSError, subprocess.TimeoutExpired, YabaiOutputError) as error:
             self.space_source = f"one space (yabai failed: {error})"
             return None
         self.space_source = "yabai"
         return spaces
+
+    def displays(self, space_id: int) -> list[DisplayInfo]:
+        """yabai's displays; a `CaptureError` (with yabai's reason) when it cannot list them."""
+        assert self.yabai  # displays are only asked for spaces yabai listed
+        try:
+            return parse_yabai_displays(
+                self._yabai(yabai_displays_command(self.yabai), "--displays")
+            )
+        except (OSError, subprocess.TimeoutExpired, YabaiOutputError) as error:
+            raise CaptureError(
+                f"space {space_id}: yabai could not list the displays: {error}"
+            ) from error
 
     def list_spaces(self) -> list[int]:
         spaces = self.spaces()
@@ -362,9 +523,23 @@ class MacOSBackend:
         space = by_index.get(space_id)
         if space is None:
             raise CaptureError(f"space {space_id} does not exist (yabai lists {sorted(by_index)})")
+        displays = self.displays(space_id)
+        display = display_of_space(space, displays)
         if space.visible or space.focused:
-            return self._screencapture(space_id, display=space.display)
-        return self._capture_windows(space_id)
+            return self._screencapture(space_id, display=self._display_number(display, displays))
+        return self._capture_windows(space_id, display)
+
+    def _display_number(self, display: DisplayInfo, displays: Sequence[DisplayInfo]) -> int:
+        if len(displays) == 1:
+            return 1  # the only display is the main one
+        quartz = self._quartz_module()
+        if quartz is None:
+            raise CaptureError(
+                f"space on display {display.index} of {len(displays)}: telling screencapture "
+                f"which display that is needs Quartz (yabai's numbering is not screencapture's): "
+                f"{MACOS_EXTRA_HINT}"
+            )
+        return screencapture_display_number(display, _active_display_ids(quartz))
 
     def _screencapture(self, space_id: int, display: int | None) -> Pixels:
         with tempfile.TemporaryDirectory(prefix="ironcliw-capture-") as folder:
@@ -392,39 +567,171 @@ class MacOSBackend:
             )
         return pixels
 
-    def _quartz_module(self) -> Any | None:
+    def _module(self, name: str, load: Callable[[], Any | None]) -> Any | None:
         with self._lock:
-            if not self._quartz_checked:
-                self._quartz = _import_quartz()
-                self._quartz_checked = True
-            return self._quartz
+            if name not in self._modules:
+                self._modules[name] = load()
+            return self._modules[name]
 
-    def _capture_windows(self, space_id: int) -> Pixels:
+    def _quartz_module(self) -> Any | None:
+        return self._module("Quartz", _import_quartz)
+
+    def _screencapturekit_module(self) -> Any | None:
+        return self._module("ScreenCaptureKit", _import_screencapturekit)
+
+    def _capture_windows(self, space_id: int, display: DisplayInfo) -> Pixels:
         quartz = self._quartz_module()
         if quartz is None:
             raise CaptureError(
                 f"space {space_id} is not on screen; capturing its windows needs Quartz "
                 f"(pyobjc): {MACOS_EXTRA_HINT}"
             )
-        if self.yabai is None:  # unreachable: off-screen spaces are only known through yabai
-            raise CaptureError(f"space {space_id}: listing its windows needs yabai")
+        assert self.yabai  # off-screen spaces are only known through yabai
         try:
-            done = self._run(
-                yabai_windows_command(space_id, self.yabai),
-                capture_output=True,
-                timeout=self.yabai_timeout,
-                check=False,
+            windows = parse_yabai_windows(
+                self._yabai(yabai_windows_command(space_id, self.yabai), "--windows")
             )
-            windows = parse_yabai_windows(done.stdout)
         except (OSError, subprocess.TimeoutExpired, YabaiOutputError) as error:
             raise CaptureError(
                 f"space {space_id}: yabai could not list its windows: {error}"
             ) from error
-        return _quartz_composite(quartz, space_id, windows)
+        sck = self._screencapturekit_module()
+        if sck is not None:
+            imager: WindowImager = _ScreenCaptureKitWindows(sck, quartz, self.timeout)
+        elif hasattr(quartz, "CGWindowListCreateImage"):
+            imager = _QuartzWindows(quartz)
+        else:
+            raise CaptureError(
+                f"space {space_id} is not on screen, and this Mac offers no way to capture its "
+                f"windows: ScreenCaptureKit's SCScreenshotManager (macOS 14+, "
+                f"pyobjc-framework-ScreenCaptureKit) is missing and Quartz has no "
+                f"CGWindowListCreateImage (obsoleted in macOS 15): {MACOS_EXTRA_HINT}"
+            )
+        return _compose_space(quartz, imager, space_id, display, windows)
 
 
-def _quartz_composite(quartz: Any, space_id: int, windows: Sequence[WindowInfo]) -> Pixels:
-    """The macOS-only leaf: window images from Quartz, laid out at their yabai frames."""
+# --- the macOS-only leaf: Quartz and ScreenCaptureKit calls ----------------------------------
+
+#: Enough for any Mac's displays (CGGetActiveDisplayList's maxDisplays).
+MAX_DISPLAYS = 32
+
+WindowImager = Callable[[WindowInfo, int, int], Any]
+
+
+def _active_display_ids(quartz: Any) -> list[int]:
+    error, ids, count = quartz.CGGetActiveDisplayList(MAX_DISPLAYS, None, None)
+    if error:
+        raise CaptureError(f"CGGetActiveDisplayList failed with CGError {error}")
+    return [int(display_id) for display_id in list(ids)[:count]]
+
+
+def _backing_scale(quartz: Any, display_id: int) -> float:
+    """Pixels per point of a display's current mode (2 on Retina), as screencapture records it."""
+    mode = quartz.CGDisplayCopyDisplayMode(display_id)
+    if mode is None:
+        return 1.0
+    points = quartz.CGDisplayModeGetWidth(mode)
+    pixels = quartz.CGDisplayModeGetPixelWidth(mode)
+    return float(pixels) / float(points) if points and pixels else 1.0
+
+
+def _cgimage_bgra(quartz: Any, image: Any) -> Pixels:
+    check_bgra_layout(
+        int(quartz.CGImageGetBitsPerPixel(image)),
+        int(quartz.CGImageGetBitsPerComponent(image)),
+        int(quartz.CGImageGetBitmapInfo(image)),
+    )
+    data = bytes(quartz.CGDataProviderCopyData(quartz.CGImageGetDataProvider(image)))
+    return bgra_from_buffer(
+        data,
+        int(quartz.CGImageGetWidth(image)),
+        int(quartz.CGImageGetHeight(image)),
+        int(quartz.CGImageGetBytesPerRow(image)),
+    )
+
+
+class _QuartzWindows:
+    """`CGWindowListCreateImage` per window, at the resolution of the display it is on."""
+
+    def __init__(self, quartz: Any) -> None:
+        self.quartz = quartz
+
+    def __call__(self, window: WindowInfo, width: int, height: int) -> Any:
+        q = self.quartz
+        return q.CGWindowListCreateImage(
+            q.CGRectNull,
+            q.kCGWindowListOptionIncludingWindow,
+            window.id,
+            q.kCGWindowImageBoundsIgnoreFraming,
+        )
+
+
+class _ScreenCaptureKitWindows:
+    """`SCScreenshotManager` per window (off-screen windows included), at the canvas size."""
+
+    def __init__(self, sck: Any, quartz: Any, timeout: float) -> None:
+        self.sck = sck
+        self.timeout = timeout
+        self._windows: dict[int, Any] | None = None
+        # A process that never touched a CoreGraphics display API has no window-server
+        # connection, and SCContentFilter(desktopIndependentWindow:) then aborts the whole
+        # process in SkyLight (CGS_REQUIRE_INIT; getopenscreen/openscreen#487, fixed by #488
+        # the same way): one CGMainDisplayID() makes that connection first.
+        quartz.CGMainDisplayID()
+
+    def _wait(self, start: Callable[[Callable[[Any, Any], None]], None], what: str) -> Any:
+        done = threading.Event()
+        box: list[Any] = [None, None]
+
+        def finished(result: Any, error: Any) -> None:
+            box[0], box[1] = result, error
+            done.set()
+
+        start(finished)
+        if not done.wait(self.timeout):
+            raise CaptureError(f"ScreenCaptureKit {what} did not answer in {self.timeout:g} s")
+        if box[1] is not None:
+            raise CaptureError(f"ScreenCaptureKit {what} failed: {box[1]}")
+        return box[0]
+
+    def __call__(self, window: WindowInfo, width: int, height: int) -> Any:
+        sck = self.sck
+        if self._windows is None:
+            content = self._wait(
+                lambda done: (
+                    sck.SCShareableContent.getShareableContentExcludingDesktopWindows_onScreenWindowsOnly_completionHandler_(
+                        True, False, done
+                    )
+                ),
+                "shareable content",
+            )
+            self._windows = {int(w.windowID()): w for w in content.windows()}
+        sc_window = self._windows.get(window.id)
+        if sc_window is None:
+            return None
+        content_filter = sck.SCContentFilter.alloc().initWithDesktopIndependentWindow_(sc_window)
+        config = sck.SCStreamConfiguration.alloc().init()
+        config.setWidth_(width)
+        config.setHeight_(height)
+        config.setShowsCursor_(False)
+        return self._wait(
+            lambda done: (
+                sck.SCScreenshotManager.captureImageWithFilter_configuration_completionHandler_(
+                    content_filter, config, done
+                )
+            ),
+            f"screenshot of window {window.id}",
+        )
+
+
+def _compose_space(
+    quartz: Any,
+    imager: WindowImager,
+    space_id: int,
+    display: DisplayInfo,
+    windows: Sequence[WindowInfo],
+) -> Pixels:
+    """The space's windows on a canvas of its own display, in that display's pixels."""
     if (
         hasattr(quartz, "CGPreflightScreenCaptureAccess")
         and not quartz.CGPreflightScreenCaptureAccess()
@@ -432,27 +739,29 @@ def _quartz_composite(quartz: Any, space_id: int, windows: Sequence[WindowInfo])
         raise ScreenRecordingDenied(
             f"space {space_id}: Screen Recording permission is missing: {PERMISSION_HINT}"
         )
-    bounds = quartz.CGDisplayBounds(quartz.CGMainDisplayID())
-    origin_x, origin_y = bounds.origin.x, bounds.origin.y
-    size = (int(bounds.size.width), int(bounds.size.height))
-    options = quartz.kCGWindowImageBoundsIgnoreFraming | quartz.kCGWindowImageNominalResolution
+    scale = _backing_scale(quartz, display.id)
+    size = (round(display.w * scale), round(display.h * scale))
     images = []
     for window in windows:
         if window.minimized or window.hidden:
             continue
-        image = quartz.CGWindowListCreateImage(
-            quartz.CGRectNull, quartz.kCGWindowListOptionIncludingWindow, window.id, options
-        )
+        width, height = round(window.w * scale), round(window.h * scale)
+        image = imager(window, width, height)
         if image is None:
             continue
-        data = bytes(quartz.CGDataProviderCopyData(quartz.CGImageGetDataProvider(image)))
-        bgra = bgra_from_buffer(
-            data,
-            quartz.CGImageGetWidth(image),
-            quartz.CGImageGetHeight(image),
-            quartz.CGImageGetBytesPerRow(image),
-        )
-        images.append((int(window.x - origin_x), int(window.y - origin_y), bgra))
+        try:
+            bgra = _cgimage_bgra(quartz, image)
+        except CaptureError as error:
+            raise CaptureError(f"space {space_id}, window {window.id}: {error}") from error
+        left = round((window.x - display.x) * scale)
+        top = round((window.y - display.y) * scale)
+        images.append((left, top, fit_window(bgra, width, height)))
     if not images:
-        raise CaptureError(f"space {space_id}: Quartz returned no window images for it")
-    return composite_windows(size, images)
+        raise CaptureError(f"space {space_id}: no window images could be taken for it")
+    frame = composite_windows(size, images)
+    if looks_like_denied_capture(frame):
+        raise ScreenRecordingDenied(
+            f"space {space_id}: its window images are all black, which is what macOS returns "
+            f"when Screen Recording permission is missing: {PERMISSION_HINT}"
+        )
+    return frame

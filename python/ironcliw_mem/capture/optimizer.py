@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironcliw_mem.capture.engine import adjacent_spaces
 from ironcliw_mem.capture.types import PREFETCH_REASONS, SpaceCaptureRequest
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.policy import adjacent_spaces
 
 log = logging.getLogger(__name__)
 

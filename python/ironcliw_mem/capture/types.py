@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from ironcliw_mem.policy import CaptureQuality
+from ironcliw_mem.levels import CaptureQuality
 
 # Request reasons that mean "the package warming its cache", not the user's or agent's interest.
 PREFETCH_REASONS = frozenset({"prefetch", "predictive_prefetch"})

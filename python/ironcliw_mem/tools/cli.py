@@ -240,8 +240,8 @@ def progress_printer(stream: TextIO) -> Callable[[Any, float, float], None] | No
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from ironcliw_mem import profiler
-    from ironcliw_mem.plot import PlotUnavailable, plot_profile
+    from ironcliw_mem.tools import profiler
+    from ironcliw_mem.tools.plot import PlotUnavailable, plot_profile
 
     _check_writable_dir(profiler.report_directory(args.output_dir))  # before, not after, minutes
     backend, reason = _make_backend(args)
@@ -420,9 +420,9 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from ironcliw_mem import dashboard
     from ironcliw_mem.capture import MultiSpaceCaptureEngine
-    from ironcliw_mem.profiler import vision_workload
+    from ironcliw_mem.tools import dashboard
+    from ironcliw_mem.tools.profiler import vision_workload
 
     if not _is_loopback(args.host) and not args.allow_remote:
         raise UsageError(

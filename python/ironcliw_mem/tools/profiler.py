@@ -14,7 +14,6 @@ workload and a cache workload, then the JSON report (and the plot, see `ironcliw
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import json
 import logging
@@ -31,12 +30,19 @@ import psutil
 
 from ironcliw_mem import gpu
 from ironcliw_mem._native import ByteCache, release_image_buffers
+from ironcliw_mem.allocator import trim_heap
 from ironcliw_mem.capture.backends import CaptureBackend, CaptureError
 from ironcliw_mem.capture.encoding import encode_tier
 from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
 from ironcliw_mem.capture.types import SpaceCaptureRequest
+from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.manager import MacOSMemoryManager
-from ironcliw_mem.policy import CaptureQuality, MemoryPressure
+from ironcliw_mem.process_memory import (
+    peak_rss_mb,
+    percent_of_total,
+    read_process_memory,
+    reset_peak_rss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,29 +150,6 @@ class BenchmarkResult:
 ProgressHook = Callable[[ProfileSample, float, float], None]
 
 
-def reset_peak_rss() -> bool:
-    """Resets the kernel's peak-RSS mark for this process (Linux: `5 > /proc/self/clear_refs`).
-    Returns False where that is not possible; peaks then come from the samples alone."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss_mb() -> float | None:
-    """The kernel's peak RSS since the last reset (`VmHWM`), in MB; None where unavailable."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 class MemoryProfiler:
     """Samples the process's memory while components run (the original's API, kept).
 
@@ -201,12 +184,8 @@ class MemoryProfiler:
 
     def _read_memory(self) -> tuple[float, float, float | None]:
         """(RSS, VMS, USS) in MB. USS needs /proc/PID/smaps (a few ms); None where denied."""
-        try:
-            full = self.process.memory_full_info()
-            return full.rss / MIB, full.vms / MIB, getattr(full, "uss", None) and full.uss / MIB
-        except (psutil.AccessDenied, OSError):
-            info = self.process.memory_info()
-            return info.rss / MIB, info.vms / MIB, None
+        reading = read_process_memory(self.process)
+        return reading.rss_mb, reading.vms_mb, reading.uss_mb
 
     def _available_gb(self) -> float:
         manager = self.memory_manager
@@ -222,7 +201,7 @@ class MemoryProfiler:
             timestamp=datetime.now(UTC),
             rss_mb=rss,
             vms_mb=vms,
-            percent=self.process.memory_percent(),
+            percent=percent_of_total(self.process),
             available_gb=self._available_gb(),
             pressure=manager.current_pressure.value if manager is not None else "unknown",
             active_components=list(components or []),
@@ -717,14 +696,7 @@ def release_freed_memory() -> bool:
     """
     release_image_buffers()
     gc.collect()
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return False
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    trim(0)
-    return True
+    return trim_heap()
 
 
 def report_directory(output_dir: str | Path | None = None) -> Path:
@@ -797,3 +769,13 @@ async def run_full_benchmark(
     )
     workload.cache.clear()
     return profiler
+
+
+if __name__ == "__main__":
+    # `python -m ironcliw_mem.tools.profiler [options]`: the full profile, as the original's
+    # `python3 backend/vision/memory_profiler.py` ran it (the same as `ironcliw-mem profile`).
+    import sys
+
+    from ironcliw_mem.tools.cli import main
+
+    sys.exit(main(["profile", *sys.argv[1:]]))
