@@ -7,6 +7,12 @@ and the time from crossing a PSI threshold to PressureWatcher waking.
 Costs: interleaved rounds in one process, each contender timed over a batch per round; the
 median ns/op over the rounds is reported with its ratio to probe + classify.
 
+GPU read: GpuProbe.read() uncached (refresh_s=0: NVML's memory and compute processes of every
+device, each name asked once; where no driver exists, the failed load of libnvidia-ml.so.1) and
+cached (the manager's way: at most one real read per refresh_s), beside nvidia-ml-py's
+nvmlDeviceGetMemoryInfo on device 0 and nvidia-ml-py doing the same calls as one uncached read.
+The nvidia-ml-py rows need an NVIDIA driver; without one they are skipped with the reason.
+
 Wake latency (Linux, root, cgroup v1 or v2 memory controller): three children in a 64 MiB
 cgroup hold 12 MiB each and re-read a 40 MiB file that does not fit in what is left, so their
 page cache thrashes and the kernel counts memory stall (about 20 % "some" here). A sampler
@@ -34,6 +40,7 @@ from pathlib import Path
 import psutil
 
 from ironcliw_mem import Classifier, PressureProbe, PressureWatcher
+from ironcliw_mem.gpu import GpuClassifier, GpuProbe
 
 POLL_INTERVAL_S = 5.0  # the original monitor's PRESSURE_CHECK_INTERVAL
 
@@ -43,6 +50,19 @@ def per_op_ns(fn: Callable[[], object], n: int) -> float:
     for _ in range(n):
         fn()
     return (time.perf_counter_ns() - start) / n
+
+
+def interleaved(
+    contenders: list[tuple[str, Callable[[], object], int]], rounds: int
+) -> dict[str, list[float]]:
+    """ns/op of each contender in each of `rounds` interleaved rounds (after a warm-up call)."""
+    for _, fn, _ in contenders:
+        fn()
+    results: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
+    for _ in range(rounds):
+        for name, fn, n in contenders:
+            results[name].append(per_op_ns(fn, n))
+    return results
 
 
 def costs(rounds: int) -> None:
@@ -62,12 +82,7 @@ def costs(rounds: int) -> None:
         ("psutil.virtual_memory()", psutil.virtual_memory, 5000),
         ("subprocess.run(['true'])", spawn, 50),
     ]
-    for _, fn, _ in contenders:  # warm up
-        fn()
-    results: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
-    for _ in range(rounds):
-        for name, fn, n in contenders:
-            results[name].append(per_op_ns(fn, n))
+    results = interleaved(contenders, rounds)
     base = statistics.median(results[contenders[0][0]])
     s = probe.read()
     print(f"sources: {', '.join(s.sources)}; cgroup: {probe.cgroup}")
@@ -82,6 +97,67 @@ def costs(rounds: int) -> None:
         f"{psutil_ratio:.2f}x faster than psutil (goal >= 3x: "
         f"{'met' if psutil_ratio >= 3 else 'NOT met'})"
     )
+
+
+def nvidia_ml_py_contenders() -> tuple[list[tuple[str, Callable[[], object], int]], str | None]:
+    """nvidia-ml-py's calls on this machine's GPUs, or (nothing, why not)."""
+    try:
+        import pynvml
+    except ImportError:
+        return [], "nvidia-ml-py is not installed (pip install 'ironcliw-mem[bench]')"
+    try:
+        pynvml.nvmlInit()
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+    except pynvml.NVMLError as exc:
+        return [], f"nvidia-ml-py cannot use NVML here: {exc}"
+    if not handles:
+        return [], "the NVIDIA driver reports no GPU"
+
+    def same_calls_as_one_read() -> object:
+        return [
+            (
+                pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2),
+                pynvml.nvmlDeviceGetComputeRunningProcesses(h),
+            )
+            for h in handles
+        ]
+
+    return [
+        (
+            "nvidia-ml-py nvmlDeviceGetMemoryInfo (1 GPU)",
+            lambda: pynvml.nvmlDeviceGetMemoryInfo(handles[0]),
+            2000,
+        ),
+        (f"nvidia-ml-py same calls, {len(handles)} GPU(s)", same_calls_as_one_read, 500),
+    ], None
+
+
+def gpu_costs(rounds: int) -> None:
+    uncached = GpuProbe(refresh_s=0.0)
+    cached = GpuProbe(refresh_s=3600.0)
+    classifier = GpuClassifier()
+    reading = uncached.read()
+    clock = time.monotonic
+    contenders: list[tuple[str, Callable[[], object], int]] = [
+        ("GpuProbe.read() uncached", uncached.read, 500),
+        ("GpuProbe.read() cached (per refresh_s)", cached.read, 5000),
+        ("GpuClassifier.update()", lambda: classifier.update(reading, clock()), 5000),
+    ]
+    others, skipped = nvidia_ml_py_contenders()
+    medians = {
+        name: statistics.median(ns) for name, ns in interleaved(contenders + others, rounds).items()
+    }
+    devices = ", ".join(f"{d.index}: {d.name}" for d in reading.devices)
+    print()
+    print(f"GPU: {devices or 'none'}; " + ("; ".join(reading.problems) or "no problems"))
+    # The issue's anchor is nvidia-ml-py's nvmlDeviceGetMemoryInfo; without a driver, our own read.
+    anchor = others[0][0] if others else contenders[0][0]
+    base = medians[anchor]
+    print(f"{'contender':48} {'ns/op (median)':>15}  x {anchor}")
+    for name, median in medians.items():
+        print(f"{name:48} {median:15.0f}  {median / base:.3f}")
+    if skipped:
+        print(f"nvidia-ml-py rows skipped: {skipped}")
 
 
 THRASHER = r"""
@@ -288,6 +364,7 @@ def main() -> int:
     parser.add_argument("--no-wake", action="store_true", help="skip the wake-latency part")
     args = parser.parse_args()
     costs(args.rounds)
+    gpu_costs(args.rounds)
     if not args.no_wake:
         print()
         wake(args.repeats)

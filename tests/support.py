@@ -4,8 +4,13 @@ something to happen that fails the test rather than hang."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
 
@@ -48,3 +53,25 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"still not true after {limit:g} s: {what or condition}")
         await asyncio.sleep(0.005)
+
+
+CHROMIUM_LIMIT_S = 90
+
+
+def chromium_screenshot(url: str, directory: Path, name: str) -> Path:
+    """Loads `url` in headless Chromium (1200x620) and returns the screenshot `directory/name`;
+    skips where Chromium is not installed or cannot start."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian package chromium; make setup installs it)")
+    shot = directory / name
+    result = subprocess.run(
+        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--hide-scrollbars", "--window-size=1200,620", "--virtual-time-budget=4000",
+         f"--user-data-dir={directory / ('profile-' + name)}", f"--screenshot={shot}", url],
+        capture_output=True, text=True, timeout=CHROMIUM_LIMIT_S, check=False,
+    )  # fmt: skip
+    if not shot.exists() and "error while loading shared libraries" in result.stderr:
+        pytest.skip(f"chromium cannot run here: {result.stderr.strip()[-300:]}")
+    assert shot.exists(), result.stderr[-2000:]
+    return shot

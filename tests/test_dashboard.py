@@ -26,10 +26,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
 from ironcliw_mem.capture import MultiSpaceCaptureEngine, SpaceCaptureRequest, SyntheticBackend
 from ironcliw_mem.tools.dashboard import DashboardServer, DashboardState, cache_stats_of
+from support import chromium_screenshot
 
 GIB = 1024**3
 SERVER_START_LIMIT_S = 30  # bounds a broken start only
-CHROMIUM_LIMIT_S = 90
 LEVEL_GREEN_RGB = (0x2E, 0x7D, 0x32)  # the page's level card at green
 
 
@@ -203,27 +203,11 @@ def test_serve_answers_stats_metrics_history_and_errors(
     assert "http" not in page.replace(url, "")  # self-contained: nothing fetched from elsewhere
 
 
-def chromium_binary() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def test_the_page_renders_in_headless_chromium(
     served: tuple[str, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip("chromium is not installed (Debian package chromium; make setup installs it)")
     url, _ = served
-    shot = tmp_path / "dashboard.png"
-    result = subprocess.run(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--hide-scrollbars", "--window-size=1200,620", "--virtual-time-budget=4000",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", url],
-        capture_output=True, text=True, timeout=CHROMIUM_LIMIT_S, check=False,
-    )  # fmt: skip
-    if not shot.exists() and "error while loading shared libraries" in result.stderr:
-        pytest.skip(f"chromium cannot run here: {result.stderr.strip()[-300:]}")
-    assert shot.exists(), result.stderr[-2000:]
+    shot = chromium_screenshot(url, tmp_path, "dashboard.png")
     keep = os.environ.get("IRONCLIW_TEST_ARTIFACTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)

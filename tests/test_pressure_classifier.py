@@ -29,6 +29,16 @@ DEFAULTS = {
     "macos_compressor_critical_exit": 60.0,
     "fallback_yellow_available_mb": 1000.0,
     "fallback_red_available_mb": 400.0,
+    # The GPU levels: NVIDIA used/total 80/95 %, Metal allocated/recommended 80/100 %,
+    # each left 5 points lower.
+    "gpu_nvidia_yellow_enter": 80.0,
+    "gpu_nvidia_yellow_exit": 75.0,
+    "gpu_nvidia_red_enter": 95.0,
+    "gpu_nvidia_red_exit": 90.0,
+    "gpu_metal_yellow_enter": 80.0,
+    "gpu_metal_yellow_exit": 75.0,
+    "gpu_metal_red_enter": 100.0,
+    "gpu_metal_red_exit": 95.0,
 }
 
 RANK = {"green": 0, "yellow": 1, "red": 2}
@@ -67,6 +77,8 @@ def test_threshold_defaults_and_names() -> None:
         ({"downgrade_dwell": math.nan}, "downgrade_dwell"),
         ({"red_some10_enter": math.inf}, "red_some10_enter"),
         ({"red_full10_enter": 101.0}, "red_full10_enter"),
+        ({"gpu_nvidia_red_exit": 96.0}, "gpu_nvidia_red_exit"),
+        ({"gpu_metal_yellow_enter": 100.5}, "gpu_metal_yellow_enter"),
     ],
 )
 def test_invalid_thresholds_raise_value_error_naming_the_field(

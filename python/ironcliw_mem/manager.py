@@ -16,11 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ironcliw_mem import pressure
 from ironcliw_mem.callbacks import call_isolated
 from ironcliw_mem.config import MemoryConfig
+from ironcliw_mem.gpu import GpuMonitor, GpuReading
 from ironcliw_mem.levels import MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for, should_monitor_all_spaces
 from ironcliw_mem.process_memory import ProcessFootprint
@@ -31,7 +32,10 @@ GIB = 1024**3
 # How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
 WATCHER_SLICE_SECONDS = 1.0
 
+_S = TypeVar("_S")
 PressureCallback = Callable[[MemoryPressure, "MemoryStats"], Awaitable[None] | None]
+# `cb(level, device_stats)`: one device's dict as get_stats_summary()["gpu"] lists it.
+GpuPressureCallback = Callable[[MemoryPressure, dict[str, Any]], Awaitable[None] | None]
 
 
 @dataclass
@@ -106,21 +110,22 @@ def stats_from_sample(
     )
 
 
-class PressureListeners:
-    """Callbacks notified once per level change, in registration order, each isolated."""
+class PressureListeners(Generic[_S]):
+    """Callbacks notified once per level change, in registration order, each isolated; `_S` is
+    what they get with the level (`MemoryStats`, or a GPU device's stats)."""
 
     def __init__(self) -> None:
-        self._callbacks: list[PressureCallback] = []
-        self._pending: collections.deque[tuple[MemoryPressure, MemoryStats]] = collections.deque()
+        self._callbacks: list[Callable[[MemoryPressure, _S], Awaitable[None] | None]] = []
+        self._pending: collections.deque[tuple[MemoryPressure, _S]] = collections.deque()
         self._delivery: asyncio.Task[None] | None = None
 
-    def register(self, callback: PressureCallback) -> None:
+    def register(self, callback: Callable[[MemoryPressure, _S], Awaitable[None] | None]) -> None:
         if not callable(callback):
             raise TypeError(f"a pressure callback must be callable, got {type(callback).__name__}")
         if callback not in self._callbacks:
             self._callbacks.append(callback)
 
-    def unregister(self, callback: PressureCallback) -> bool:
+    def unregister(self, callback: Callable[[MemoryPressure, _S], Awaitable[None] | None]) -> bool:
         try:
             self._callbacks.remove(callback)
         except ValueError:
@@ -130,7 +135,7 @@ class PressureListeners:
     def __len__(self) -> int:
         return len(self._callbacks)
 
-    async def publish(self, level: MemoryPressure, stats: MemoryStats) -> None:
+    async def publish(self, level: MemoryPressure, stats: _S) -> None:
         """Queues a change and waits until the queue has been delivered, in order.
 
         Delivery runs in its own task: cancelling a caller (a timeout around `check_pressure`,
@@ -207,12 +212,15 @@ class MacOSMemoryManager:
         read_sample: Callable[[], pressure.Sample] | None = None,
         clock: Callable[[], float] = time.monotonic,
         watch_kernel_events: bool = True,
+        read_gpu: Callable[[], GpuReading] | None = None,
     ) -> None:
         self.config = config if config is not None else MemoryConfig()
         self._read_sample = read_sample or pressure.read_sample
         self._clock = clock
         self._classifier = pressure.Classifier(pressure.Thresholds(**self.config.thresholds))
-        self._listeners = PressureListeners()
+        self._listeners = PressureListeners[MemoryStats]()
+        self._gpu = GpuMonitor(pressure.Thresholds(**self.config.thresholds), read_gpu)
+        self._gpu_listeners = PressureListeners[dict[str, Any]]()
         self._footprint = ProcessFootprint()
         self._override: MemoryPressure | None = self.config.pressure_override
         self._watch_kernel_events = watch_kernel_events
@@ -241,6 +249,19 @@ class MacOSMemoryManager:
     def unregister_pressure_callback(self, callback: PressureCallback) -> bool:
         return self._listeners.unregister(callback)
 
+    def register_gpu_pressure_callback(self, callback: GpuPressureCallback) -> None:
+        """`callback(level, device_stats)` runs once per GPU device whose level changes; it may
+        be async. The GPU level is its own signal (unload a model); it never sets the cache."""
+        self._gpu_listeners.register(callback)
+
+    def unregister_gpu_pressure_callback(self, callback: GpuPressureCallback) -> bool:
+        return self._gpu_listeners.unregister(callback)
+
+    @property
+    def gpu_devices(self) -> list[dict[str, Any]]:
+        """The last reading's GPU devices with their levels; empty when there is no GPU."""
+        return self._gpu.devices
+
     # --- readings ----------------------------------------------------------------------------
 
     def _measure(self) -> tuple[pressure.Sample, tuple[float, float | None]]:
@@ -262,7 +283,9 @@ class MacOSMemoryManager:
             self._check_lock = asyncio.Lock()
         async with self._check_lock:
             sample, footprint = await asyncio.to_thread(self._measure)
+            gpu_reading = await asyncio.to_thread(self._gpu.read)
             now = self._clock()
+            gpu_changes = self._gpu.update(gpu_reading, now)
             verdict = self._classifier.update(sample, now)
             override = self._override
             level = override if override is not None else MemoryPressure.from_level(verdict.level)
@@ -276,6 +299,14 @@ class MacOSMemoryManager:
         if level is not previous:
             log.info("memory pressure %s -> %s (%s)", previous.value, level.value, verdict.reasons)
             await self._listeners.publish(level, stats)
+        for gpu_level, device in gpu_changes:
+            log.info(
+                "GPU %s memory level -> %s (%s)",
+                device["index"],
+                device["level"],
+                device["reasons"],
+            )
+            await self._gpu_listeners.publish(gpu_level, device)
         return level
 
     async def override_pressure(self, level: MemoryPressure | str | None) -> MemoryPressure:
@@ -376,6 +407,7 @@ class MacOSMemoryManager:
             "monitoring": self.monitoring,
             "event_mechanism": self.event_mechanism,
             "checks": self.checks,
+            "gpu": self._gpu.summary(),
         }
         stats = self.last_stats
         if stats is None:

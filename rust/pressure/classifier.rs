@@ -39,13 +39,23 @@ pub struct Thresholds {
     pub macos_compressor_critical_exit: f64,
     pub fallback_yellow_available_mb: f64,
     pub fallback_red_available_mb: f64,
+    pub gpu_nvidia_yellow_enter: f64,
+    pub gpu_nvidia_yellow_exit: f64,
+    pub gpu_nvidia_red_enter: f64,
+    pub gpu_nvidia_red_exit: f64,
+    pub gpu_metal_yellow_enter: f64,
+    pub gpu_metal_yellow_exit: f64,
+    pub gpu_metal_red_enter: f64,
+    pub gpu_metal_red_exit: f64,
 }
 
 impl Default for Thresholds {
     /// DESIGN.md's starting thresholds: yellow at some10 >= 10 % or H <= 25 % (leaves below 5 %
     /// and above 30 %); red at full10 >= 10 %, some10 >= 40 % or H <= 15 % (leaves when full10
     /// < 5 %, some10 < 20 % and H > 20 %); 10 s dwell; xnu's compressor 50/40 and 66/60 %;
-    /// Chromium's Windows rule of 1000/400 MB available.
+    /// Chromium's Windows rule of 1000/400 MB available; GPU memory used of total (NVIDIA) 80/95 %
+    /// (nvitop calls 80 % "heavy") and allocated of the recommended working set (Metal) 80/100 %,
+    /// each left 5 points lower.
     fn default() -> Self {
         Self {
             yellow_some10_enter: 10.0,
@@ -65,6 +75,14 @@ impl Default for Thresholds {
             macos_compressor_critical_exit: 60.0,
             fallback_yellow_available_mb: 1000.0,
             fallback_red_available_mb: 400.0,
+            gpu_nvidia_yellow_enter: 80.0,
+            gpu_nvidia_yellow_exit: 75.0,
+            gpu_nvidia_red_enter: 95.0,
+            gpu_nvidia_red_exit: 90.0,
+            gpu_metal_yellow_enter: 80.0,
+            gpu_metal_yellow_exit: 75.0,
+            gpu_metal_red_enter: 100.0,
+            gpu_metal_red_exit: 95.0,
         }
     }
 }
@@ -86,7 +104,7 @@ impl std::error::Error for ThresholdError {}
 
 impl Thresholds {
     /// Every field's name and value, in declaration order.
-    pub fn fields(&self) -> [(&'static str, f64); 17] {
+    pub fn fields(&self) -> [(&'static str, f64); 25] {
         [
             ("yellow_some10_enter", self.yellow_some10_enter),
             ("yellow_some10_exit", self.yellow_some10_exit),
@@ -120,6 +138,14 @@ impl Thresholds {
                 self.fallback_yellow_available_mb,
             ),
             ("fallback_red_available_mb", self.fallback_red_available_mb),
+            ("gpu_nvidia_yellow_enter", self.gpu_nvidia_yellow_enter),
+            ("gpu_nvidia_yellow_exit", self.gpu_nvidia_yellow_exit),
+            ("gpu_nvidia_red_enter", self.gpu_nvidia_red_enter),
+            ("gpu_nvidia_red_exit", self.gpu_nvidia_red_exit),
+            ("gpu_metal_yellow_enter", self.gpu_metal_yellow_enter),
+            ("gpu_metal_yellow_exit", self.gpu_metal_yellow_exit),
+            ("gpu_metal_red_enter", self.gpu_metal_red_enter),
+            ("gpu_metal_red_exit", self.gpu_metal_red_exit),
         ]
     }
 
@@ -143,6 +169,14 @@ impl Thresholds {
             "macos_compressor_critical_exit" => &mut self.macos_compressor_critical_exit,
             "fallback_yellow_available_mb" => &mut self.fallback_yellow_available_mb,
             "fallback_red_available_mb" => &mut self.fallback_red_available_mb,
+            "gpu_nvidia_yellow_enter" => &mut self.gpu_nvidia_yellow_enter,
+            "gpu_nvidia_yellow_exit" => &mut self.gpu_nvidia_yellow_exit,
+            "gpu_nvidia_red_enter" => &mut self.gpu_nvidia_red_enter,
+            "gpu_nvidia_red_exit" => &mut self.gpu_nvidia_red_exit,
+            "gpu_metal_yellow_enter" => &mut self.gpu_metal_yellow_enter,
+            "gpu_metal_yellow_exit" => &mut self.gpu_metal_yellow_exit,
+            "gpu_metal_red_enter" => &mut self.gpu_metal_red_enter,
+            "gpu_metal_red_exit" => &mut self.gpu_metal_red_exit,
             _ => return false,
         };
         *slot = value;
@@ -240,6 +274,43 @@ impl Thresholds {
                 self.fallback_red_available_mb,
                 "fallback_yellow_available_mb",
                 self.fallback_yellow_available_mb,
+            ),
+            // GPU: rising signals, and red at least as severe as yellow.
+            (
+                "gpu_nvidia_yellow_exit",
+                self.gpu_nvidia_yellow_exit,
+                "gpu_nvidia_yellow_enter",
+                self.gpu_nvidia_yellow_enter,
+            ),
+            (
+                "gpu_nvidia_red_exit",
+                self.gpu_nvidia_red_exit,
+                "gpu_nvidia_red_enter",
+                self.gpu_nvidia_red_enter,
+            ),
+            (
+                "gpu_nvidia_yellow_enter",
+                self.gpu_nvidia_yellow_enter,
+                "gpu_nvidia_red_enter",
+                self.gpu_nvidia_red_enter,
+            ),
+            (
+                "gpu_metal_yellow_exit",
+                self.gpu_metal_yellow_exit,
+                "gpu_metal_yellow_enter",
+                self.gpu_metal_yellow_enter,
+            ),
+            (
+                "gpu_metal_red_exit",
+                self.gpu_metal_red_exit,
+                "gpu_metal_red_enter",
+                self.gpu_metal_red_enter,
+            ),
+            (
+                "gpu_metal_yellow_enter",
+                self.gpu_metal_yellow_enter,
+                "gpu_metal_red_enter",
+                self.gpu_metal_red_enter,
             ),
         ];
         for (field, value, bound_name, bound) in at_most {
@@ -362,22 +433,22 @@ pub struct Verdict {
 
 /// What one sample says, before the state machine applies hysteresis and dwell.
 #[derive(Debug, Default)]
-struct Assessment {
-    red_enter: Vec<Reason>,
-    yellow_enter: Vec<Reason>,
+pub(in crate::pressure) struct Assessment {
+    pub(in crate::pressure) red_enter: Vec<Reason>,
+    pub(in crate::pressure) yellow_enter: Vec<Reason>,
     /// Signals not yet past their red exit thresholds.
-    red_hold: Vec<Reason>,
+    pub(in crate::pressure) red_hold: Vec<Reason>,
     /// Signals not yet past their yellow exit thresholds.
-    yellow_hold: Vec<Reason>,
+    pub(in crate::pressure) yellow_hold: Vec<Reason>,
 }
 
 /// A value crossing rule for one signal: enter and exit thresholds for one level.
-struct Rule<'a> {
-    signal: &'a str,
-    value: f64,
-    unit: &'static str,
+pub(in crate::pressure) struct Rule<'a> {
+    pub(in crate::pressure) signal: &'a str,
+    pub(in crate::pressure) value: f64,
+    pub(in crate::pressure) unit: &'static str,
     /// true: pressure when the value is high (PSI, compressor); false: when low (headroom, MB).
-    rising: bool,
+    pub(in crate::pressure) rising: bool,
 }
 
 impl Rule<'_> {
@@ -414,7 +485,13 @@ impl Rule<'_> {
     }
 
     /// Feeds one level's enter/hold lists.
-    fn apply(&self, enter: f64, exit: f64, enters: &mut Vec<Reason>, holds: &mut Vec<Reason>) {
+    pub(in crate::pressure) fn apply(
+        &self,
+        enter: f64,
+        exit: f64,
+        enters: &mut Vec<Reason>,
+        holds: &mut Vec<Reason>,
+    ) {
         enters.extend(self.enters(enter));
         holds.extend(self.holds(exit));
     }
@@ -456,13 +533,8 @@ const BYTES_PER_MB: f64 = 1024.0 * 1024.0;
 #[derive(Clone, Debug)]
 pub struct Classifier {
     thresholds: Thresholds,
-    level: Level,
-    /// Since when every signal has been past the exit thresholds of the current level.
-    calm_since: Option<f64>,
+    machine: LevelMachine,
     counters: Option<Counters>,
-    /// The last known level, kept across unknown readings so that a glitch (one unreadable
-    /// sample) does not let the level skip the dwell on its way down.
-    last_known: Level,
 }
 
 impl Classifier {
@@ -470,15 +542,13 @@ impl Classifier {
         thresholds.validate()?;
         Ok(Self {
             thresholds,
-            level: Level::Unknown,
-            calm_since: None,
+            machine: LevelMachine::default(),
             counters: None,
-            last_known: Level::Unknown,
         })
     }
 
     pub fn level(&self) -> Level {
-        self.level
+        self.machine.level
     }
 
     pub fn thresholds(&self) -> &Thresholds {
@@ -487,98 +557,11 @@ impl Classifier {
 
     /// Classifies `sample` taken at `now` (seconds, any monotonic origin) and moves the state.
     pub fn update(&mut self, sample: &Sample, now: f64) -> Verdict {
-        let previous = self.level;
         let counters = Counters::of(sample);
         let before = self.counters.replace(counters);
-        let assessment = match self.assess(sample, before.unwrap_or(counters)) {
-            Ok(a) => a,
-            Err(reason) => {
-                self.level = Level::Unknown;
-                self.calm_since = None;
-                return Verdict {
-                    level: Level::Unknown,
-                    previous,
-                    changed: previous != Level::Unknown,
-                    reasons: vec![reason],
-                };
-            }
-        };
-        let (entered, enter_reasons) = if !assessment.red_enter.is_empty() {
-            (Level::Red, assessment.red_enter)
-        } else if !assessment.yellow_enter.is_empty() {
-            (Level::Yellow, assessment.yellow_enter)
-        } else {
-            (Level::Green, Vec::new())
-        };
-        let mut reasons = enter_reasons;
-        // The rules start from the last known level: after an unknown reading the level comes
-        // back where it was and steps down only by the dwell rule.
-        let basis = if previous == Level::Unknown {
-            self.last_known
-        } else {
-            previous
-        };
-        let level = match basis.rank() {
-            // The first known reading, or upwards: at once.
-            None => {
-                self.calm_since = None;
-                entered
-            }
-            Some(rank) if entered.rank() > Some(rank) => {
-                self.calm_since = None;
-                entered
-            }
-            Some(_) => {
-                let holds = match basis {
-                    Level::Red => assessment.red_hold,
-                    Level::Yellow => assessment.yellow_hold,
-                    _ => Vec::new(),
-                };
-                if basis == Level::Green {
-                    Level::Green
-                } else if !holds.is_empty() {
-                    self.calm_since = None;
-                    for h in holds {
-                        if !reasons.contains(&h) {
-                            reasons.push(h);
-                        }
-                    }
-                    basis
-                } else {
-                    let dwell = self.thresholds.downgrade_dwell;
-                    let since = match self.calm_since {
-                        Some(s) if s <= now => s,
-                        _ => now,
-                    };
-                    self.calm_since = Some(since);
-                    let elapsed = now - since;
-                    if elapsed >= dwell {
-                        self.calm_since = Some(now);
-                        reasons.push(Reason::SteppedDown { dwell });
-                        if basis == Level::Red {
-                            Level::Yellow
-                        } else {
-                            Level::Green
-                        }
-                    } else {
-                        reasons.push(Reason::Calming {
-                            elapsed,
-                            dwell,
-                            from: basis,
-                        });
-                        basis
-                    }
-                }
-            }
-        };
-        self.level = level;
-        self.last_known = level;
-        Verdict {
-            level,
-            previous,
-            changed: level != previous,
-            reasons,
-        }
+        let assessment = self.assess(sample, before.unwrap_or(counters));
+        self.machine
+            .step(assessment, now, self.thresholds.downgrade_dwell)
     }
 
     fn assess(&self, s: &Sample, before: Counters) -> Result<Assessment, Reason> {
@@ -771,6 +754,133 @@ impl Classifier {
             return Err(Reason::CgroupUnreadable { detail });
         }
         Ok(a)
+    }
+}
+
+/// Hysteresis and dwell over a stream of assessments: the part of the classifier that any
+/// level (memory, each GPU) shares. Upgrades are immediate; a downgrade needs `dwell` seconds of
+/// every signal past its exit threshold and steps one level.
+#[derive(Clone, Debug)]
+pub(in crate::pressure) struct LevelMachine {
+    level: Level,
+    /// Since when every signal has been past the exit thresholds of the current level.
+    calm_since: Option<f64>,
+    /// The last known level, kept across unknown readings so that a glitch (one unreadable
+    /// sample) does not let the level skip the dwell on its way down.
+    last_known: Level,
+}
+
+impl Default for LevelMachine {
+    fn default() -> Self {
+        Self {
+            level: Level::Unknown,
+            calm_since: None,
+            last_known: Level::Unknown,
+        }
+    }
+}
+
+impl LevelMachine {
+    pub(in crate::pressure) fn level(&self) -> Level {
+        self.level
+    }
+
+    /// Moves the state by one assessment (`Err`: no usable signal, the level is unknown).
+    pub(in crate::pressure) fn step(
+        &mut self,
+        assessment: Result<Assessment, Reason>,
+        now: f64,
+        dwell: f64,
+    ) -> Verdict {
+        let previous = self.level;
+        let assessment = match assessment {
+            Ok(a) => a,
+            Err(reason) => {
+                self.level = Level::Unknown;
+                self.calm_since = None;
+                return Verdict {
+                    level: Level::Unknown,
+                    previous,
+                    changed: previous != Level::Unknown,
+                    reasons: vec![reason],
+                };
+            }
+        };
+        let (entered, enter_reasons) = if !assessment.red_enter.is_empty() {
+            (Level::Red, assessment.red_enter)
+        } else if !assessment.yellow_enter.is_empty() {
+            (Level::Yellow, assessment.yellow_enter)
+        } else {
+            (Level::Green, Vec::new())
+        };
+        let mut reasons = enter_reasons;
+        // The rules start from the last known level: after an unknown reading the level comes
+        // back where it was and steps down only by the dwell rule.
+        let basis = if previous == Level::Unknown {
+            self.last_known
+        } else {
+            previous
+        };
+        let level = match basis.rank() {
+            // The first known reading, or upwards: at once.
+            None => {
+                self.calm_since = None;
+                entered
+            }
+            Some(rank) if entered.rank() > Some(rank) => {
+                self.calm_since = None;
+                entered
+            }
+            Some(_) => {
+                let holds = match basis {
+                    Level::Red => assessment.red_hold,
+                    Level::Yellow => assessment.yellow_hold,
+                    _ => Vec::new(),
+                };
+                if basis == Level::Green {
+                    Level::Green
+                } else if !holds.is_empty() {
+                    self.calm_since = None;
+                    for h in holds {
+                        if !reasons.contains(&h) {
+                            reasons.push(h);
+                        }
+                    }
+                    basis
+                } else {
+                    let since = match self.calm_since {
+                        Some(s) if s <= now => s,
+                        _ => now,
+                    };
+                    self.calm_since = Some(since);
+                    let elapsed = now - since;
+                    if elapsed >= dwell {
+                        self.calm_since = Some(now);
+                        reasons.push(Reason::SteppedDown { dwell });
+                        if basis == Level::Red {
+                            Level::Yellow
+                        } else {
+                            Level::Green
+                        }
+                    } else {
+                        reasons.push(Reason::Calming {
+                            elapsed,
+                            dwell,
+                            from: basis,
+                        });
+                        basis
+                    }
+                }
+            }
+        };
+        self.level = level;
+        self.last_known = level;
+        Verdict {
+            level,
+            previous,
+            changed: level != previous,
+            reasons,
+        }
     }
 }
 
@@ -1124,6 +1234,15 @@ mod tests {
         );
         assert_eq!(with("red_full10_enter", 150.0), "red_full10_enter");
         assert_eq!(with("yellow_some10_enter", 45.0), "yellow_some10_enter");
+        assert_eq!(with("gpu_nvidia_red_exit", 96.0), "gpu_nvidia_red_exit");
+        assert_eq!(
+            with("gpu_metal_yellow_enter", 100.5),
+            "gpu_metal_yellow_enter"
+        );
+        assert_eq!(
+            with("gpu_nvidia_yellow_enter", 96.0),
+            "gpu_nvidia_yellow_enter"
+        );
         let mut t = Thresholds::default();
         assert!(!t.set("nope", 1.0));
         t.set("downgrade_dwell", -1.0);

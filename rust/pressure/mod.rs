@@ -6,6 +6,7 @@
 //! and decoders compile and are tested on every platform; the system calls live in thin leaves.
 
 pub mod classifier;
+pub mod gpu;
 pub mod linux;
 pub mod macos;
 pub mod watch;

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod args;
 mod cache;
+mod gpu;
 mod imaging;
 mod pressure;
 
@@ -13,6 +14,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BUILD_FEATURES", build_features())?;
     cache::register(m)?;
+    gpu::register(m)?;
     imaging::register(m)?;
     pressure::register(m)?;
     Ok(())

@@ -416,7 +416,7 @@ impl PressureProbe {
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 #[derive(Clone)]
 pub struct Thresholds {
-    inner: core::Thresholds,
+    pub(super) inner: core::Thresholds,
 }
 
 #[pymethods]

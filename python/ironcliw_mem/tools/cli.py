@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ironcliw_mem import _native
+from ironcliw_mem import _native, gpu
 from ironcliw_mem.config import ConfigError, MemoryConfig
 
 EXIT_OK = 0
@@ -193,6 +193,7 @@ def format_status(summary: dict[str, Any]) -> str:
         else:
             shown.append(f"{label} {value}")
     lines.append("signals: " + (", ".join(shown) or "none readable"))
+    lines.extend(gpu.status_lines(summary.get("gpu")))
     lines.append(
         f"recommended: cache {summary['recommended_cache_mb']} MB,"
         f" quality {summary['recommended_quality']} (JPEG {summary['recommended_jpeg_quality']}),"

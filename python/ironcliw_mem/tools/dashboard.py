@@ -23,6 +23,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from ironcliw_mem import gpu
+
 if TYPE_CHECKING:
     from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
     from ironcliw_mem.manager import MacOSMemoryManager
@@ -203,6 +205,8 @@ def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> li
         ).add(summary.get("recommended_cache_mb", 0) * MIB),
     ]
     families += table_families(SIGNAL_METRICS, summary.get("signals") or {})
+    for name, kind, help_text, samples in gpu.metric_rows(summary.get("gpu")):
+        families.append(MetricFamily(name, kind, help_text).also(samples))
     process = summary.get("process") or {}
     if process.get("rss_mb") is not None:
         families.append(
@@ -290,6 +294,9 @@ class DashboardState:
             "uss_mb": process.get("uss_mb"),
             "cache_mb": cache["bytes"] / MIB if cache is not None else None,
             "available_gb": summary.get("available_gb"),
+            "gpu_mb": gpu.process_and_used_mb(summary["gpu"])[0]
+            if isinstance(summary.get("gpu"), list)
+            else None,
         }
         with self._lock:
             self._snapshot = Snapshot(stats, metrics)
@@ -487,7 +494,7 @@ PAGE = """<!doctype html>
   .card { background: #fff; border-radius: 8px; padding: 10px 14px;
           box-shadow: 0 1px 3px #0002; min-width: 130px; }
   .card b { display: block; font-size: 20px; margin-top: 2px; }
-  #level { color: #fff; }
+  #level, #gpu { color: #fff; }
   .lv-green { background: #2e7d32 !important; } .lv-yellow { background: #f9a825 !important; }
   .lv-red { background: #c62828 !important; } .lv-unknown { background: #757575 !important; }
   canvas { background: #fff; border-radius: 8px; box-shadow: 0 1px 3px #0002;
@@ -506,6 +513,7 @@ PAGE = """<!doctype html>
   <div class="card">cache<b id="cache">&ndash;</b></div>
   <div class="card">budget / quality<b id="budget">&ndash;</b></div>
   <div class="card">captures<b id="captures">&ndash;</b></div>
+  <div class="card lv-unknown" id="gpu" hidden>GPU<b id="gpu-text"></b></div>
 </div>
 <div id="reasons"></div>
 <canvas id="chart" width="1100" height="340"></canvas>
@@ -513,12 +521,14 @@ PAGE = """<!doctype html>
   <span><i class="sw" style="background:#1f3b73"></i>RSS MB</span>
   <span><i class="sw" style="background:#8e24aa"></i>USS MB</span>
   <span><i class="sw" style="background:#00838f"></i>cache MB</span>
+  <span id="gpu-legend" hidden><i class="sw" style="background:#e65100"></i>GPU MB (process)</span>
   <span>bands: level (green / yellow / red / grey = unknown)</span>
 </div>
 <script>
 "use strict";
 const BAND = {green: "#4caf5033", yellow: "#ffc10744", red: "#f4433644", unknown: "#9e9e9e33"};
-const SERIES = [["rss_mb", "#1f3b73"], ["uss_mb", "#8e24aa"], ["cache_mb", "#00838f"]];
+const SERIES = [["rss_mb", "#1f3b73"], ["uss_mb", "#8e24aa"], ["cache_mb", "#00838f"],
+                ["gpu_mb", "#e65100"]];
 function text(id, value) { document.getElementById(id).textContent = value; }
 function mb(v) { return v == null ? "\\u2013" : v.toFixed(1) + " MB"; }
 function draw(points) {
@@ -564,8 +574,19 @@ function show(s) {
   text("cache", c ? mb(c.bytes / 1048576) + " / " + c.entries : "\\u2013");
   document.getElementById("captures").textContent = c ? String(c.captures_made) : "\\u2013";
   text("budget", s.recommended_cache_mb + " MB / " + s.recommended_quality);
+  showGpu(s.gpu);
   const why = (s.reasons || []).join("; ") || "none (no signal past a threshold)";
   text("reasons", "reasons: " + why);
+}
+function showGpu(devices) {
+  const card = document.getElementById("gpu"), has = Array.isArray(devices) && devices.length > 0;
+  card.hidden = !has;
+  document.getElementById("gpu-legend").hidden = !has;
+  if (!has) return;
+  const worst = ["red", "yellow", "green"].find(l => devices.some(d => d.level === l)) || "unknown";
+  card.className = "card lv-" + worst;
+  text("gpu-text", devices.map(d => d.level + " " + (d.used_bytes / 2 ** 30).toFixed(1) + " / " +
+    (d.total_bytes / 2 ** 30).toFixed(1) + " GB").join(", "));
 }
 async function tick() {
   try {

@@ -20,6 +20,7 @@ SERIES = (
     ("rss_mb", "RSS", "#1f3b73", 2.0, "-"),
     ("uss_mb", "USS", "#6a1b9a", 1.5, "-"),
     ("cache_mb", "cache", "#00838f", 1.5, "--"),
+    ("gpu_process_mb", "GPU (this process)", "#e65100", 1.5, "-."),
 )
 BAND_ALPHA = 0.18
 LAST_BAND_S = 0.05
@@ -64,7 +65,7 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
                 linewidth=0,
             )
         for key, label, colour, width, style in SERIES:
-            values = [s[key] for s in samples]
+            values = [s.get(key) for s in samples]  # reports before GPU sampling lack gpu_*
             if any(v is not None for v in values):
                 ax.plot(
                     times,
@@ -110,10 +111,16 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
             fontsize=9,
         )
         summary = report.get("summary", {})
+        gpu_peaks = [
+            b["peak_gpu_process_mb"]
+            for b in report.get("benchmarks", [])
+            if b.get("peak_gpu_process_mb") is not None
+        ]
         ax.set_title(
             f"ironcliw-mem profile {report.get('generated_at', '')[:19]}: "
             f"peak {summary.get('highest_peak_mb', 0):.0f} MB, "
-            f"target {'met' if summary.get('priority_3_target_met') else 'missed'}",
+            + (f"GPU peak {max(gpu_peaks):.0f} MB, " if gpu_peaks else "")
+            + f"target {'met' if summary.get('priority_3_target_met') else 'missed'}",
             fontsize=11,
         )
         ax.set_xlabel("seconds")

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from ironcliw_mem import gpu
 from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.allocator import trim_heap
 from ironcliw_mem.capture.backends import CaptureBackend, CaptureError
@@ -95,6 +96,9 @@ class ProfileSample:
     cache_mb: float | None
     level: str
     budget_mb: float | None
+    # This process's GPU memory and what is used on the GPUs, summed over devices; None: no GPU.
+    gpu_process_mb: float | None = None
+    gpu_used_mb: float | None = None
 
 
 @dataclass
@@ -128,6 +132,14 @@ class BenchmarkResult:
         """The largest cache budget in force while it ran (None without a memory manager)."""
         values = [s.budget_mb for s in self.samples if s.budget_mb is not None]
         return max(values) if values else None
+
+    @property
+    def peak_gpu_process_mb(self) -> float | None:
+        return _peak(s.gpu_process_mb for s in self.samples)
+
+    @property
+    def peak_gpu_used_mb(self) -> float | None:
+        return _peak(s.gpu_used_mb for s in self.samples)
 
     @property
     def levels(self) -> dict[str, int]:
@@ -221,6 +233,11 @@ class MemoryProfiler:
         # 30 s, since walking every mapping is too costly for each pressure reading.
         rss, _, uss = await asyncio.to_thread(self._read_memory)
         cache_mb = cache_bytes() / MIB if cache_bytes is not None else None
+        gpu_mb = (
+            gpu.process_and_used_mb(manager.gpu_devices)
+            if manager is not None
+            else await asyncio.to_thread(gpu.process_and_used_mb)
+        )
         return ProfileSample(
             t=round(self._clock() - self._started, 3),
             component=component,
@@ -229,6 +246,8 @@ class MemoryProfiler:
             cache_mb=cache_mb,
             level=level.level_name,
             budget_mb=budget,
+            gpu_process_mb=gpu_mb[0],
+            gpu_used_mb=gpu_mb[1],
         )
 
     async def profile_component(
@@ -376,6 +395,11 @@ def write_report(report: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
+def _peak(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
 def _r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -394,6 +418,8 @@ def benchmark_entry(b: BenchmarkResult) -> dict[str, Any]:
         "peak_uss_mb": _r(b.peak_uss_mb),
         "peak_cache_mb": _r(b.peak_cache_mb),
         "cache_budget_mb": b.budget_mb,
+        "peak_gpu_process_mb": _r(b.peak_gpu_process_mb),
+        "peak_gpu_used_mb": _r(b.peak_gpu_used_mb),
         "levels": b.levels,
         "error": b.error,
     }
@@ -523,6 +549,12 @@ def format_summary(report: dict[str, Any]) -> str:
         levels = ", ".join(f"{n} {c}" for n, c in sorted(b.get("levels", {}).items()))
         if levels:
             lines.append(f"    levels: {levels}; samples: {b.get('samples', 0)}")
+        if b.get("peak_gpu_used_mb") is not None:
+            process = b.get("peak_gpu_process_mb")
+            lines.append(
+                f"    GPU peak: {b['peak_gpu_used_mb']:.0f} MB used on the GPUs, this process "
+                + ("?" if process is None else f"{process:.0f} MB")
+            )
         if b["notes"]:
             lines.append(f"    {b['notes']}")
     lines.append(f"  highest peak: {summary['highest_peak_mb']:.1f} MB")
