@@ -46,6 +46,11 @@ def frame() -> Any:
     return np.zeros((8, 8, 4), np.uint8)
 
 
+def jpeg() -> bytes:
+    """An 8x8 JPEG: valid input to derive_jpeg, so only the argument under test is wrong."""
+    return bytes(native.encode_jpeg(frame()))
+
+
 def cache_with_clock(value: object) -> None:
     cache = native.ByteCache(1000, clock=lambda: value)
     cache.set("k", b"v", ttl=5.0)
@@ -94,6 +99,15 @@ ENTRY_POINTS = [
     ("downscale width", lambda v, _: native.downscale(frame(), v, 4), "width", AS_INT, set()),
     ("downscale height", lambda v, _: native.downscale(frame(), 4, v), "height", AS_INT, set()),
     ("encode_jpeg", lambda v, _: native.encode_jpeg(frame(), v), "quality", AS_INT, set()),
+    ("derive_jpeg width", lambda v, _: native.derive_jpeg(jpeg(), v, 4), "width", AS_INT, set()),
+    ("derive_jpeg height", lambda v, _: native.derive_jpeg(jpeg(), 4, v), "height", AS_INT, set()),
+    (
+        "derive_jpeg quality",
+        lambda v, _: native.derive_jpeg(jpeg(), 4, 4, quality=v),
+        "quality",
+        AS_INT,
+        set(),
+    ),
     (
         "encode_tiers quality",
         lambda v, _: native.encode_tiers(frame(), quality=v),
@@ -258,6 +272,12 @@ TEXT_CALLS: list[tuple[str, Callable[[object, Path], object], str]] = [
     ("downscale filter", lambda v, _: native.downscale(frame(), 4, 4, filter=v), "filter"),
     ("encode_jpeg", lambda v, _: native.encode_jpeg(frame(), subsampling=v), "subsampling"),
     ("encode_tiers", lambda v, _: native.encode_tiers(frame(), filter=v), "filter"),
+    ("derive_jpeg filter", lambda v, _: native.derive_jpeg(jpeg(), 4, 4, filter=v), "filter"),
+    (
+        "derive_jpeg subsampling",
+        lambda v, _: native.derive_jpeg(jpeg(), 4, 4, subsampling=v),
+        "subsampling",
+    ),
     (
         "encode_tiers_batch",
         lambda v, _: native.encode_tiers_batch([frame()], subsampling=v),

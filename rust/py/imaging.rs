@@ -758,26 +758,27 @@ fn encode_tiers_batch<'py>(
 /// the target on an axis (that would be an upscale).
 #[pyfunction]
 #[pyo3(
-    signature = (
-        jpeg, width, height, *, quality=DEFAULT_QUALITY as i64, subsampling="420",
-        filter="catmull-rom"
-    ),
+    signature = (jpeg, width, height, *, quality=None, subsampling=None, filter=None),
     text_signature = "(jpeg, width, height, *, quality=85, subsampling='420', \
                       filter='catmull-rom')"
 )]
 fn derive_jpeg<'py>(
     py: Python<'py>,
     jpeg: &Bound<'py, PyAny>,
-    width: i64,
-    height: i64,
-    quality: i64,
-    subsampling: &str,
-    filter: &str,
+    width: &Bound<'py, PyAny>,
+    height: &Bound<'py, PyAny>,
+    quality: Option<&Bound<'py, PyAny>>,
+    subsampling: Option<&Bound<'py, PyAny>>,
+    filter: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Bound<'py, PyBytes>>> {
     let (w, h) = (side("width", width)?, side("height", height)?);
     let quality = parse_quality(quality)?;
-    let subsampling = parse_subsampling(subsampling)?;
-    let filter = parse_filter(filter)?;
+    let subsampling = parse_subsampling(&args::text(
+        subsampling,
+        "subsampling",
+        DEFAULT_SUBSAMPLING,
+    )?)?;
+    let filter = parse_filter(&args::text(filter, "filter", DEFAULT_FILTER)?)?;
     if jpeg.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
             "jpeg must be bytes or a bytes-like buffer, got str",
