@@ -1,11 +1,52 @@
-"""Type stubs for the Rust extension module."""
+"""Type stubs for the Rust extension module.
+
+Checked against the built module by ``python -m mypy.stubtest ironcliw_mem._native`` in
+``make lint`` (what stubtest cannot see through is in ``stubtest-allowlist.txt``, each line with
+its reason). Every class is ``@final``: PyO3 classes cannot be subclassed at run time. The
+``_``-prefixed aliases exist only here, for type checkers.
+"""
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal, TypeVar, overload
+from typing import Literal, TypeVar, final, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+from typing_extensions import Buffer, Self
+
+from ironcliw_mem.stats import ByteCacheStats
+
+__all__ = [
+    "BUILD_FEATURES",
+    "ENTRY_OVERHEAD",
+    "FILTERS",
+    "IMAGE_BUFFER_POOL_MAX_BYTES",
+    "MAX_DIMENSION",
+    "PIXEL_FORMATS",
+    "SUBSAMPLINGS",
+    "TIERS",
+    "ByteCache",
+    "Classifier",
+    "EncodedTier",
+    "Frame",
+    "GpuClassifier",
+    "GpuDevice",
+    "GpuProbe",
+    "GpuReading",
+    "GpuVerdict",
+    "PressureProbe",
+    "PressureWatcher",
+    "Sample",
+    "Thresholds",
+    "Verdict",
+    "__version__",
+    "derive_jpeg",
+    "downscale",
+    "encode_jpeg",
+    "encode_tiers",
+    "encode_tiers_batch",
+    "release_image_buffers",
+    "tier_size",
+]
 
 _T = TypeVar("_T")
 
@@ -13,6 +54,7 @@ __version__: str
 BUILD_FEATURES: list[str]
 ENTRY_OVERHEAD: int
 
+@final
 class ByteCache:
     """Size-bounded LRU + TTL cache of bytes values with an exact byte budget.
 
@@ -23,26 +65,26 @@ class ByteCache:
     relative to its first one. A bool is never a number here (TypeError).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         max_bytes: int,
         default_ttl: float | None = None,
         *,
         clock: Callable[[], float] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @overload
     def get(self, key: str, /) -> bytes | None: ...
     @overload
     def get(self, key: str, default: _T, /) -> bytes | _T: ...
-    def __getitem__(self, key: str) -> bytes: ...
+    def __getitem__(self, key: str, /) -> bytes: ...
     def set(self, key: str, value: Buffer, ttl: float | None = None) -> bool: ...
-    def __setitem__(self, key: str, value: Buffer) -> None: ...
+    def __setitem__(self, key: str, value: Buffer, /) -> None: ...
     @overload
     def pop(self, key: str) -> bytes | None: ...
     @overload
     def pop(self, key: str, default: _T) -> bytes | _T: ...
-    def __delitem__(self, key: str) -> None: ...
-    def __contains__(self, key: object) -> bool: ...
+    def __delitem__(self, key: str, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
     def remaining_ttl(self, key: str) -> float | None: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
@@ -61,14 +103,14 @@ class ByteCache:
     def bytes(self) -> int: ...
     @property
     def default_ttl(self) -> float | None: ...
-    def stats(self) -> dict[str, int | float]: ...
+    def stats(self) -> ByteCacheStats: ...
 
 # --- imaging: downscale + JPEG quality tiers -------------------------------------------------
 
-PixelFormatName = Literal["BGRA", "RGBA", "BGRX", "RGBX", "RGB", "BGR"]
-FilterName = Literal["box", "bilinear", "catmull-rom", "bicubic", "lanczos3", "lanczos"]
-SubsamplingName = Literal["420", "422", "444"]
-TierName = Literal["full", "optimized", "fast", "thumbnail"]
+_PixelFormatName = Literal["BGRA", "RGBA", "BGRX", "RGBX", "RGB", "BGR"]
+_FilterName = Literal["box", "bilinear", "catmull-rom", "bicubic", "lanczos3", "lanczos"]
+_SubsamplingName = Literal["420", "422", "444"]
+_TierName = Literal["full", "optimized", "fast", "thumbnail"]
 
 PIXEL_FORMATS: list[str]
 FILTERS: list[str]
@@ -77,6 +119,7 @@ TIERS: list[str]
 MAX_DIMENSION: int
 IMAGE_BUFFER_POOL_MAX_BYTES: int
 
+@final
 class Frame:
     """Pixels to downscale or encode, used in place when rows are contiguous.
 
@@ -85,15 +128,15 @@ class Frame:
     1-D bytes-like buffer of at least height x stride bytes.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         data: Buffer,
         *,
         width: int | None = None,
         height: int | None = None,
         stride: int | None = None,
-        pixel_format: PixelFormatName | None = None,
-    ) -> None: ...
+        pixel_format: _PixelFormatName | None = None,
+    ) -> Self: ...
     @property
     def width(self) -> int: ...
     @property
@@ -101,17 +144,18 @@ class Frame:
     @property
     def stride(self) -> int: ...
     @property
-    def pixel_format(self) -> PixelFormatName: ...
+    def pixel_format(self) -> _PixelFormatName: ...
     @property
     def channels(self) -> int: ...
     @property
     def copied(self) -> bool: ...
 
+@final
 class EncodedTier:
     """One encoded quality tier: the JPEG bytes and what they hold."""
 
     @property
-    def tier(self) -> TierName: ...
+    def tier(self) -> _TierName: ...
     @property
     def jpeg(self) -> bytes: ...
     @property
@@ -121,7 +165,7 @@ class EncodedTier:
     @property
     def quality(self) -> int: ...
     @property
-    def subsampling(self) -> SubsamplingName: ...
+    def subsampling(self) -> _SubsamplingName: ...
     @property
     def nbytes(self) -> int: ...
 
@@ -129,26 +173,26 @@ _FrameLike = Frame | Buffer | npt.NDArray[np.uint8]
 _Tiers = str | Iterable[str] | None
 
 def downscale(
-    frame: _FrameLike, width: int, height: int, *, filter: FilterName = "catmull-rom"
+    frame: _FrameLike, width: int, height: int, *, filter: _FilterName = "catmull-rom"
 ) -> npt.NDArray[np.uint8]: ...
 def encode_jpeg(
-    frame: _FrameLike, quality: int = 85, subsampling: SubsamplingName = "420"
+    frame: _FrameLike, quality: int = 85, subsampling: _SubsamplingName = "420"
 ) -> bytes: ...
 def encode_tiers(
     frame: _FrameLike,
     tiers: _Tiers = None,
     quality: int = 85,
-    subsampling: SubsamplingName = "420",
+    subsampling: _SubsamplingName = "420",
     thumbnail_size: tuple[int, int] = (400, 300),
-    filter: FilterName = "catmull-rom",
+    filter: _FilterName = "catmull-rom",
 ) -> dict[str, EncodedTier]: ...
 def encode_tiers_batch(
     frames: Iterable[_FrameLike],
     tiers: _Tiers = None,
     quality: int = 85,
-    subsampling: SubsamplingName = "420",
+    subsampling: _SubsamplingName = "420",
     thumbnail_size: tuple[int, int] = (400, 300),
-    filter: FilterName = "catmull-rom",
+    filter: _FilterName = "catmull-rom",
 ) -> list[dict[str, EncodedTier]]: ...
 def tier_size(
     tier: str, width: int, height: int, thumbnail_size: tuple[int, int] = (400, 300)
@@ -160,14 +204,15 @@ def derive_jpeg(
     height: int,
     *,
     quality: int = 85,
-    subsampling: SubsamplingName = "420",
-    filter: FilterName = "catmull-rom",
+    subsampling: _SubsamplingName = "420",
+    filter: _FilterName = "catmull-rom",
 ) -> bytes | None:
     """A lower tier from a higher tier's JPEG in one call (scaled decode, resize, encode; GIL
     released); None when the JPEG is smaller than ``width`` x ``height`` on an axis."""
 
 # --- pressure -------------------------------------------------------------------------------
 
+@final
 class Sample:
     """One reading of the memory signals: bytes as ints, PSI as percent floats, None if not read.
 
@@ -176,7 +221,7 @@ class Sample:
     >= 0, percentages 0-100 (NaN: not measured), ``cgroup_unreadable`` a bool.
     """
 
-    def __init__(self, **fields: int | float | bool | list[str] | None) -> None: ...
+    def __new__(cls, **fields: int | float | bool | list[str] | None) -> Self: ...
     @staticmethod
     def from_values(**fields: int | float | bool | list[str] | None) -> Sample: ...
     @property
@@ -239,6 +284,7 @@ class Sample:
     def compressor_share(self) -> float | None: ...
     def to_dict(self) -> dict[str, int | float | bool | list[str] | None]: ...
 
+@final
 class PressureProbe:
     """Native reader: /proc and the process's cgroup on Linux; sysctl + Mach calls on macOS.
 
@@ -252,21 +298,22 @@ class PressureProbe:
     figures can be up to a second old however often one reads.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         proc_root: str = "/proc",
         cgroup_root: str = "/sys/fs/cgroup",
         refresh_s: float = 1.0,
-    ) -> None: ...
+    ) -> Self: ...
     def read(self) -> Sample: ...
     @property
     def cgroup(self) -> str | None: ...
 
+@final
 class Thresholds:
     """Classifier thresholds; raises ValueError naming the field for invalid combinations."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         yellow_some10_enter: float = 10.0,
         yellow_some10_exit: float = 5.0,
@@ -293,7 +340,7 @@ class Thresholds:
         gpu_metal_yellow_exit: float = 75.0,
         gpu_metal_red_enter: float = 100.0,
         gpu_metal_red_exit: float = 95.0,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def yellow_some10_enter(self) -> float: ...
     @property
@@ -346,30 +393,33 @@ class Thresholds:
     def gpu_metal_red_exit(self) -> float: ...
     def to_dict(self) -> dict[str, float]: ...
 
-PressureLevel = Literal["green", "yellow", "red", "unknown"]
-WatchMechanism = Literal["psi-trigger", "cgroup-v1-pressure-level", "dispatch", "none"]
+_PressureLevel = Literal["green", "yellow", "red", "unknown"]
+_WatchMechanism = Literal["psi-trigger", "cgroup-v1-pressure-level", "dispatch", "none"]
 
+@final
 class Verdict:
     @property
-    def level(self) -> PressureLevel: ...
+    def level(self) -> _PressureLevel: ...
     @property
-    def previous(self) -> PressureLevel: ...
+    def previous(self) -> _PressureLevel: ...
     @property
     def changed(self) -> bool: ...
     @property
     def reasons(self) -> list[str]: ...
     def to_dict(self) -> dict[str, str | bool | list[str]]: ...
 
+@final
 class Classifier:
     """Hysteresis state machine: immediate upgrades, one-level downgrades after a dwell."""
 
-    def __init__(self, thresholds: Thresholds | None = None) -> None: ...
+    def __new__(cls, thresholds: Thresholds | None = None) -> Self: ...
     def update(self, sample: Sample, now: float) -> Verdict: ...
     @property
-    def level(self) -> PressureLevel: ...
+    def level(self) -> _PressureLevel: ...
     @property
     def thresholds(self) -> Thresholds: ...
 
+@final
 class PressureWatcher:
     """Blocks (GIL released) until the kernel signals memory pressure or a timeout passes.
 
@@ -377,15 +427,15 @@ class PressureWatcher:
     seconds >= 0 or math.inf.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         proc_root: str = "/proc",
         cgroup_root: str = "/sys/fs/cgroup",
         window_s: float = 2.0,
-        mechanism: WatchMechanism | None = None,
-    ) -> None: ...
+        mechanism: _WatchMechanism | None = None,
+    ) -> Self: ...
     @property
-    def mechanism(self) -> WatchMechanism: ...
+    def mechanism(self) -> _WatchMechanism: ...
     @property
     def detail(self) -> str: ...
     @property
@@ -395,14 +445,15 @@ class PressureWatcher:
     def __enter__(self) -> PressureWatcher: ...
     def __exit__(self, *args: object) -> bool: ...
 
-GpuKind = Literal["nvidia", "metal"]
+_GpuKind = Literal["nvidia", "metal"]
 
+@final
 class GpuDevice:
     """One GPU's memory in bytes (Metal: total = recommended working set, used = process =
     current allocation, no reserved figure)."""
 
     @property
-    def kind(self) -> GpuKind: ...
+    def kind(self) -> _GpuKind: ...
     @property
     def index(self) -> int: ...
     @property
@@ -423,14 +474,15 @@ class GpuDevice:
     def used_percent(self) -> float | None: ...
     def to_dict(self) -> dict[str, str | int | bool | None]: ...
 
+@final
 class GpuReading:
     """Every GPU read; no devices (and `problems` saying why) when there is none."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         devices: Sequence[dict[str, object]] = (),
         problems: Sequence[str] = (),
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def devices(self) -> list[GpuDevice]: ...
     @property
@@ -438,28 +490,31 @@ class GpuReading:
     @property
     def available(self) -> bool: ...
 
+@final
 class GpuProbe:
     """NVML (Linux) or Metal (macOS), read at most once per `refresh_s` (GIL released)."""
 
-    def __init__(self, refresh_s: float = 1.0) -> None: ...
+    def __new__(cls, refresh_s: float = 1.0) -> Self: ...
     def read(self) -> GpuReading: ...
 
+@final
 class GpuVerdict:
     @property
-    def kind(self) -> GpuKind: ...
+    def kind(self) -> _GpuKind: ...
     @property
     def index(self) -> int: ...
     @property
-    def level(self) -> PressureLevel: ...
+    def level(self) -> _PressureLevel: ...
     @property
-    def previous(self) -> PressureLevel: ...
+    def previous(self) -> _PressureLevel: ...
     @property
     def changed(self) -> bool: ...
     @property
     def reasons(self) -> list[str]: ...
 
+@final
 class GpuClassifier:
     """Per-device GPU levels with the memory level's hysteresis and dwell."""
 
-    def __init__(self, thresholds: Thresholds | None = None) -> None: ...
+    def __new__(cls, thresholds: Thresholds | None = None) -> Self: ...
     def update(self, reading: GpuReading, now: float) -> list[GpuVerdict]: ...

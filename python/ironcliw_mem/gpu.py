@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ironcliw_mem._native import (
     GpuClassifier,
@@ -23,6 +23,7 @@ from ironcliw_mem._native import (
     Thresholds,
 )
 from ironcliw_mem.levels import MemoryPressure
+from ironcliw_mem.stats import GpuDeviceStats, GpuUnavailable
 
 __all__ = [
     "GpuClassifier",
@@ -106,14 +107,14 @@ class GpuMonitor:
         """The last reading's devices (copies), empty when there is no GPU."""
         return [dict(d) for d in self._devices]
 
-    def summary(self) -> list[dict[str, Any]] | dict[str, Any]:
+    def summary(self) -> list[GpuDeviceStats] | GpuUnavailable:
         """The devices, or ``{"available": False, "reason": ...}`` when there is none."""
         if self._reading is None:
             return {"available": False, "reason": "no reading yet"}
         if not self._devices:
             reason = "; ".join(self._reading.problems) or "no GPU found"
             return {"available": False, "reason": reason}
-        return self.devices
+        return cast(list[GpuDeviceStats], self.devices)
 
     @property
     def problems(self) -> list[str]:

@@ -25,6 +25,7 @@ from ironcliw_mem.gpu import GpuMonitor, GpuReading
 from ironcliw_mem.levels import MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for, should_monitor_all_spaces
 from ironcliw_mem.process_memory import ProcessFootprint
+from ironcliw_mem.stats import StatsSummary
 
 log = logging.getLogger(__name__)
 
@@ -391,10 +392,13 @@ class MacOSMemoryManager:
     def should_monitor_all_spaces(self) -> bool:
         return should_monitor_all_spaces(self.config, self.current_pressure)
 
-    def get_stats_summary(self) -> dict[str, Any]:
-        """The latest reading with recommendations; `pressure` is present from the first reading."""
+    def get_stats_summary(self) -> StatsSummary:
+        """The latest reading with recommendations; `pressure` is present from the first reading.
+
+        Keys and units: ``ironcliw_mem.stats.StatsSummary``."""
         policy = self.policy
-        summary: dict[str, Any] = {
+        stats = self.last_stats
+        summary: StatsSummary = {
             "pressure": self.current_pressure.value,
             "level": self.current_pressure.level_name,
             "recommended_cache_mb": policy.cache_budget_mb,
@@ -408,11 +412,10 @@ class MacOSMemoryManager:
             "event_mechanism": self.event_mechanism,
             "checks": self.checks,
             "gpu": self._gpu.summary(),
+            "timestamp": datetime.now(UTC).isoformat(),
+            "reasons": ["no reading yet"],
         }
-        stats = self.last_stats
         if stats is None:
-            summary["timestamp"] = datetime.now(UTC).isoformat()
-            summary["reasons"] = ["no reading yet"]
             return summary
         summary.update(
             {

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure, MonitoringStrategy
+from ironcliw_mem.stats import PolicyStats
 
 if TYPE_CHECKING:
     from ironcliw_mem.config import MemoryConfig
@@ -45,7 +46,7 @@ class LevelPolicy:
         """The requested tier, lowered to the level's tier when it asks for more."""
         return min(requested, self.capture_quality)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> PolicyStats:
         return {
             "pressure": self.pressure.value,
             "cache_budget_mb": self.cache_budget_mb,

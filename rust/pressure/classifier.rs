@@ -1,6 +1,6 @@
 //! The pure pressure classifier: a state machine from `(Sample, now)` to a `Verdict`.
 //!
-//! Rules (every number is a field of `Thresholds`; defaults from DESIGN.md):
+//! Rules (every number is a field of `Thresholds`; its defaults are documented on `Default`):
 //! - One rule set per kind of sample, chosen by what the sample holds: the macOS kernel level when
 //!   present (1 green, 2 yellow, 4 red, anything else unknown); else the macOS compressor share
 //!   (xnu's base and, on Macs of 3 GB or less, xnu's small-memory thresholds);
@@ -50,7 +50,7 @@ pub struct Thresholds {
 }
 
 impl Default for Thresholds {
-    /// DESIGN.md's starting thresholds: yellow at some10 >= 10 % or H <= 25 % (leaves below 5 %
+    /// The starting thresholds: yellow at some10 >= 10 % or H <= 25 % (leaves below 5 %
     /// and above 30 %); red at full10 >= 10 %, some10 >= 40 % or H <= 15 % (leaves when full10
     /// < 5 %, some10 < 20 % and H > 20 %); 10 s dwell; xnu's compressor 50/40 and 66/60 %;
     /// Chromium's Windows rule of 1000/400 MB available; GPU memory used of total (NVIDIA) 80/95 %

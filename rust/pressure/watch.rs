@@ -66,8 +66,8 @@ const PSI_MIN_WINDOW_US: u64 = 500_000;
 const PSI_MAX_WINDOW_US: u64 = 10_000_000;
 /// Unprivileged triggers need a window that is a multiple of 2 s.
 const PSI_UNPRIVILEGED_QUANTUM_US: u64 = 2_000_000;
-/// Stall threshold as a share of the window: 10 %, DESIGN's `some 200000 2000000`, the same
-/// share as the yellow some10 threshold.
+/// Stall threshold as a share of the window: 10 % (`some 200000 2000000` for a 2 s window),
+/// the same share as the yellow some10 threshold.
 const PSI_THRESHOLD_SHARE: f64 = 0.10;
 /// The cgroup v1 vmpressure level that wakes the watcher ("low" fires on every reclaim).
 #[cfg(target_os = "linux")]

@@ -40,8 +40,9 @@ fn install_fast_get(class: &Bound<'_, PyType>) -> PyResult<()> {
             PyCFunctionFast: fast_get,
         },
         ml_flags: ffi::METH_FASTCALL,
-        ml_doc: c"get(key, default=None, /)\n--\n\nThe stored bytes object for `key`, \
-or `default` when it is absent or expired (a miss, never an error)."
+        ml_doc: c"get($self, key, default=None, /)\n--\n\nThe stored bytes object for `key`, \
+or `default` when it is absent or expired (a miss, never an error; recency and the hit count \
+are updated on a hit)."
             .as_ptr(),
     }));
     // SAFETY: `class` is a live heap type; the method definition is leaked, so it outlives it.
@@ -235,8 +236,12 @@ type Core = LruTtlCache<Key, Value>;
 
 /// Size-bounded LRU + TTL cache of bytes values with an exact byte budget.
 ///
-/// `bytes` counts each entry as len(key as UTF-8) + len(value) + ENTRY_OVERHEAD and never
-/// exceeds `max_bytes` once a call returns.
+/// `ByteCache(max_bytes, default_ttl=None, *, clock=None)`: `max_bytes` is the budget in bytes
+/// (0 to 2**63 - 1); `default_ttl` the seconds an entry lives unless `set` gives its own (> 0 or
+/// math.inf; None: forever); `clock` a zero-argument callable returning seconds (tests), else
+/// the monotonic clock. `bytes` counts each entry as len(key as UTF-8) + len(value) +
+/// ENTRY_OVERHEAD bytes and never exceeds `max_bytes` once a call returns. Keys are `str`,
+/// values `bytes` (kept as the same object) or any buffer (copied into `bytes`).
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 pub struct ByteCache {
     core: Mutex<Core>,
@@ -337,13 +342,15 @@ impl ByteCache {
         })
     }
 
+    /// The stored bytes for `key`; KeyError when it is absent or expired.
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyBytes>> {
         self.lookup(py, key)?
             .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
     }
 
-    /// Stores `value` (bytes, or a buffer copied into bytes). Returns False, changing nothing,
-    /// when the entry alone is larger than the budget.
+    /// Stores `value` (bytes, or a buffer copied into bytes) for `ttl` seconds (> 0 or math.inf;
+    /// None: the cache's `default_ttl`), evicting least recently used entries to make room.
+    /// Returns False, changing nothing, when the entry alone is larger than the budget.
     #[pyo3(signature = (key, value, ttl=None))]
     fn set(
         &self,
@@ -380,6 +387,7 @@ impl ByteCache {
         }))
     }
 
+    /// `set(key, value)`, but a ValueError when the entry alone is larger than the budget.
     fn __setitem__(
         &self,
         py: Python<'_>,
@@ -412,6 +420,7 @@ impl ByteCache {
         })
     }
 
+    /// Removes `key`; KeyError when it is absent or expired.
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
         match self.take(py, key)? {
             Some(_) => Ok(()),
@@ -419,6 +428,7 @@ impl ByteCache {
         }
     }
 
+    /// True when `key` has a live (unexpired) entry; recency does not change.
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let text = exact_key(key)?;
         let probe = Probe::new(&text)?;
@@ -460,11 +470,12 @@ impl ByteCache {
         PyList::new(py, keys)
     }
 
+    /// Iterates over a snapshot of `keys()`.
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.keys(py)?.try_iter().map(|it| it.into_any())
     }
 
-    /// Removes every entry (counted as explicit evictions).
+    /// Removes every entry (counted as explicit evictions); returns how many.
     fn clear(&self) -> usize {
         self.with_core(|core, sink| core.clear(sink))
     }
@@ -475,7 +486,7 @@ impl ByteCache {
         Ok(self.with_core(|core, sink| core.expire(now, sink)))
     }
 
-    /// Sets a new budget; a smaller one evicts at once (expired entries first, then LRU).
+    /// Sets a new budget in bytes; a smaller one evicts at once (expired entries first, then LRU).
     /// Returns the number of entries evicted.
     fn resize(&self, py: Python<'_>, max_bytes: &Bound<'_, PyAny>) -> PyResult<usize> {
         let max_bytes = budget("max_bytes", max_bytes)?;
@@ -483,7 +494,7 @@ impl ByteCache {
         Ok(self.with_core(|core, sink| core.resize(max_bytes, now, sink)))
     }
 
-    /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
+    /// Frees entries until `bytes <= target_bytes` (bytes), keeping the budget. `reason` is one of
     /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
     #[pyo3(
         signature = (target_bytes, reason=None),
@@ -510,16 +521,19 @@ impl ByteCache {
         Ok(self.with_core(|core, sink| core.evict_to(target, reason, now, sink)))
     }
 
+    /// The budget, bytes.
     #[getter]
     fn max_bytes(&self) -> usize {
         self.core.lock().max_bytes()
     }
 
+    /// What the entries cost now, bytes (keys + values + ENTRY_OVERHEAD each).
     #[getter]
     fn bytes(&self) -> usize {
         self.core.lock().bytes()
     }
 
+    /// The TTL of entries stored without one, seconds; None when they never expire.
     #[getter]
     fn default_ttl(&self) -> Option<f64> {
         self.core
@@ -528,6 +542,9 @@ impl ByteCache {
             .map(|n| n as f64 / NANOS_PER_SECOND)
     }
 
+    /// Counters since creation: `hits`, `misses`, `hit_rate` (ratio 0-1), `inserts`, `updates`,
+    /// `evictions_capacity` / `_ttl` / `_pressure` / `_explicit` (entries), `entries`, `bytes`,
+    /// `max_bytes` and `entry_overhead` (bytes). Typed as `ironcliw_mem.stats.ByteCacheStats`.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = self.core.lock().stats();
         let dict = PyDict::new(py);
@@ -550,7 +567,7 @@ impl ByteCache {
     fn __repr__(&self) -> String {
         let stats = self.core.lock().stats();
         format!(
-            "ByteCache(entries={}, bytes={}, max_bytes={})",
+            "<ByteCache entries={} bytes={} max_bytes={}>",
             stats.entries, stats.bytes, stats.max_bytes
         )
     }

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::pressure::Thresholds;
+use super::repr;
 use crate::pressure::gpu::{self as core, GpuKind};
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -35,52 +36,61 @@ impl GpuDevice {
         self.inner.kind.name()
     }
 
+    /// The device's index among those of its kind (NVML index; 0 for Metal).
     #[getter]
     fn index(&self) -> u32 {
         self.inner.index
     }
 
+    /// The device's name as the driver reports it.
     #[getter]
     fn name(&self) -> String {
         self.inner.name.clone()
     }
 
+    /// Memory of the device, bytes (Metal: the recommended working set).
     #[getter]
     fn total_bytes(&self) -> u64 {
         self.inner.total
     }
 
+    /// Memory in use, bytes (NVIDIA: every process; Metal: this process's current allocation).
     #[getter]
     fn used_bytes(&self) -> u64 {
         self.inner.used
     }
 
+    /// Memory free, bytes.
     #[getter]
     fn free_bytes(&self) -> u64 {
         self.inner.free
     }
 
+    /// Memory the driver reserves, bytes; None where not reported (Metal, older NVIDIA drivers).
     #[getter]
     fn reserved_bytes(&self) -> Option<u64> {
         self.inner.reserved
     }
 
+    /// This process's memory on the device, bytes; None where not reported.
     #[getter]
     fn process_bytes(&self) -> Option<u64> {
         self.inner.process
     }
 
+    /// True when the GPU shares the system's memory (Apple silicon); None when unknown.
     #[getter]
     fn unified_memory(&self) -> Option<bool> {
         self.inner.unified_memory
     }
 
-    /// used / total in percent; `None` when the device reports no total.
+    /// used / total, percent 0-100; `None` when the device reports no total.
     #[getter]
     fn used_percent(&self) -> Option<f64> {
         self.inner.used_percent()
     }
 
+    /// The device's figures by name (bytes as ints), as `GpuReading(devices=[...])` takes them.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("kind", self.kind())?;
@@ -97,14 +107,32 @@ impl GpuDevice {
 
     fn __repr__(&self) -> String {
         format!(
-            "GpuDevice(kind={:?}, index={}, name={:?}, used_bytes={}, total_bytes={})",
-            self.kind(),
+            "<GpuDevice kind={} index={} name={} used_bytes={} total_bytes={}>",
+            repr::str_literal(self.kind()),
             self.inner.index,
-            self.inner.name,
+            repr::str_literal(&self.inner.name),
             self.inner.used,
             self.inner.total
         )
     }
+}
+
+/// A device as the dict literal `GpuReading(devices=[...])` takes back.
+fn device_literal(d: &core::GpuDevice) -> String {
+    let bytes = |v: Option<u64>| repr::optional(v, |b| b.to_string());
+    format!(
+        "{{'kind': {}, 'index': {}, 'name': {}, 'total_bytes': {}, 'used_bytes': {}, \
+         'free_bytes': {}, 'reserved_bytes': {}, 'process_bytes': {}, 'unified_memory': {}}}",
+        repr::str_literal(d.kind.name()),
+        d.index,
+        repr::str_literal(&d.name),
+        d.total,
+        d.used,
+        d.free,
+        bytes(d.reserved),
+        bytes(d.process),
+        repr::optional(d.unified_memory, |u| repr::bool_literal(u).to_owned())
+    )
 }
 
 const DEVICE_KEYS: &str = "kind, index, name, total_bytes, used_bytes, free_bytes, \
@@ -176,7 +204,10 @@ pub struct GpuReading {
 #[pymethods]
 impl GpuReading {
     #[new]
-    #[pyo3(signature = (devices=Vec::new(), problems=Vec::new()))]
+    #[pyo3(
+        signature = (devices=Vec::new(), problems=Vec::new()),
+        text_signature = "(devices=(), problems=())"
+    )]
     fn new(devices: Vec<Bound<'_, PyAny>>, problems: Vec<String>) -> PyResult<Self> {
         let devices = devices
             .iter()
@@ -187,6 +218,7 @@ impl GpuReading {
         })
     }
 
+    /// Every device read, in the driver's order.
     #[getter]
     fn devices(&self) -> Vec<GpuDevice> {
         self.inner
@@ -196,6 +228,7 @@ impl GpuReading {
             .collect()
     }
 
+    /// What could not be read, one line each (no driver, no device, a failed call).
     #[getter]
     fn problems(&self) -> Vec<String> {
         self.inner.problems.clone()
@@ -208,19 +241,21 @@ impl GpuReading {
     }
 
     fn __repr__(&self) -> String {
+        let devices: Vec<String> = self.inner.devices.iter().map(device_literal).collect();
         format!(
-            "GpuReading(devices={}, problems={:?})",
-            self.inner.devices.len(),
-            self.inner.problems
+            "GpuReading(devices=[{}], problems={})",
+            devices.join(", "),
+            repr::str_list_literal(&self.inner.problems)
         )
     }
 }
 
-/// Reads the GPUs (NVML on Linux, Metal on macOS), at most once per `refresh_s`: a read within
-/// that time returns the previous reading.
+/// Reads the GPUs (NVML on Linux, Metal on macOS), at most once per `refresh_s` seconds (>= 0):
+/// a read within that time returns the previous reading.
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 pub struct GpuProbe {
     inner: Mutex<core::GpuProbe>,
+    refresh_s: f64,
 }
 
 #[pymethods]
@@ -235,24 +270,39 @@ impl GpuProbe {
         }
         Ok(Self {
             inner: Mutex::new(core::GpuProbe::system(Duration::from_secs_f64(refresh_s))),
+            refresh_s,
         })
     }
 
-    /// One reading (GIL released while reading).
+    /// One reading (GIL released while reading); within `refresh_s` seconds of the last one,
+    /// that reading again. Never raises: what failed is in the reading's `problems`.
     fn read(&self, py: Python<'_>) -> GpuReading {
         let inner = py.detach(|| self.inner.lock().read());
         GpuReading { inner }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<GpuProbe refresh_s={}>",
+            repr::float_literal(self.refresh_s)
+        )
     }
 }
 
 /// One device's level change or hold: `kind`, `index`, and the verdict's fields.
 #[pyclass(frozen, get_all, module = "ironcliw_mem._native")]
 pub struct GpuVerdict {
+    /// "nvidia" or "metal".
     kind: &'static str,
+    /// The device's index among those of its kind.
     index: u32,
+    /// The device's level after this reading: "green", "yellow", "red" or "unknown".
     level: &'static str,
+    /// The level before this reading.
     previous: &'static str,
+    /// True when `level` differs from `previous`.
     changed: bool,
+    /// Why the level is what it is (memory used in percent against the threshold).
     reasons: Vec<String>,
 }
 
@@ -260,8 +310,13 @@ pub struct GpuVerdict {
 impl GpuVerdict {
     fn __repr__(&self) -> String {
         format!(
-            "GpuVerdict(kind={:?}, index={}, level={:?}, previous={:?}, changed={}, reasons={:?})",
-            self.kind, self.index, self.level, self.previous, self.changed, self.reasons
+            "<GpuVerdict kind={} index={} level={} previous={} changed={} reasons={}>",
+            repr::str_literal(self.kind),
+            self.index,
+            repr::str_literal(self.level),
+            repr::str_literal(self.previous),
+            repr::bool_literal(self.changed),
+            repr::str_list_literal(&self.reasons)
         )
     }
 }
@@ -270,6 +325,8 @@ impl GpuVerdict {
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 pub struct GpuClassifier {
     inner: Mutex<core::GpuClassifier>,
+    /// Whether it runs on the default thresholds, for its repr.
+    default_thresholds: bool,
 }
 
 #[pymethods]
@@ -278,10 +335,12 @@ impl GpuClassifier {
     #[pyo3(signature = (thresholds=None))]
     fn new(thresholds: Option<PyRef<'_, Thresholds>>) -> PyResult<Self> {
         let t = thresholds.map_or_else(Default::default, |t| t.inner.clone());
+        let default_thresholds = t == Default::default();
         let inner =
             core::GpuClassifier::new(t).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Self {
             inner: Mutex::new(inner),
+            default_thresholds,
         })
     }
 
@@ -304,5 +363,14 @@ impl GpuClassifier {
                 reasons: g.verdict.reasons.iter().map(ToString::to_string).collect(),
             })
             .collect())
+    }
+
+    fn __repr__(&self) -> String {
+        let thresholds = if self.default_thresholds {
+            "default"
+        } else {
+            "custom"
+        };
+        format!("<GpuClassifier thresholds={thresholds}>")
     }
 }

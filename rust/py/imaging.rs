@@ -439,27 +439,31 @@ impl Frame {
         Self::from_object(py, data, width, height, stride, pixel_format.as_deref())
     }
 
+    /// Width, pixels.
     #[getter]
     fn width(&self) -> u32 {
         self.width
     }
 
+    /// Height, pixels.
     #[getter]
     fn height(&self) -> u32 {
         self.height
     }
 
-    /// Bytes from the start of one row to the next.
+    /// Bytes from the start of one row to the next (row stride, bytes).
     #[getter]
     fn stride(&self) -> usize {
         self.stride
     }
 
+    /// The channel order: "BGRA", "RGBA", "BGRX", "RGBX", "RGB" or "BGR".
     #[getter]
     fn pixel_format(&self) -> &'static str {
         self.format.name()
     }
 
+    /// Bytes per pixel: 3 or 4.
     #[getter]
     fn channels(&self) -> usize {
         self.format.bytes_per_pixel()
@@ -473,12 +477,12 @@ impl Frame {
 
     fn __repr__(&self) -> String {
         format!(
-            "Frame(width={}, height={}, stride={}, pixel_format={:?}, copied={})",
+            "<Frame width={} height={} stride={} pixel_format={} copied={}>",
             self.width,
             self.height,
             self.stride,
-            self.format.name(),
-            self.copied()
+            super::repr::str_literal(self.format.name()),
+            super::repr::bool_literal(self.copied())
         )
     }
 }
@@ -510,10 +514,15 @@ fn as_frame<'py>(frame: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Frame>> {
 pub struct EncodedTier {
     /// "full", "optimized", "fast" or "thumbnail".
     tier: &'static str,
+    /// The JPEG file's bytes.
     jpeg: Py<PyBytes>,
+    /// Width of the encoded image, pixels.
     width: u32,
+    /// Height of the encoded image, pixels.
     height: u32,
+    /// JPEG quality, 1-100.
     quality: u8,
+    /// Chroma subsampling: "420", "422" or "444".
     subsampling: &'static str,
 }
 
@@ -527,19 +536,19 @@ impl EncodedTier {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "EncodedTier(tier={:?}, width={}, height={}, quality={}, subsampling={:?}, nbytes={})",
-            self.tier,
+            "<EncodedTier tier={} width={} height={} quality={} subsampling={} nbytes={}>",
+            super::repr::str_literal(self.tier),
             self.width,
             self.height,
             self.quality,
-            self.subsampling,
+            super::repr::str_literal(self.subsampling),
             self.nbytes(py)
         )
     }
 }
 
-/// Resizes `frame` to `width` x `height` (no larger than the frame on either axis); returns a
-/// new (height, width, channels) uint8 array in the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
+/// Resizes `frame` to `width` x `height` pixels (no larger than the frame on either axis);
+/// returns a new (height, width, channels) uint8 array in the frame's pixel format. `filter` is "box", "bilinear", "catmull-rom" (Pillow's BICUBIC) or
 /// "lanczos3"; all read every source pixel.
 #[pyfunction]
 #[pyo3(
@@ -804,7 +813,8 @@ fn derive_jpeg<'py>(
     }
 }
 
-/// The (width, height) of `tier` for a `width` x `height` frame.
+/// The (width, height) in pixels of `tier` for a `width` x `height` frame; `thumbnail_size` is
+/// the thumbnail's bounding box in pixels.
 #[pyfunction]
 #[pyo3(
     signature = (tier, width, height, thumbnail_size=None),

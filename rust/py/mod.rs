@@ -8,6 +8,7 @@ mod cache;
 mod gpu;
 mod imaging;
 mod pressure;
+mod repr;
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {

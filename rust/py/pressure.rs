@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::args::{self, Real};
+use super::repr;
 use crate::pressure::watch::{Mechanism, Wake, Watcher};
 use crate::pressure::{self as core, FieldKind, FieldValue};
 
@@ -165,18 +166,22 @@ impl Sample {
         self.inner.cgroup_unreadable
     }
 
-    /// H = min(system, cgroup) headroom in percent, `None` when neither can be computed.
+    /// H = min(system, cgroup) headroom, percent 0-100 (available of total, and the cgroup's
+    /// room under its limit); `None` when neither can be computed.
     #[getter]
     fn headroom(&self) -> Option<f64> {
         self.inner.headroom().map(|(h, _)| h)
     }
 
-    /// macOS compressor share in percent of xnu's base (active + available + compressed).
+    /// macOS compressor share, percent 0-100 of xnu's base (active + available + compressed);
+    /// `None` when `active` was not read (everywhere but macOS).
     #[getter]
     fn compressor_share(&self) -> Option<f64> {
         self.inner.compressor_share()
     }
 
+    /// Every field that was read (bytes and counts as ints, percentages as floats), plus
+    /// `headroom`, `cgroup_unreadable`, `sources` and `problems`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (name, _) in core::Sample::FIELDS {
@@ -198,129 +203,176 @@ impl Sample {
                 Some(FieldValue::Bytes(Some(v)) | FieldValue::Count(Some(v))) => {
                     parts.push(format!("{name}={v}"))
                 }
-                Some(FieldValue::Percent(Some(v))) => parts.push(format!("{name}={v}")),
+                Some(FieldValue::Percent(Some(v))) => {
+                    parts.push(format!("{name}={}", repr::float_literal(v)))
+                }
                 _ => {}
             }
         }
-        parts.push(format!("sources={:?}", self.sources()));
+        if self.inner.cgroup_unreadable {
+            parts.push("cgroup_unreadable=True".to_owned());
+        }
+        parts.push(format!(
+            "sources={}",
+            repr::str_list_literal(&self.sources())
+        ));
+        if !self.inner.problems.is_empty() {
+            parts.push(format!(
+                "problems={}",
+                repr::str_list_literal(&self.inner.problems)
+            ));
+        }
         format!("Sample({})", parts.join(", "))
     }
 
+    /// Physical memory, bytes.
     #[getter]
     fn total(&self) -> Option<u64> {
         self.inner.total
     }
 
+    /// Memory available to start new work without swapping, bytes (Linux `MemAvailable`; macOS free
+    /// + inactive pages, as psutil counts them).
     #[getter]
     fn available(&self) -> Option<u64> {
         self.inner.available
     }
 
+    /// Memory in use, bytes (total - available).
     #[getter]
     fn used(&self) -> Option<u64> {
         self.inner.used
     }
 
+    /// Memory in recent use, bytes (macOS `active_count` pages); part of xnu's base for the
+    /// compressor share.
     #[getter]
     fn active(&self) -> Option<u64> {
         self.inner.active
     }
 
+    /// Memory that cannot be paged out, bytes (macOS wired pages; None on Linux).
     #[getter]
     fn wired(&self) -> Option<u64> {
         self.inner.wired
     }
 
+    /// Memory held by the compressor, bytes (macOS compressor pages; Linux the zswap pool when the
+    /// kernel reports it).
     #[getter]
     fn compressed(&self) -> Option<u64> {
         self.inner.compressed
     }
 
+    /// Swap space, bytes.
     #[getter]
     fn swap_total(&self) -> Option<u64> {
         self.inner.swap_total
     }
 
+    /// Swap in use, bytes.
     #[getter]
     fn swap_used(&self) -> Option<u64> {
         self.inner.swap_used
     }
 
+    /// PSI memory `some` over the last 10 s, percent 0-100 of wall time at least one task stalled
+    /// on memory.
     #[getter]
     fn psi_some_avg10(&self) -> Option<f64> {
         self.inner.psi_some_avg10
     }
 
+    /// PSI memory `some` over the last 60 s, percent 0-100.
     #[getter]
     fn psi_some_avg60(&self) -> Option<f64> {
         self.inner.psi_some_avg60
     }
 
+    /// PSI memory `full` over the last 10 s, percent 0-100 of wall time every non-idle task stalled
+    /// on memory.
     #[getter]
     fn psi_full_avg10(&self) -> Option<f64> {
         self.inner.psi_full_avg10
     }
 
+    /// PSI memory `full` over the last 60 s, percent 0-100.
     #[getter]
     fn psi_full_avg60(&self) -> Option<f64> {
         self.inner.psi_full_avg60
     }
 
+    /// PSI memory `some` stall time since boot, microseconds (cumulative).
     #[getter]
     fn psi_some_total(&self) -> Option<u64> {
         self.inner.psi_some_total
     }
 
+    /// PSI memory `full` stall time since boot, microseconds (cumulative).
     #[getter]
     fn psi_full_total(&self) -> Option<u64> {
         self.inner.psi_full_total
     }
 
+    /// The memory cgroup's effective limit, bytes (v2: min of `memory.max` and `memory.high`; v1:
+    /// min of `memory.limit_in_bytes` and `hierarchical_memory_limit`); None when unlimited.
     #[getter]
     fn cgroup_limit(&self) -> Option<u64> {
         self.inner.cgroup_limit
     }
 
+    /// The cgroup v2 `memory.high` throttling limit, bytes; None when unset.
     #[getter]
     fn cgroup_high(&self) -> Option<u64> {
         self.inner.cgroup_high
     }
 
+    /// The memory cgroup's usage, bytes (page cache included).
     #[getter]
     fn cgroup_usage(&self) -> Option<u64> {
         self.inner.cgroup_usage
     }
 
+    /// The cgroup's usage minus its inactive file cache, bytes: what it cannot give back cheaply.
     #[getter]
     fn cgroup_working_set(&self) -> Option<u64> {
         self.inner.cgroup_working_set
     }
 
+    /// Times the cgroup went over `memory.high` (cumulative count, v2 `memory.events`).
     #[getter]
     fn cgroup_events_high(&self) -> Option<u64> {
         self.inner.cgroup_events_high
     }
 
+    /// Times the cgroup hit its limit (cumulative count; v2 `memory.events` max, v1
+    /// `memory.failcnt`).
     #[getter]
     fn cgroup_events_max(&self) -> Option<u64> {
         self.inner.cgroup_events_max
     }
 
+    /// OOM kills in the cgroup (cumulative count; v2 `memory.events` oom_kill, v1
+    /// `memory.oom_control`).
     #[getter]
     fn cgroup_events_oom(&self) -> Option<u64> {
         self.inner.cgroup_events_oom
     }
 
+    /// macOS `kern.memorystatus_vm_pressure_level`: 1 normal, 2 warn, 4 critical (a code, not a
+    /// unit).
     #[getter]
     fn macos_pressure_level(&self) -> Option<u32> {
         self.inner.macos_pressure_level
     }
 
+    /// macOS `kern.memorystatus_level`: memory the kernel considers available, percent 0-100.
     #[getter]
     fn memorystatus_level(&self) -> Option<u32> {
         self.inner.memorystatus_level
     }
 
+    /// The kernel's page size, bytes.
     #[getter]
     fn page_size(&self) -> Option<u64> {
         self.inner.page_size
@@ -372,6 +424,10 @@ impl Backend {
 pub struct PressureProbe {
     backend: Mutex<Backend>,
     cgroup: Option<String>,
+    /// What the probe was made with, for its repr.
+    proc_root: PathBuf,
+    cgroup_root: PathBuf,
+    refresh_s: f64,
 }
 
 #[pymethods]
@@ -396,10 +452,14 @@ impl PressureProbe {
         Ok(Self {
             backend: Mutex::new(backend),
             cgroup,
+            proc_root,
+            cgroup_root,
+            refresh_s,
         })
     }
 
-    /// One reading of every signal (GIL released while reading).
+    /// One reading of every signal (GIL released while reading); what could not be read is in
+    /// the sample's `problems`, never an exception.
     fn read(&self, py: Python<'_>) -> Sample {
         let inner = py.detach(|| self.backend.lock().read());
         Sample { inner }
@@ -410,9 +470,28 @@ impl PressureProbe {
     fn cgroup(&self) -> Option<String> {
         self.cgroup.clone()
     }
+
+    fn __repr__(&self) -> String {
+        if cfg!(target_os = "macos") {
+            return "<PressureProbe macOS sysctl + host_statistics64>".to_owned();
+        }
+        format!(
+            "<PressureProbe proc_root={} cgroup_root={} refresh_s={} cgroup={}>",
+            repr::str_literal(&self.proc_root.to_string_lossy()),
+            repr::str_literal(&self.cgroup_root.to_string_lossy()),
+            repr::float_literal(self.refresh_s),
+            repr::optional(self.cgroup.as_deref(), repr::str_literal)
+        )
+    }
 }
 
-/// Classifier thresholds; percentages 0-100, `downgrade_dwell` in seconds, fallbacks in MB.
+/// Classifier thresholds: every field a keyword of the constructor and an attribute.
+///
+/// Percentages are 0-100 (PSI stall percent, headroom percent of memory, compressor share percent,
+/// GPU memory used percent); `downgrade_dwell` is seconds; the `fallback_*` figures are MB
+/// (2**20 bytes) available. Each `*_enter` value starts a level and its `*_exit` value ends it, so
+/// a level does not flap around one number. Raises ValueError naming the field for an invalid
+/// combination.
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 #[derive(Clone)]
 pub struct Thresholds {
@@ -444,25 +523,13 @@ impl Thresholds {
         Ok(Self { inner: t })
     }
 
+    /// Every threshold by name, as floats.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         for (name, value) in self.inner.fields() {
             d.set_item(name, value)?;
         }
         Ok(d)
-    }
-
-    fn __getattr__(&self, name: &str) -> PyResult<f64> {
-        self.inner
-            .fields()
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                pyo3::exceptions::PyAttributeError::new_err(format!(
-                    "'Thresholds' object has no attribute '{name}'"
-                ))
-            })
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -476,9 +543,164 @@ impl Thresholds {
             .inner
             .fields()
             .iter()
-            .map(|(n, v)| format!("{n}={v}"))
+            .map(|(n, v)| format!("{n}={}", repr::float_literal(*v)))
             .collect();
         format!("Thresholds({})", parts.join(", "))
+    }
+
+    /// PSI `some` avg10 at or above which the level is at least yellow, percent 0-100.
+    #[getter]
+    fn yellow_some10_enter(&self) -> f64 {
+        self.inner.yellow_some10_enter
+    }
+
+    /// PSI `some` avg10 below which yellow may end, percent 0-100.
+    #[getter]
+    fn yellow_some10_exit(&self) -> f64 {
+        self.inner.yellow_some10_exit
+    }
+
+    /// Headroom at or below which the level is at least yellow, percent 0-100 of memory.
+    #[getter]
+    fn yellow_headroom_enter(&self) -> f64 {
+        self.inner.yellow_headroom_enter
+    }
+
+    /// Headroom above which yellow may end, percent 0-100 of memory.
+    #[getter]
+    fn yellow_headroom_exit(&self) -> f64 {
+        self.inner.yellow_headroom_exit
+    }
+
+    /// PSI `full` avg10 at or above which the level is red, percent 0-100.
+    #[getter]
+    fn red_full10_enter(&self) -> f64 {
+        self.inner.red_full10_enter
+    }
+
+    /// PSI `full` avg10 below which red may end, percent 0-100.
+    #[getter]
+    fn red_full10_exit(&self) -> f64 {
+        self.inner.red_full10_exit
+    }
+
+    /// PSI `some` avg10 at or above which the level is red, percent 0-100.
+    #[getter]
+    fn red_some10_enter(&self) -> f64 {
+        self.inner.red_some10_enter
+    }
+
+    /// PSI `some` avg10 below which red may end, percent 0-100.
+    #[getter]
+    fn red_some10_exit(&self) -> f64 {
+        self.inner.red_some10_exit
+    }
+
+    /// Headroom at or below which the level is red, percent 0-100 of memory.
+    #[getter]
+    fn red_headroom_enter(&self) -> f64 {
+        self.inner.red_headroom_enter
+    }
+
+    /// Headroom above which red may end, percent 0-100 of memory.
+    #[getter]
+    fn red_headroom_exit(&self) -> f64 {
+        self.inner.red_headroom_exit
+    }
+
+    /// How long the signals must stay below a level's exit values before it steps down one level,
+    /// seconds.
+    #[getter]
+    fn downgrade_dwell(&self) -> f64 {
+        self.inner.downgrade_dwell
+    }
+
+    /// macOS compressor share at or above which the level is at least yellow, percent 0-100.
+    #[getter]
+    fn macos_compressor_warn_enter(&self) -> f64 {
+        self.inner.macos_compressor_warn_enter
+    }
+
+    /// macOS compressor share below which yellow may end, percent 0-100.
+    #[getter]
+    fn macos_compressor_warn_exit(&self) -> f64 {
+        self.inner.macos_compressor_warn_exit
+    }
+
+    /// macOS compressor share at or above which the level is red, percent 0-100.
+    #[getter]
+    fn macos_compressor_critical_enter(&self) -> f64 {
+        self.inner.macos_compressor_critical_enter
+    }
+
+    /// macOS compressor share below which red may end, percent 0-100.
+    #[getter]
+    fn macos_compressor_critical_exit(&self) -> f64 {
+        self.inner.macos_compressor_critical_exit
+    }
+
+    /// For a psutil sample (no native probe): available memory at or below which the level is
+    /// yellow, MB (2**20 bytes).
+    #[getter]
+    fn fallback_yellow_available_mb(&self) -> f64 {
+        self.inner.fallback_yellow_available_mb
+    }
+
+    /// For a psutil sample (no native probe): available memory at or below which the level is
+    /// red, MB (2**20 bytes).
+    #[getter]
+    fn fallback_red_available_mb(&self) -> f64 {
+        self.inner.fallback_red_available_mb
+    }
+
+    /// NVIDIA GPU memory used at or above which that device is yellow, percent 0-100 of its total.
+    #[getter]
+    fn gpu_nvidia_yellow_enter(&self) -> f64 {
+        self.inner.gpu_nvidia_yellow_enter
+    }
+
+    /// NVIDIA GPU memory used below which yellow may end, percent 0-100.
+    #[getter]
+    fn gpu_nvidia_yellow_exit(&self) -> f64 {
+        self.inner.gpu_nvidia_yellow_exit
+    }
+
+    /// NVIDIA GPU memory used at or above which that device is red, percent 0-100 of its total.
+    #[getter]
+    fn gpu_nvidia_red_enter(&self) -> f64 {
+        self.inner.gpu_nvidia_red_enter
+    }
+
+    /// NVIDIA GPU memory used below which red may end, percent 0-100.
+    #[getter]
+    fn gpu_nvidia_red_exit(&self) -> f64 {
+        self.inner.gpu_nvidia_red_exit
+    }
+
+    /// Metal GPU allocation at or above which the device is yellow, percent 0-100 of the
+    /// recommended working set.
+    #[getter]
+    fn gpu_metal_yellow_enter(&self) -> f64 {
+        self.inner.gpu_metal_yellow_enter
+    }
+
+    /// Metal GPU allocation below which yellow may end, percent 0-100.
+    #[getter]
+    fn gpu_metal_yellow_exit(&self) -> f64 {
+        self.inner.gpu_metal_yellow_exit
+    }
+
+    /// Metal GPU allocation at or above which the device is red, percent 0-100 of the recommended
+    /// working set.
+    #[getter]
+    fn gpu_metal_red_enter(&self) -> f64 {
+        self.inner.gpu_metal_red_enter
+    }
+
+    /// Metal GPU allocation below which red may end, percent 0-100.
+    #[getter]
+    fn gpu_metal_red_exit(&self) -> f64 {
+        self.inner.gpu_metal_red_exit
     }
 }
 
@@ -498,14 +720,19 @@ fn bad_threshold(value: &Bound<'_, PyAny>, name: &str, error: PyErr) -> PyResult
 /// The classifier's answer to one sample.
 #[pyclass(frozen, get_all, module = "ironcliw_mem._native")]
 pub struct Verdict {
+    /// The level after this sample: "green", "yellow", "red" or "unknown".
     level: &'static str,
+    /// The level before this sample.
     previous: &'static str,
+    /// True when `level` differs from `previous`.
     changed: bool,
+    /// Why the level is what it is, one line per signal past a threshold (with its value).
     reasons: Vec<String>,
 }
 
 #[pymethods]
 impl Verdict {
+    /// `level`, `previous`, `changed` and `reasons` as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("level", self.level)?;
@@ -517,13 +744,19 @@ impl Verdict {
 
     fn __repr__(&self) -> String {
         format!(
-            "Verdict(level={:?}, previous={:?}, changed={}, reasons={:?})",
-            self.level, self.previous, self.changed, self.reasons
+            "<Verdict level={} previous={} changed={} reasons={}>",
+            repr::str_literal(self.level),
+            repr::str_literal(self.previous),
+            repr::bool_literal(self.changed),
+            repr::str_list_literal(&self.reasons)
         )
     }
 }
 
 /// The hysteresis state machine: `update(sample, now)` with `now` in monotonic seconds.
+///
+/// Upgrades are immediate; a downgrade needs every signal past its exit threshold for
+/// `downgrade_dwell` seconds and steps one level. No usable signal is "unknown", never green.
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 pub struct Classifier {
     inner: Mutex<core::Classifier>,
@@ -558,6 +791,8 @@ impl Classifier {
         })
     }
 
+    /// Classifies `sample` taken at `now` (monotonic seconds, never going back): upgrades at
+    /// once, downgrades one level after `downgrade_dwell` seconds below the exit thresholds.
     fn update(&self, sample: &Sample, now: &Bound<'_, PyAny>) -> PyResult<Verdict> {
         let now = args::real(now, "now", Real::FINITE)?;
         let v = self.inner.lock().update(&sample.inner, now);
@@ -569,18 +804,33 @@ impl Classifier {
         })
     }
 
+    /// The current level: "green", "yellow", "red" or "unknown" (before the first sample).
     #[getter]
     fn level(&self) -> &'static str {
         self.inner.lock().level().name()
     }
 
+    /// The thresholds it classifies with (a copy).
     #[getter]
     fn thresholds(&self) -> Thresholds {
         self.thresholds.clone()
     }
+
+    fn __repr__(&self) -> String {
+        let defaults = self.thresholds.inner == core::Thresholds::default();
+        format!(
+            "<Classifier level={} thresholds={}>",
+            repr::str_literal(self.level()),
+            if defaults { "default" } else { "custom" }
+        )
+    }
 }
 
 /// Blocks (GIL released) until the kernel signals memory pressure or a timeout passes.
+///
+/// Linux: a PSI trigger on the process's cgroup or the system (`window_s`, 0.5 to 10 seconds,
+/// the stall window; it fires at 10 % stall of it), else cgroup v1's memory.pressure_level;
+/// macOS: a dispatch memory-pressure source. `mechanism` picks one; without any, `wait` sleeps.
 #[pyclass(frozen, module = "ironcliw_mem._native")]
 pub struct PressureWatcher {
     watcher: Mutex<Option<Arc<Watcher>>>,
@@ -628,6 +878,8 @@ impl PressureWatcher {
         })
     }
 
+    /// How the kernel signals: "psi-trigger", "cgroup-v1-pressure-level", "dispatch" (macOS)
+    /// or "none" (then `wait` only sleeps until its timeout).
     #[getter]
     fn mechanism(&self) -> &'static str {
         self.mechanism.name()
@@ -639,13 +891,14 @@ impl PressureWatcher {
         self.detail.clone()
     }
 
+    /// True once `close()` was called.
     #[getter]
     fn closed(&self) -> bool {
         self.watcher.lock().is_none()
     }
 
-    /// True when the kernel signalled pressure, False on timeout or when `close()` ended the
-    /// wait. Without a mechanism it sleeps until the timeout. The GIL is released meanwhile.
+    /// Waits up to `timeout_s` seconds (>= 0, or math.inf). True when the kernel signalled
+    /// pressure, False on timeout or when `close()` ended the wait. Without a mechanism it sleeps until the timeout. The GIL is released meanwhile.
     fn wait(&self, py: Python<'_>, timeout_s: &Bound<'_, PyAny>) -> PyResult<bool> {
         let timeout_s = args::real(timeout_s, "timeout_s", Real::seconds(0.0, f64::INFINITY))?;
         let watcher = self
@@ -680,10 +933,12 @@ impl PressureWatcher {
         }
     }
 
+    /// The watcher itself; leaving the block closes it.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Closes the watcher; exceptions propagate.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         self.close();
@@ -692,10 +947,10 @@ impl PressureWatcher {
 
     fn __repr__(&self) -> String {
         format!(
-            "PressureWatcher(mechanism={:?}, detail={:?}, closed={})",
-            self.mechanism.name(),
-            self.detail,
-            self.closed()
+            "<PressureWatcher mechanism={} detail={} closed={}>",
+            repr::str_literal(self.mechanism.name()),
+            repr::str_literal(&self.detail),
+            repr::bool_literal(self.closed())
         )
     }
 }

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ironcliw_mem.stats import CaptureCacheStats
+
 import numpy as np
 
 from ironcliw_mem._native import ByteCache, release_image_buffers
@@ -404,7 +406,8 @@ class MultiSpaceCaptureCache:
             spaces.setdefault(space_id, []).append(quality.value)
         return spaces
 
-    def get_stats(self) -> dict[str, Any]:
+    def get_stats(self) -> CaptureCacheStats:
+        """Sizes (MiB and bytes), counts, hit rate (ratio 0-1): ``ironcliw_mem.stats``."""
         native = self._store.stats()
         lookups = self.hit_count + self.miss_count
         return {
@@ -423,8 +426,10 @@ class MultiSpaceCaptureCache:
             "derived_hits": self.derived_hits,
             "default_ttl": self.default_ttl,
             "evictions": {
-                reason: native[f"evictions_{reason}"]
-                for reason in ("capacity", "ttl", "pressure", "explicit")
+                "capacity": native["evictions_capacity"],
+                "ttl": native["evictions_ttl"],
+                "pressure": native["evictions_pressure"],
+                "explicit": native["evictions_explicit"],
             },
         }
 

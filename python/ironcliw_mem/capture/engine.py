@@ -34,6 +34,7 @@ from ironcliw_mem.capture.types import (
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for, spaces_to_watch
+from ironcliw_mem.stats import EngineStats
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager
@@ -388,19 +389,19 @@ class MultiSpaceCaptureEngine:
         if self._owns_backend and callable(close_backend):
             await asyncio.to_thread(close_backend)
 
-    def get_cache_stats(self) -> dict[str, Any]:
-        stats = self.cache.get_stats()
-        stats.update(
-            {
-                "backend": self.backend.name,
-                "backend_reason": backend_reason(self.backend),
-                "captures_made": self.captures_made,
-                "capture_failures": self.capture_failures,
-                "shared_captures": self.shared_captures,
-                "bytes_encoded": self.bytes_encoded,
-                "policy": self.policy.to_dict(),
-            }
-        )
+    def get_cache_stats(self) -> EngineStats:
+        """The cache's stats plus the engine's counters: ``ironcliw_mem.stats.EngineStats``."""
+        # memory_pressure is added below, only when a manager is attached.
+        stats: EngineStats = {
+            **self.cache.get_stats(),  # type: ignore[typeddict-item]
+            "backend": self.backend.name,
+            "backend_reason": backend_reason(self.backend),
+            "captures_made": self.captures_made,
+            "capture_failures": self.capture_failures,
+            "shared_captures": self.shared_captures,
+            "bytes_encoded": self.bytes_encoded,
+            "policy": self.policy.to_dict(),
+        }
         if self.memory_manager is not None:
             stats["memory_pressure"] = self.memory_manager.get_stats_summary()
         return stats

@@ -316,7 +316,7 @@ class DashboardState:
 def cache_stats_of(engine: MultiSpaceCaptureEngine | None) -> dict[str, Any] | None:
     if engine is None:
         return None
-    stats = engine.get_cache_stats()
+    stats: dict[str, Any] = dict(engine.get_cache_stats())
     stats.pop("memory_pressure", None)  # the summary is served beside it already
     return stats
 
@@ -331,7 +331,7 @@ async def sample_forever(
     while True:
         try:
             await manager.check_pressure()
-            state.publish(manager.get_stats_summary(), cache_stats_of(engine))
+            state.publish(dict(manager.get_stats_summary()), cache_stats_of(engine))
         except Exception:
             state.record_failure()
             log.exception("dashboard sample failed; trying again")
