@@ -1,7 +1,8 @@
 # One entry point for a fresh machine: every target installs what it needs first.
 #   make run    the package's main job (a short memory profile)
 #   make test   every test (cargo + pytest)
-#   make lint   the lints CI enforces
+#   make lint   the lints CI enforces (stubtest and the strict docs build included)
+#   make docs   the documentation site (docs/ -> target/site), --strict
 #   make bench  the side-by-side benchmark tables
 #   make wheels the sdist and the manylinux wheels for every CPython, checked (dist/)
 
@@ -24,7 +25,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	./scripts/ensure-debian-packages $(DEBIAN_PACKAGES)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
-	$(BIN)/pip install --quiet --group test --group bench --group dev --group release
+	$(BIN)/pip install --quiet --group test --group bench --group dev --group docs --group release
 	VIRTUAL_ENV=$(VENV) $(BIN)/maturin develop --quiet --release --extras plot
 
 # The memory profile, short (10 s per workload; the default is 60): report + plot in
@@ -52,7 +53,17 @@ lint: setup
 	$(BIN)/ruff format --check python tests benches scripts
 	$(BIN)/mypy python
 	$(BIN)/mypy --strict scripts
+	# The stubs against the built extension, and every module's annotations against its runtime.
+	$(BIN)/python -m mypy.stubtest ironcliw_mem --allowlist stubtest-allowlist.txt
 	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
+	$(DOCS_BUILD)
+
+# The site: docs/*.md plus API pages generated from the docstrings. --strict turns a broken link,
+# a page missing from the nav or an unresolved API reference into a failure.
+DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(CURDIR)/target/site
+.PHONY: docs
+docs: setup
+	$(DOCS_BUILD)
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
 bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import
@@ -82,7 +93,7 @@ bench-pressure: setup
 # package's defaults; DAYS=7 also sums a week of seeds; BASELINE_MB=N changes the agent's
 # non-vision memory (an assumption, 1000 MB by default); UNEXPLAINED_MB=N gives the original
 # N MB more while the user is active (~925 reaches the reported 1.2 GB); SET="NAME=VALUE ..."
-# changes any field of the model (e.g. SET=burst_bytes=1GB,2.5GB). Model: README.
+# changes any field of the model (e.g. SET=burst_bytes=1GB,2.5GB). Model: docs/replay.md.
 # The first day's full figures go to target/replay_day.json (JSON=path to change).
 .PHONY: bench-replay
 bench-replay: setup

@@ -8,7 +8,7 @@ order rotates per round, so a busy moment of the machine is shared out). The fig
 contender is the sum of the cumulative import times the interpreter reports for the top-level
 imports its statement made (site and startup excluded: they come before a marker); the median
 over the rounds is reported with its ratio to `import psutil`. The modules the statement loaded
-are counted too. The goal (issue 17): `import ironcliw_mem` at most 1.5x `import psutil`.
+are counted too. The goal: `import ironcliw_mem` at most 1.5x `import psutil`.
 
 The wall time of the statement (perf_counter in the child) is shown beside it: for the rows that
 also take a reading, it includes the reading.

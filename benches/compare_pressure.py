@@ -150,7 +150,7 @@ def gpu_costs(rounds: int) -> None:
     devices = ", ".join(f"{d.index}: {d.name}" for d in reading.devices)
     print()
     print(f"GPU: {devices or 'none'}; " + ("; ".join(reading.problems) or "no problems"))
-    # The anchor is nvidia-ml-py's nvmlDeviceGetMemoryInfo; without a driver, our own read.
+    # The anchor is nvidia-ml-py's nvmlDeviceGetMemoryInfo; without a driver, our own read.
     anchor = others[0][0] if others else contenders[0][0]
     base = medians[anchor]
     print(f"{'contender':48} {'ns/op (median)':>15}  x {anchor}")
@@ -236,7 +236,7 @@ def wake_once(
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
     # Not /proc/pressure/memory: on this kernel, frequent readers of the system PSI file starve
-    # unprivileged triggers (see README, Pressure). The stress cgroup's own file is separate.
+    # unprivileged triggers (see docs/pressure.md). The stress cgroup's own file is separate.
     psi_fd = os.open(psi_file, os.O_RDONLY) if psi_file is not None else -1
 
     def sampler() -> None:

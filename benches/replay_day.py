@@ -1,7 +1,7 @@
 """The replay benchmark: a simulated day, the original behaviour against the package's defaults.
 
 Prints the side-by-side table of one day (the model is `replay_model`, the real engine's harness
-`replay_engine`; the README's "Replay benchmark" section documents both) and checks the design
+`replay_engine`; docs/replay.md documents both) and checks the design
 targets. With ``--days N`` it also replays N days (seeds seed .. seed+N-1) and sums the figures
 that one day leaves to chance, the offload triggers above all (a day holds only a handful of red
 episodes).

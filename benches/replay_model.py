@@ -14,7 +14,7 @@ Configurations:
 - ``original-as-written``: the agent's original code as it runs: raw RGBA frames, every requested
   space, quality not adapted, and captures never reaching the cache (``cache.put`` is called
   without ``await``), so every lookup misses.
-- ``original``: the original as the issue describes it (and as its authors meant it): the same,
+- ``original``: the original as its authors meant it: the same,
   but captures do reach a fixed 200 MB LRU cache of raw frames; expired frames stay in memory
   until looked up or pushed out (there is no sweep); entries are stored under the requested
   tier, since the agent's engine has no manager to lower it.
@@ -33,7 +33,7 @@ the trace with no vision bytes at all: the triggers of a vision layer that holds
 Each configuration's *decisions* come from its own reading: the package's manager; the
 original's engine has no manager at the agent's call site, so nothing it does follows a level
 (and its manager would read green on a Mac anyway). Every assumption of the model is a named
-field of `DayModel` below and is documented in the README ("Replay benchmark").
+field of `DayModel` below and is documented in docs/replay.md.
 
 Parts meant to be replaced: the other applications' memory is a list in the `Trace`
 (`build_trace` writes it from the model), and the yardstick that judges every configuration is
@@ -82,7 +82,7 @@ PACKAGE = "package"
 CONFIGURATIONS = (ORIGINAL_AS_WRITTEN, ORIGINAL, PACKAGE)
 LEVELS = ("green", "yellow", "red", "unknown")
 
-# The design document's targets for the package (see DESIGN.md and the issue).
+# The agent's design document's targets for the package (docs/replay.md states them).
 TARGET_PEAK_CACHE_MB = {"green": 800, "yellow": 400, "red": 100}
 TARGET_HIT_RATE = 0.60
 TARGET_OFFLOAD_REDUCTION = 0.80
@@ -105,7 +105,7 @@ class DayModel:
     # The agent process without any vision bytes (interpreter, libraries, its other state), the
     # same for every configuration. Nothing measured grounds it: the original profiler's 1200 MB
     # is the old vision layer's own footprint (what the project set out to cut), not this. A round
-    # assumption; the README shows how the results move with it (--agent-baseline-mb).
+    # assumption; docs/replay.md shows how the results move with it (--agent-baseline-mb).
     agent_baseline_bytes: int = 1000 * MIB
     # When the user is at the machine (hours since midnight); the agent captures only then.
     active_periods: tuple[tuple[float, float], ...] = ((8.5, 12.5), (13.5, 18.5), (20.0, 23.0))
@@ -1234,7 +1234,7 @@ def finite_float(text: str) -> float:
 
 
 SET_HELP = (
-    "change any DayModel field (names: README, 'Replay benchmark'), e.g. burst_bytes=1GB,2.5GB; "
+    "change any DayModel field (names: docs/replay.md), e.g. burst_bytes=1GB,2.5GB; "
     "byte fields take KB/MB/GB (binary; none: bytes), tuples are comma-separated, tuples of "
     "pairs use ';' between pairs (active_periods=8.5,12.5;13.5,18.5); repeatable, applied last"
 )

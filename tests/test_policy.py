@@ -118,7 +118,7 @@ def test_without_a_manager_nothing_is_capped() -> None:
 
 
 def test_unknown_uses_cache_max_size_not_the_yellow_budget() -> None:
-    # DESIGN: CACHE_MAX_SIZE_MB is the budget when the level is unknown (distinct values here).
+    # CACHE_MAX_SIZE_MB is the budget when the level is unknown (distinct values here).
     config = MemoryConfig(cache_size_yellow=150, cache_max_size_mb=90, env={})
     assert policy_for(config, UNKNOWN).cache_budget_mb == 90
     assert policy_for(config, YELLOW).cache_budget_mb == 150

@@ -1,4 +1,5 @@
-"""The memory profiler: honest results (defect 11), the report's keys, the plot, the command."""
+"""The memory profiler: honest results (a missed target or a failed workload is never "met"),
+the report's keys, the plot, the command."""
 
 from __future__ import annotations
 

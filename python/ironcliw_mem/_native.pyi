@@ -7,11 +7,11 @@ its reason). Every class is ``@final``: PyO3 classes cannot be subclassed at run
 """
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Literal, TypeVar, final, overload
+from typing import Literal, Self, TypeVar, final, overload
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer
 
 from ironcliw_mem.stats import ByteCacheStats
 

@@ -23,12 +23,13 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 BOOL_ACCEPTED = "true/false, 1/0, yes/no, on/off (any case)"
 SUBSAMPLINGS = ("444", "422", "420")
 
-# Classifier thresholds (see the README's Pressure section), each read from PRESSURE_<NAME>. The
+# Classifier thresholds (see docs/pressure.md), each read from PRESSURE_<NAME>. The
 # native classifier owns the defaults and the rules that relate them.
 THRESHOLD_DEFAULTS: dict[str, float] = Thresholds().to_dict()
 
 
-# The ranges a user would call sane; each is checked when the config is made (README table).
+# The ranges a user would call sane; each is checked when the config is made (docs/configuration.md
+# lists them).
 MAX_CACHE_MB = 1 << 20  # 1 TiB: far above any machine this runs on, far below what overflows
 CHECK_INTERVAL_RANGE = (0.1, 3600.0)  # seconds: below 0.1 s the monitor only spins
 TTL_RANGE = (0.1, 86400.0)  # seconds: a capture older than a day is no cache hit
@@ -292,7 +293,7 @@ def threshold_env_name(name: str) -> str:
 
 @dataclass(init=False)
 class MemoryConfig:
-    """Every tunable of ironcliw-mem. See the README for the environment variables.
+    """Every tunable of ironcliw-mem. docs/configuration.md lists the environment variables.
 
     The first ten fields keep the agent's original positional order.
     """

@@ -732,7 +732,7 @@ impl LinuxProbe {
 
         // The kernel recomputes PSI averages every 2 s (PSI_FREQ), so a reading younger than
         // the refresh period holds the same averages; re-reading only costs ~2 us, and very
-        // frequent reads were measured to keep PSI triggers from firing (README, Pressure).
+        // frequent reads were measured to keep PSI triggers from firing (docs/pressure.md).
         let cached_psi = match self.last_psi {
             Some((at, psi, source)) if fresh(at) => Some((psi, source)),
             _ => None,

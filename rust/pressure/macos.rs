@@ -492,7 +492,7 @@ pub(crate) mod tests {
 
     #[test]
     fn compressor_share_is_measured_against_xnus_base() {
-        // The healthy Mac: active 6 GB, inactive 3, free 1, compressed 5. xnu's base
+        // A healthy 16 GB Mac: active 6 GB, inactive 3, free 1, compressed 5. xnu's base
         // (vm_page.h AVAILABLE_MEMORY) is 15 GB, so the share is 5/15 = 33 %: green, where a
         // base without the active pages read 5/9 = 56 %, yellow.
         let vm = VmStatistics64 {

@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ironcliw_mem.stats import CaptureCacheStats
-
 import numpy as np
 
 from ironcliw_mem._native import ByteCache, release_image_buffers
@@ -39,6 +37,7 @@ from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for
+from ironcliw_mem.stats import CaptureCacheStats
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats

@@ -35,7 +35,7 @@ MIB = 1024 * 1024
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 # One reading a second: a live chart, and far below the rate at which reading PSI would starve
-# the kernel's pressure triggers (see the README's Pressure caveat).
+# the kernel's pressure triggers (see the caveat in docs/pressure.md).
 DASHBOARD_SAMPLE_INTERVAL_S = 1.0
 HISTORY_POINTS = 600  # ten minutes at one point a second
 # /healthz fails when no reading arrived for this many sample intervals.

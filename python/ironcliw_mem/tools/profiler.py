@@ -57,7 +57,7 @@ ORIGINAL_PEAK_TARGET_MB = 800.0
 # Memory a workload may use on top of its cache budget: the raw frames in flight (2880x1800 BGRA
 # is 20 MB; the engine captures two spaces at a time and each encode makes one scaled copy),
 # the encoder's and Pillow's buffers, thread stacks, and the allocator arenas glibc keeps after
-# a burst of frees. Measured peaks on Linux stay well within it (see the README's Profile section).
+# a burst of frees. Measured peaks on Linux stay well within it (see docs/profiling.md).
 DEFAULT_ALLOWANCE_MB = 160.0
 DEFAULT_DURATION_S = 60.0
 DEFAULT_SAMPLE_INTERVAL_S = 1.0
