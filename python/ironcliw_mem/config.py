@@ -555,8 +555,10 @@ def resolve_thresholds(
         except ValueError as relation:
             # The classifier names the field whose value breaks a rule ("field: must be ...").
             field_name, _, rule = str(relation).partition(": ")
+            relates = any(other in rule for other in THRESHOLD_DEFAULTS if other != field_name)
+            band = " (enter and exit thresholds must leave a band so the level cannot flap)"
             problems.append(
-                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule} "
-                "(enter and exit thresholds must leave a band so the level cannot flap)"
+                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule}"
+                + (band if relates else "")
             )
     return values, sources, problems
