@@ -141,7 +141,7 @@ async def test_a_stuck_space_holds_one_thread_however_often_it_is_asked(
     assert not later.errors
 
 
-async def test_a_hung_listing_is_a_reported_failure(hanging: HangingBackend) -> None:
+async def test_a_hung_listing_is_a_reported_failure() -> None:
     class HungListing(HangingBackend):
         def list_spaces(self) -> list[int]:
             self.release.wait(10 * WAIT_LIMIT_S)
@@ -157,6 +157,35 @@ async def test_a_hung_listing_is_a_reported_failure(hanging: HangingBackend) -> 
         backend.release.set()
     assert not result.success
     assert "listing the spaces took longer than 0.3 s" in result.errors[-1]
+
+
+async def test_a_burst_of_requests_asks_a_hung_listing_once() -> None:
+    """Within the first timeout too: twenty concurrent requests wait on one listing call."""
+
+    class HungListing(SyntheticBackend):
+        def __init__(self) -> None:
+            super().__init__(spaces=2, size=SCREEN)
+            self.release = threading.Event()
+            self.listings = 0
+
+        def list_spaces(self) -> list[int]:
+            self.listings += 1
+            self.release.wait(10 * WAIT_LIMIT_S)
+            return super().list_spaces()
+
+    backend = HungListing()
+    try:
+        engine = engine_for(backend, capture_timeout_seconds=SHORT_TIMEOUT)
+        request = SpaceCaptureRequest(space_ids=[1])
+        results = await asyncio.wait_for(
+            asyncio.gather(*(engine.capture_all_spaces(request) for _ in range(20))),
+            WAIT_LIMIT_S,
+        )
+        assert backend.listings == 1
+        assert all("listing the spaces took longer" in r.errors[-1] for r in results)
+        assert engine.get_cache_stats()["backend_calls_running"] == 1
+    finally:
+        backend.release.set()
 
 
 async def test_a_backend_exception_that_is_a_timeout_is_not_taken_for_ours() -> None:

@@ -8,7 +8,9 @@ interpreter wait for it at exit. The caller waits at most `timeout` seconds, the
 and its result is dropped. While any call for a key (a space's capture, the space listing) has
 overrun its time, a new call for that key fails at once instead of starting another thread: a
 stuck backend holds at most the threads that were running when it stuck, however often it is
-asked again.
+asked again. A call made with `share=True` (a question with one answer, such as the listing)
+waits on one already running for its key instead of starting another, so even within the first
+timeout a burst of requests costs one thread.
 
 Deadlines are real monotonic time, never an injected clock: a simulated clock must not make a
 real call time out, nor let a hung one run for ever.
@@ -64,12 +66,18 @@ class BoundedCalls:
                 return len(self._running.get(key, ()))
             return sum(len(calls) for calls in self._running.values())
 
-    async def call(self, key: Hashable, what: str, fn: Callable[..., _T], *args: Any) -> _T:
+    async def call(
+        self, key: Hashable, what: str, fn: Callable[..., _T], *args: Any, share: bool = False
+    ) -> _T:
         """`fn(*args)` in a daemon thread; its result or exception, or `CaptureTimeout` after
-        `timeout` s, or at once while an earlier call for `key` is past its own time."""
+        `timeout` s, or at once while an earlier call for `key` is past its own time. With
+        `share`, a call for `key` already running is waited on (until its own deadline) instead
+        of starting another."""
         now = time.monotonic()
         with self._lock:
-            stuck = [c for c in self._running.get(key, ()) if c.deadline <= now]
+            calls = self._running.get(key, set())
+            stuck = [c for c in calls if c.deadline <= now]
+            running = next((c for c in calls if c.deadline > now), None) if share else None
         if stuck:
             self.refused += 1
             oldest = min(c.started for c in stuck)
@@ -77,9 +85,9 @@ class BoundedCalls:
                 f"{what}: an earlier call is still running after {now - oldest:.1f} s (the "
                 f"{self.name} backend is stuck); not starting another until it returns"
             )
-        call = self._start(key, fn, args, now)
+        call = running if running is not None else self._start(key, fn, args, now)
         waiter = asyncio.wrap_future(call.future)
-        done, _ = await asyncio.wait({waiter}, timeout=self.timeout)
+        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, call.deadline - now))
         if waiter in done:
             return waiter.result()  # type: ignore[no-any-return]
         waiter.cancel()  # only our wait: the thread cannot be cancelled and runs on

@@ -145,13 +145,16 @@ class MultiSpaceCaptureEngine:
     async def enumerate_spaces(self) -> list[int]:
         return sorted(
             await self._backend_calls.call(
-                "list_spaces", "listing the spaces", self.backend.list_spaces
+                "list_spaces", "listing the spaces", self.backend.list_spaces, share=True
             )
         )
 
     async def get_current_space(self) -> int:
         self.current_space_id = await self._backend_calls.call(
-            "current_space", "asking for the current space", self.backend.current_space
+            "current_space",
+            "asking for the current space",
+            self.backend.current_space,
+            share=True,
         )
         return self.current_space_id
 
