@@ -87,10 +87,13 @@ class BoundedCalls:
             )
         call = running if running is not None else self._start(key, fn, args, now)
         waiter = asyncio.wrap_future(call.future)
-        done, _ = await asyncio.wait({waiter}, timeout=max(0.0, call.deadline - now))
+        try:
+            done, _ = await asyncio.wait({waiter}, timeout=max(0.0, call.deadline - now))
+        finally:
+            if not waiter.done():
+                waiter.cancel()  # only our wait (timed out or cancelled): the thread runs on
         if waiter in done:
             return waiter.result()  # type: ignore[no-any-return]
-        waiter.cancel()  # only our wait: the thread cannot be cancelled and runs on
         self.timeouts += 1
         raise CaptureTimeout(
             f"{what} took longer than {self.timeout:g} s ({TIMEOUT_SETTING}); the "
