@@ -34,6 +34,9 @@ MAX_CACHE_MB = 1 << 20  # 1 TiB: far above any machine this runs on, far below w
 CHECK_INTERVAL_RANGE = (0.1, 3600.0)  # seconds: below 0.1 s the monitor only spins
 TTL_RANGE = (0.1, 86400.0)  # seconds: a capture older than a day is no cache hit
 RED_HOLD_RANGE = (0.1, 86400.0)
+# seconds a capture backend call (or a request's callback) may take: a real screenshot takes well
+# under a second; above ten minutes a hung one would hold its space that long.
+CAPTURE_TIMEOUT_RANGE = (0.1, 600.0)
 MAX_SPACE = 999
 
 # Plain ASCII decimals only: no sign, underscores, non-ASCII digits, "nan" or "inf" (Python's
@@ -283,6 +286,12 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         seconds(*RED_HOLD_RANGE),
     ),
+    Setting(
+        "capture_timeout_seconds",
+        ("IRONCLIW_CAPTURE_TIMEOUT_SECONDS",),
+        10.0,
+        seconds(*CAPTURE_TIMEOUT_RANGE),
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -320,6 +329,7 @@ class MemoryConfig:
     pressure_override: MemoryPressure | None
     tune_malloc: bool
     offload_red_hold_seconds: float
+    capture_timeout_seconds: float
     thresholds: dict[str, float]
     sources: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -348,6 +358,7 @@ class MemoryConfig:
         pressure_override: MemoryPressure | str | None = None,
         tune_malloc: bool | None = None,
         offload_red_hold_seconds: float | None = None,
+        capture_timeout_seconds: float | None = None,
         thresholds: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -374,6 +385,7 @@ class MemoryConfig:
             "pressure_override": pressure_override,
             "tune_malloc": tune_malloc,
             "offload_red_hold_seconds": offload_red_hold_seconds,
+            "capture_timeout_seconds": capture_timeout_seconds,
         }
         environ = os.environ if env is None else env
         problems: list[str] = []
@@ -544,8 +556,10 @@ def resolve_thresholds(
         except ValueError as relation:
             # The classifier names the field whose value breaks a rule ("field: must be ...").
             field_name, _, rule = str(relation).partition(": ")
+            relates = any(other in rule for other in THRESHOLD_DEFAULTS if other != field_name)
+            band = " (enter and exit thresholds must leave a band so the level cannot flap)"
             problems.append(
-                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule} "
-                "(enter and exit thresholds must leave a band so the level cannot flap)"
+                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule}"
+                + (band if relates else "")
             )
     return values, sources, problems

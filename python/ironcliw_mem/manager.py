@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -226,6 +228,7 @@ class MacOSMemoryManager:
         self._override: MemoryPressure | None = self.config.pressure_override
         self._watch_kernel_events = watch_kernel_events
         self._check_lock: asyncio.Lock | None = None
+        self._probe_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._watcher: _WatcherThread | None = None
         self._wake: asyncio.Event | None = None
@@ -283,8 +286,8 @@ class MacOSMemoryManager:
         if self._check_lock is None:
             self._check_lock = asyncio.Lock()
         async with self._check_lock:
-            sample, footprint = await asyncio.to_thread(self._measure)
-            gpu_reading = await asyncio.to_thread(self._gpu.read)
+            sample, footprint = await self._off_the_loop(self._measure)
+            gpu_reading = await self._off_the_loop(self._gpu.read)
             now = self._clock()
             gpu_changes = self._gpu.update(gpu_reading, now)
             verdict = self._classifier.update(sample, now)
@@ -309,6 +312,19 @@ class MacOSMemoryManager:
             )
             await self._gpu_listeners.publish(gpu_level, device)
         return level
+
+    async def _off_the_loop(self, read: Callable[[], _S]) -> _S:
+        """Runs a probe read in the manager's own thread, never in the loop's default pool:
+        captures and whatever else the program runs there (a hung capture backend included)
+        cannot make a pressure check wait behind them."""
+        executor = self._probe_executor
+        if executor is None:
+            executor = self._probe_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="ironcliw-probe"
+            )
+            # The thread ends with the manager, which tests and tools make many of.
+            weakref.finalize(self, executor.shutdown, wait=False)
+        return await asyncio.get_running_loop().run_in_executor(executor, read)
 
     async def override_pressure(self, level: MemoryPressure | str | None) -> MemoryPressure:
         """Forces a level (for tests and demos) until called with None; applies it at once."""

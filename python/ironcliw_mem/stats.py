@@ -164,6 +164,11 @@ class EngineStats(CaptureCacheStats):
     captures_made: int
     capture_failures: int
     shared_captures: int
+    capture_timeouts: int
+    """Backend calls that outlived the capture timeout."""
+    refused_while_stuck: int
+    """Backend calls refused at once because an earlier one was still stuck."""
+    backend_calls_running: int
     bytes_encoded: int
     policy: PolicyStats
     memory_pressure: NotRequired[StatsSummary]

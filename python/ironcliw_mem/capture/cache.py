@@ -305,6 +305,7 @@ class MultiSpaceCaptureCache:
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=self.config.image_subsampling,
                 thumbnail_size=self.config.image_thumbnail_size,
+                pixel_format=None,  # an array given to put: 4 channels BGRA, 3 RGB
             )
             jpeg = encoded.jpeg
             metadata = dataclasses.replace(

@@ -112,3 +112,5 @@ class SpaceCaptureResult:
     skipped: dict[int, str] = field(default_factory=dict)
     quality: CaptureQuality | None = None
     pressure: str | None = None
+    # Why the request's callback failed (it raised, or did not finish in time); the result stands.
+    callback_error: str | None = None

@@ -637,6 +637,7 @@ class CacheWorkload:
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=config.image_subsampling,
                 thumbnail_size=config.image_thumbnail_size,
+                pixel_format=self.backend.pixel_format,
             ).jpeg
             for space in self.backend.list_spaces()
         ]
