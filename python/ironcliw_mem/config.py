@@ -33,6 +33,12 @@ MAX_CACHE_MB = 1 << 20  # 1 TiB: far above any machine this runs on, far below w
 CHECK_INTERVAL_RANGE = (0.1, 3600.0)  # seconds: below 0.1 s the monitor only spins
 TTL_RANGE = (0.1, 86400.0)  # seconds: a capture older than a day is no cache hit
 RED_HOLD_RANGE = (0.1, 86400.0)
+# The user's idle time before idle and away: short values serve tests, a day is the most that
+# still means "at the machine today".
+ACTIVITY_SECONDS_RANGE = (0.1, 86400.0)
+# How much longer the pressure poll waits while the user is away; 1 leaves it as it is, and past
+# 60 a 5 s poll would wait five minutes (kernel pressure events still wake it at once).
+AWAY_POLL_FACTOR_RANGE = (1.0, 60.0)
 MAX_SPACE = 999
 
 # Plain ASCII decimals only: no sign, underscores, non-ASCII digits, "nan" or "inf" (Python's
@@ -125,6 +131,22 @@ def seconds(low: float, high: float) -> Callable[[object], float]:
 
 non_negative_int = whole_number(0, 2**63 - 1)
 cache_megabytes = whole_number(0, MAX_CACHE_MB)
+
+
+def factor(low: float, high: float) -> Callable[[object], float]:
+    """A parser for a multiplier from `low` to `high`."""
+    accepted = f"a number from {low:g} to {high:g} ({REAL_ACCEPTED})"
+
+    def parse(value: object) -> float:
+        try:
+            number = float(_number(value, float, _REAL_TEXT))
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(accepted) from None
+        if not low <= number <= high:  # NaN fails too
+            raise ValueError(accepted)
+        return number
+
+    return parse
 
 
 def positive_float(value: object) -> float:
@@ -282,6 +304,20 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         seconds(*RED_HOLD_RANGE),
     ),
+    Setting("activity_policy", ("IRONCLIW_ACTIVITY_POLICY",), True, parse_bool),
+    Setting(
+        "idle_after_seconds",
+        ("IDLE_AFTER_SECONDS",),
+        120.0,
+        seconds(*ACTIVITY_SECONDS_RANGE),
+    ),
+    Setting(
+        "away_after_seconds",
+        ("AWAY_AFTER_SECONDS",),
+        900.0,
+        seconds(*ACTIVITY_SECONDS_RANGE),
+    ),
+    Setting("away_poll_factor", ("AWAY_POLL_FACTOR",), 4.0, factor(*AWAY_POLL_FACTOR_RANGE)),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -319,6 +355,10 @@ class MemoryConfig:
     pressure_override: MemoryPressure | None
     tune_malloc: bool
     offload_red_hold_seconds: float
+    activity_policy: bool
+    idle_after_seconds: float
+    away_after_seconds: float
+    away_poll_factor: float
     thresholds: dict[str, float]
     sources: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -347,6 +387,10 @@ class MemoryConfig:
         pressure_override: MemoryPressure | str | None = None,
         tune_malloc: bool | None = None,
         offload_red_hold_seconds: float | None = None,
+        activity_policy: bool | None = None,
+        idle_after_seconds: float | None = None,
+        away_after_seconds: float | None = None,
+        away_poll_factor: float | None = None,
         thresholds: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -373,6 +417,10 @@ class MemoryConfig:
             "pressure_override": pressure_override,
             "tune_malloc": tune_malloc,
             "offload_red_hold_seconds": offload_red_hold_seconds,
+            "activity_policy": activity_policy,
+            "idle_after_seconds": idle_after_seconds,
+            "away_after_seconds": away_after_seconds,
+            "away_poll_factor": away_poll_factor,
         }
         environ = os.environ if env is None else env
         problems: list[str] = []
@@ -391,6 +439,7 @@ class MemoryConfig:
         )
         self.sources.update(threshold_sources)
         problems.extend(threshold_problems)
+        problems.extend(_activity_order_problems(self, problems))
         if problems:
             raise ConfigError(problems)
         _warn_about_orderings(self)
@@ -432,6 +481,30 @@ def _display(value: object) -> str:
     if value is None:
         return "(none)"
     return str(value)
+
+
+def _activity_order_problems(config: MemoryConfig, problems: list[str]) -> list[str]:
+    """Away must come after idle: with away first the user would skip the idle state."""
+    labels = {
+        name: _setting_label(config, name) for name in ("idle_after_seconds", "away_after_seconds")
+    }
+    if any(label in problem for problem in problems for label in labels.values()):
+        return []  # one of them is already reported as bad on its own
+    if config.away_after_seconds < config.idle_after_seconds:
+        return [
+            f"{labels['away_after_seconds']}={config.away_after_seconds:g} is below "
+            f"{labels['idle_after_seconds']}={config.idle_after_seconds:g}: the user is away "
+            "only after being idle, so AWAY_AFTER_SECONDS must be >= IDLE_AFTER_SECONDS"
+        ]
+    return []
+
+
+def _setting_label(config: MemoryConfig, name: str) -> str:
+    """How a problem names a setting: its variable, or `argument <name>`."""
+    source = config.sources[name]
+    if source.startswith("env "):
+        return source.removeprefix("env ")
+    return f"argument {name}" if source == "argument" else SETTINGS_BY_NAME[name].env[0]
 
 
 def _warn_about_orderings(config: MemoryConfig) -> None:
