@@ -25,4 +25,4 @@ def select_activity_reader(display: str | None = None) -> ActivityReader:
     except ActivityUnavailable as reason:
         log.info("user activity unknown (acts as active): %s", reason)
         return NoActivityReader(str(reason))
-    return NoActivityReader("no X display and not macOS: the user's activity cannot be read")
+    return NoActivityReader("not macOS and no X display (DISPLAY is not set)")
