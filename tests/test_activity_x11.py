@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -210,3 +213,30 @@ async def test_without_a_display_the_state_is_unknown_and_acts_as_active(
     finally:
         await manager.stop_monitoring()
         await engine.close()
+
+
+def test_status_shows_the_users_activity(xvfb: Xvfb, x: Display) -> None:
+    def status(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ironcliw_mem", "status", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "DISPLAY": xvfb.display, **env},
+        )
+
+    nudge(x)
+    active = status()
+    assert active.returncode == 0, active.stderr
+    (line,) = [line for line in active.stdout.splitlines() if line.startswith("user: ")]
+    assert line.startswith("user: active (idle ")
+    assert line.endswith("from x11)")
+    time.sleep(0.3)
+    away = status("--json", IDLE_AFTER_SECONDS="0.1", AWAY_AFTER_SECONDS="0.2", CACHE_SIZE_RED="7")
+    assert away.returncode == 0, away.stderr
+    summary = json.loads(away.stdout)
+    assert summary["activity"]["state"] == "away"
+    assert summary["activity"]["source"] == "x11"
+    assert summary["activity"]["idle_seconds"] >= 0.2
+    assert summary["recommended_cache_mb"] == 7  # away: the red budget, at green pressure

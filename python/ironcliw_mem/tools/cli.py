@@ -158,8 +158,27 @@ def _fmt_gb(value: Any) -> str:
 async def _one_reading() -> dict[str, Any]:
     manager = _make_manager()
     await manager.check_pressure()
+    await manager.check_activity()
     summary: dict[str, Any] = manager.get_stats_summary()
     return summary
+
+
+def activity_status_line(activity: dict[str, Any] | None) -> str:
+    """`user: idle (idle 312 s, frontmost pid 812, from x11)`."""
+    if not activity:
+        return "user: unknown (not read)"
+    details = []
+    if activity.get("idle_seconds") is not None:
+        details.append(f"idle {activity['idle_seconds']:.0f} s")
+    if activity.get("screen_locked"):
+        details.append("screen locked")
+    if activity.get("frontmost_pid") is not None:
+        details.append(f"frontmost pid {activity['frontmost_pid']}")
+    details.append(f"from {activity.get('source', 'none')}")
+    if activity.get("problem"):
+        details.append(str(activity["problem"]))
+    acts = " (acts as active)" if activity.get("state") == "unknown" else ""
+    return f"user: {activity.get('state', 'unknown')}{acts} ({', '.join(details)})"
 
 
 def format_status(summary: dict[str, Any]) -> str:
@@ -194,6 +213,7 @@ def format_status(summary: dict[str, Any]) -> str:
             shown.append(f"{label} {value}")
     lines.append("signals: " + (", ".join(shown) or "none readable"))
     lines.extend(gpu.status_lines(summary.get("gpu")))
+    lines.append(activity_status_line(summary.get("activity")))
     lines.append(
         f"recommended: cache {summary['recommended_cache_mb']} MB,"
         f" quality {summary['recommended_quality']} (JPEG {summary['recommended_jpeg_quality']}),"
