@@ -543,3 +543,37 @@ async def test_engine_and_optimizer_follow_the_activity() -> None:
     finally:
         await asyncio.sleep(0)
         await engine.close()
+
+
+# --- what the tools show ----------------------------------------------------------------------
+
+
+async def test_metrics_and_status_show_the_activity() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ironcliw_mem.tools.cli import format_status
+    from ironcliw_mem.tools.dashboard import metric_families, render_metrics
+
+    reader = ScriptedReader(idle=1234.5)
+    manager = scripted_manager(reader)
+    await manager.check_pressure()
+    await manager.check_activity()
+    summary = manager.get_stats_summary()
+    parsed = {
+        family.name: family
+        for family in text_string_to_metric_families(render_metrics(metric_families(summary, None)))
+    }
+    (idle,) = parsed["ironcliw_user_idle_seconds"].samples
+    assert idle.value == 1234.5
+    states = {s.labels["state"]: s.value for s in parsed["ironcliw_user_activity"].samples}
+    assert states == {"active": 0.0, "idle": 0.0, "away": 1.0, "unknown": 0.0}
+    assert "user: away (idle 1234 s, frontmost pid 4242, from script)" in format_status(summary)
+
+    reader.idle = None
+    await manager.check_activity()
+    summary = manager.get_stats_summary()
+    names = {f.name for f in metric_families(summary, None)}
+    assert "user_idle_seconds" not in names  # an unknown idle time gives no sample at all
+    assert "user: unknown (acts as active) (frontmost pid 4242, from script)" in (
+        format_status(summary)
+    )

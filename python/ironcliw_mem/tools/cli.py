@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ironcliw_mem import _native, gpu
+from ironcliw_mem.activity import report as activity_report
 from ironcliw_mem.config import ConfigError, MemoryConfig
 
 EXIT_OK = 0
@@ -163,24 +164,6 @@ async def _one_reading() -> dict[str, Any]:
     return summary
 
 
-def activity_status_line(activity: dict[str, Any] | None) -> str:
-    """`user: idle (idle 312 s, frontmost pid 812, from x11)`."""
-    if not activity:
-        return "user: unknown (not read)"
-    details = []
-    if activity.get("idle_seconds") is not None:
-        details.append(f"idle {activity['idle_seconds']:.0f} s")
-    if activity.get("screen_locked"):
-        details.append("screen locked")
-    if activity.get("frontmost_pid") is not None:
-        details.append(f"frontmost pid {activity['frontmost_pid']}")
-    details.append(f"from {activity.get('source', 'none')}")
-    if activity.get("problem"):
-        details.append(str(activity["problem"]))
-    acts = " (acts as active)" if activity.get("state") == "unknown" else ""
-    return f"user: {activity.get('state', 'unknown')}{acts} ({', '.join(details)})"
-
-
 def format_status(summary: dict[str, Any]) -> str:
     signals = summary.get("signals") or {}
     lines = [
@@ -213,7 +196,7 @@ def format_status(summary: dict[str, Any]) -> str:
             shown.append(f"{label} {value}")
     lines.append("signals: " + (", ".join(shown) or "none readable"))
     lines.extend(gpu.status_lines(summary.get("gpu")))
-    lines.append(activity_status_line(summary.get("activity")))
+    lines.append(activity_report.status_line(summary.get("activity")))
     lines.append(
         f"recommended: cache {summary['recommended_cache_mb']} MB,"
         f" quality {summary['recommended_quality']} (JPEG {summary['recommended_jpeg_quality']}),"
