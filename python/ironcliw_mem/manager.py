@@ -37,8 +37,12 @@ from ironcliw_mem.process_memory import ProcessFootprint
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-# How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
-WATCHER_SLICE_SECONDS = 1.0
+# How long the watcher thread blocks in the kernel per call. Stopping does not wait for it (closing
+# the watcher ends a wait at once, through its cancel pipe), so it only sets how often an idle
+# thread wakes for nothing: rarely, so that a machine whose user is away is left to sleep.
+WATCHER_SLICE_SECONDS = 60.0
+# How long stopping waits for the thread to end after the close woke it.
+WATCHER_JOIN_SECONDS = 2.0
 
 _S = TypeVar("_S")
 _L = TypeVar("_L")
@@ -207,7 +211,7 @@ class _WatcherThread:
         if self._watcher is not None:
             self._watcher.close()  # also ends a wait in progress on the thread
         if self._thread is not None:
-            self._thread.join(timeout=2 * WATCHER_SLICE_SECONDS)
+            self._thread.join(timeout=WATCHER_JOIN_SECONDS)
 
 
 class MacOSMemoryManager:
