@@ -577,3 +577,35 @@ async def test_metrics_and_status_show_the_activity() -> None:
     assert "user: unknown (acts as active) (frontmost pid 4242, from script)" in (
         format_status(summary)
     )
+
+
+# --- App Nap: no timer while there is nothing to do -------------------------------------------
+
+
+async def test_the_cache_sweep_stops_while_the_cache_is_empty_and_restarts_on_a_store() -> None:
+    from ironcliw_mem.capture import MultiSpaceCaptureCache
+    from support import ManualClock
+
+    clock = ManualClock()
+    cache = MultiSpaceCaptureCache(
+        default_ttl=5, config=MemoryConfig(env={}), clock=clock, sweep_interval=0.01
+    )
+    engine = MultiSpaceCaptureEngine(
+        backend=SyntheticBackend(spaces=2, size=(160, 100)), cache=cache
+    )
+    try:
+        await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+        sweeper = cache._sweeper
+        assert sweeper is not None
+        await asyncio.sleep(0.05)
+        assert not sweeper.done()  # an entry is there to expire: it keeps sweeping
+        clock.now += 6
+        await wait_until(sweeper.done, "the sweep to end with the cache empty")
+        assert cache.get_stats()["entries"] == 0
+        await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
+        assert cache._sweeper is not None
+        assert not cache._sweeper.done()
+        clock.now += 6
+        await wait_until(lambda: cache.get_stats()["entries"] == 0, "the new entry swept")
+    finally:
+        await engine.close()

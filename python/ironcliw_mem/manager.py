@@ -254,6 +254,7 @@ class MacOSMemoryManager:
         # The user's activity: the platform's reader unless one is given (chosen when first
         # needed, so a manager that never monitors opens no X connection).
         self._activity_reader = activity_reader
+        self._owns_activity_reader = activity_reader is None
         self._activity_listeners = PressureListeners[ActivityState, dict[str, Any]]()
         self._activity_task: asyncio.Task[None] | None = None
         self._activity_lock: asyncio.Lock | None = None
@@ -495,6 +496,11 @@ class MacOSMemoryManager:
                     await task
         self._monitor_task = self._activity_task = None
         self._stop_watcher()
+        reader = self._activity_reader
+        if reader is not None and self._owns_activity_reader:
+            # One the manager chose (an X connection): closed, and chosen again on a restart.
+            self._activity_reader = None
+            reader.close()
 
     def _stop_watcher(self) -> None:
         # Closing wakes the blocked thread at once, so this does not wait on the kernel.

@@ -353,6 +353,7 @@ class MultiSpaceCaptureCache:
         captured_at: float,
         ttl: float | None = None,
     ) -> bool:
+        self._ensure_sweeper()  # it ends while the cache is empty
         return self._store.set(key, _pack_entry(jpeg, metadata, captured_at), ttl)
 
     def generation(self, space_id: int) -> tuple[int, int]:
@@ -450,14 +451,20 @@ class MultiSpaceCaptureCache:
 async def _sweep_while_alive(
     cache_ref: weakref.ref[MultiSpaceCaptureCache], interval: float
 ) -> None:
-    """Sweeps expired entries every `interval` seconds; holds the cache weakly, ends with it."""
+    """Sweeps expired entries every `interval` seconds; holds the cache weakly, ends with it.
+
+    It also ends once the cache is empty (nothing left to expire), so an idle agent, its user
+    away, keeps no timer for it; the next entry stored starts it again."""
     while True:
         await asyncio.sleep(interval)
         cache = cache_ref()
         if cache is None:
             return
         cache.expire()
+        empty = len(cache._store) == 0
         del cache
+        if empty:
+            return
 
 
 def _wall_age_seconds(captured: datetime) -> float:
