@@ -15,6 +15,7 @@ on (the defaults). Reported: captures, JPEG bytes encoded, cache bytes (mean and
 manager's pressure readings (its poll stretches while away), and the evictions by reason.
 
 Usage: python benches/replay_activity.py [--seed S] [--hours H] [--json FILE] [--set NAME=VALUE]
+       [--agent-follows-periods] [--quiet]
 """
 
 from __future__ import annotations
@@ -371,6 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     add_model_arguments(parser)
     parser.add_argument("--hours", type=finite_float, default=DayModel().hours)
+    parser.add_argument(
+        "--agent-follows-periods",
+        action="store_true",
+        help="the agent's own looks and prefetch stop outside the active periods (the base "
+        "replay's agent); the user's breaks inside them remain",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the full result")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
@@ -380,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bad model: {error}", file=sys.stderr)
         return 2
     progress = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = run_activity_day(model, progress=progress)
+    presence = UserPresence(agent_always_on=not args.agent_follows_periods)
+    result = run_activity_day(model, presence, progress=progress)
     print(format_activity_report(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
