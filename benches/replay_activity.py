@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ironcliw_mem.activity import ActivityReading, classify_activity
+from ironcliw_mem.activity import ActivityReading, PolledReader, classify_activity
 from ironcliw_mem.capture import MultiSpaceOptimizer
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import ActivityState
@@ -137,7 +137,7 @@ def build_presence_trace(model: DayModel, presence: UserPresence) -> PresenceTra
     return PresenceTrace(base, present, idle, space, requests)
 
 
-class SimulatedUser:
+class SimulatedUser(PolledReader):
     """An activity reader (the manager's seam) that reads the trace's idle seconds."""
 
     source = "replay"
@@ -147,18 +147,6 @@ class SimulatedUser:
 
     def read(self) -> ActivityReading:
         return ActivityReading(self.idle_seconds, None, None, self.source)
-
-    def input_fd(self) -> int | None:
-        return None
-
-    def arm_input(self, armed: bool) -> None:
-        pass
-
-    def drain_input(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 async def _replay_presence(

@@ -17,6 +17,7 @@ from ironcliw_mem.activity import (
     ACTIVITY_POLL_SECONDS,
     ActivityReading,
     NoActivityReader,
+    PolledReader,
     classify_activity,
     seconds_until_next_read,
     select_activity_reader,
@@ -38,7 +39,7 @@ from ironcliw_mem.config import ConfigError
 from ironcliw_mem.levels import ActivityState, CaptureQuality, MemoryPressure, MonitoringStrategy
 from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.policy import activity_policy, policy_for, spaces_to_watch
-from support import GREEN_SAMPLE, wait_until
+from support import GREEN_SAMPLE, OneShotWatcher, wait_until
 
 ACTIVE, IDLE, AWAY, UNKNOWN = (
     ActivityState.ACTIVE,
@@ -326,7 +327,7 @@ def test_away_before_idle_is_an_error_naming_both() -> None:
 # --- the manager and what follows it (a scripted reader) --------------------------------------
 
 
-class ScriptedReader:
+class ScriptedReader(PolledReader):
     """Reads whatever the test sets; no input events (polled like macOS)."""
 
     source = "script"
@@ -334,23 +335,9 @@ class ScriptedReader:
     def __init__(self, idle: float | None = 0.0, locked: bool | None = None) -> None:
         self.idle = idle
         self.locked = locked
-        self.reads = 0
 
     def read(self) -> ActivityReading:
-        self.reads += 1
         return ActivityReading(self.idle, 4242, self.locked, self.source)
-
-    def input_fd(self) -> int | None:
-        return None
-
-    def arm_input(self, armed: bool) -> None:
-        pass
-
-    def drain_input(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 def scripted_manager(reader: ScriptedReader, **config: Any) -> MacOSMemoryManager:
@@ -414,24 +401,10 @@ async def test_away_stretches_the_pressure_poll_and_active_restores_it() -> None
 async def test_a_kernel_event_still_wakes_the_monitor_while_away(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class FakeWatcher:
-        mechanism = "fake-trigger"
+    class LateWatcher(OneShotWatcher):
+        delay = 0.3  # after the first poll, which reads "away"
 
-        def __init__(self) -> None:
-            self.fired = False
-
-        def wait(self, timeout_s: float) -> bool:
-            if not self.fired:
-                time.sleep(0.3)  # after the first poll, which reads "away"
-                self.fired = True
-                return True
-            time.sleep(min(timeout_s, 0.05))
-            return False
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(manager_module.pressure, "PressureWatcher", FakeWatcher)
+    monkeypatch.setattr(manager_module.pressure, "PressureWatcher", LateWatcher)
     reader = ScriptedReader(idle=5000.0)
     manager = MacOSMemoryManager(
         MemoryConfig(env={}, pressure_check_interval=60.0),

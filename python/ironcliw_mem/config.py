@@ -115,7 +115,12 @@ def whole_number(low: int, high: int) -> Callable[[object], int]:
 
 def seconds(low: float, high: float) -> Callable[[object], float]:
     """A parser for a number of seconds from `low` to `high`."""
-    accepted = f"a number from {low:g} to {high:g} seconds ({REAL_ACCEPTED})"
+    return real_between(low, high, " seconds")
+
+
+def real_between(low: float, high: float, unit: str = "") -> Callable[[object], float]:
+    """A parser for a real number from `low` to `high` (`unit` names it in the error)."""
+    accepted = f"a number from {low:g} to {high:g}{unit} ({REAL_ACCEPTED})"
 
     def parse(value: object) -> float:
         try:
@@ -131,22 +136,6 @@ def seconds(low: float, high: float) -> Callable[[object], float]:
 
 non_negative_int = whole_number(0, 2**63 - 1)
 cache_megabytes = whole_number(0, MAX_CACHE_MB)
-
-
-def factor(low: float, high: float) -> Callable[[object], float]:
-    """A parser for a multiplier from `low` to `high`."""
-    accepted = f"a number from {low:g} to {high:g} ({REAL_ACCEPTED})"
-
-    def parse(value: object) -> float:
-        try:
-            number = float(_number(value, float, _REAL_TEXT))
-        except (ValueError, TypeError, OverflowError):
-            raise ValueError(accepted) from None
-        if not low <= number <= high:  # NaN fails too
-            raise ValueError(accepted)
-        return number
-
-    return parse
 
 
 def positive_float(value: object) -> float:
@@ -317,7 +306,7 @@ SETTINGS: tuple[Setting, ...] = (
         900.0,
         seconds(*ACTIVITY_SECONDS_RANGE),
     ),
-    Setting("away_poll_factor", ("AWAY_POLL_FACTOR",), 4.0, factor(*AWAY_POLL_FACTOR_RANGE)),
+    Setting("away_poll_factor", ("AWAY_POLL_FACTOR",), 4.0, real_between(*AWAY_POLL_FACTOR_RANGE)),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

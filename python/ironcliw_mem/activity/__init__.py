@@ -14,6 +14,7 @@ from ironcliw_mem.activity.reading import (
     ActivityReading,
     ActivityUnavailable,
     NoActivityReader,
+    PolledReader,
     classify_activity,
     seconds_until_next_read,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ActivityReading",
     "ActivityUnavailable",
     "NoActivityReader",
+    "PolledReader",
     "classify_activity",
     "seconds_until_next_read",
     "select_activity_reader",

@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ironcliw_mem.activity.reading import ActivityReading, ActivityUnavailable
+from ironcliw_mem.activity.reading import ActivityReading, ActivityUnavailable, PolledReader
 
 # Quartz's constants, named once (CGEventSource.h, CGEventTypes.h): the combined session state,
 # and "any input event" (~0 as a CGEventType).
@@ -70,7 +70,7 @@ def reading_from_calls(
     )
 
 
-class MacOSActivityReader:
+class MacOSActivityReader(PolledReader):
     """Reads the session's idle time, frontmost pid and lock state (polled; no input events)."""
 
     source = "macos"
@@ -98,15 +98,3 @@ class MacOSActivityReader:
         except Exception as error:  # pyobjc raises its own errors for a failed bridge call
             return ActivityReading(None, None, None, self.source, f"Quartz: {error}")
         return reading_from_calls(idle, None if session is None else dict(session), pid)
-
-    def input_fd(self) -> int | None:
-        return None
-
-    def arm_input(self, armed: bool) -> None:
-        pass
-
-    def drain_input(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass

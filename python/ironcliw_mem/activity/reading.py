@@ -64,16 +64,11 @@ class ActivityReader(Protocol):
     def close(self) -> None: ...
 
 
-class NoActivityReader:
-    """Where nothing can be read: every reading is unknown, with the reason."""
+class PolledReader:
+    """The input-event half of a reader whose platform has no input events (or no input): the
+    manager polls its `read` instead. Subclasses give `source` and `read`."""
 
-    source = "none"
-
-    def __init__(self, reason: str = "no activity reader on this platform") -> None:
-        self.reason = reason
-
-    def read(self) -> ActivityReading:
-        return ActivityReading(None, None, None, self.source, self.reason)
+    source = "polled"
 
     def input_fd(self) -> int | None:
         return None
@@ -86,6 +81,18 @@ class NoActivityReader:
 
     def close(self) -> None:
         pass
+
+
+class NoActivityReader(PolledReader):
+    """Where nothing can be read: every reading is unknown, with the reason."""
+
+    source = "none"
+
+    def __init__(self, reason: str = "no activity reader on this platform") -> None:
+        self.reason = reason
+
+    def read(self) -> ActivityReading:
+        return ActivityReading(None, None, None, self.source, self.reason)
 
 
 def classify_activity(
