@@ -32,8 +32,8 @@ from Xlib import X, Xatom
 from Xlib.display import Display
 from Xlib.ext import xtest
 
-IDLE_AFTER_S = 0.6
-AWAY_AFTER_S = 1.2
+IDLE_AFTER_S = 1.0
+AWAY_AFTER_S = 2.0
 # Long enough that a return noticed "within a second" cannot have been the pressure poll's doing
 # (30 s, stretched to 120 s while away).
 PRESSURE_POLL_S = 30.0

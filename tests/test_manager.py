@@ -463,6 +463,8 @@ async def test_agent_style_usage(clean_singleton: None) -> None:
         manager.register_pressure_callback(on_pressure)
         stats = manager.get_stats_summary()
         assert stats["pressure"] in {p.value for p in MemoryPressure}
+        assert manager.activity_reading is not None  # the user's activity read before it returns
+        assert stats["activity"]["source"] == manager.activity_reading.source
         await manager.override_pressure(MemoryPressure.GREEN)  # whatever this host reads now
         await manager.override_pressure(MemoryPressure.RED)
         assert manager.current_pressure == MemoryPressure.RED

@@ -621,10 +621,13 @@ def get_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager
 
 
 async def initialize_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager:
-    """The process-wide manager, after its first reading and with monitoring started."""
+    """The process-wide manager, after its first readings (pressure and the user's activity) and
+    with monitoring started."""
     manager = get_memory_manager(config)
     if manager.last_stats is None:
         await manager.check_pressure()
+    if manager.activity_reading is None:
+        await manager.check_activity()
     await manager.start_monitoring()
     return manager
 
