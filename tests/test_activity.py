@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from typing import Any
 
@@ -101,6 +102,7 @@ def test_next_read_waits_for_the_next_threshold_or_for_input() -> None:
 
 def test_no_reader_reads_unknown_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")  # on a Mac too: the reader of neither
     reader = select_activity_reader()
     assert isinstance(reader, NoActivityReader)
     got = reader.read()
@@ -169,6 +171,17 @@ def test_macos_idle_seconds_and_pid() -> None:
     assert pid_from_application(812) == 812
     for bad in (-1, 0, None, True, "812"):
         assert pid_from_application(bad) is None
+
+
+@pytest.mark.skipif(sys.platform != "darwin", reason="the Quartz calls exist only on macOS")
+def test_macos_leaf_reads_this_session() -> None:
+    from ironcliw_mem.activity.macos import MacOSActivityReader
+
+    got = MacOSActivityReader().read()
+    assert got.source == "macos"
+    assert got.problem is None
+    assert got.idle_seconds is not None
+    assert got.idle_seconds >= 0
 
 
 def test_macos_readings_classify_as_the_user_is() -> None:
