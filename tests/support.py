@@ -33,6 +33,28 @@ def calm_manager(**config: object) -> MacOSMemoryManager:
     )
 
 
+class OneShotWatcher:
+    """A stand-in for `pressure.PressureWatcher` (monkeypatched in): fires once after `delay`
+    seconds, then never again."""
+
+    mechanism = "fake-trigger"
+    delay = 0.1
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def wait(self, timeout_s: float) -> bool:
+        if not self.fired:
+            time.sleep(self.delay)
+            self.fired = True
+            return True
+        time.sleep(min(timeout_s, 0.05))
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 class ManualClock:
     """A clock that moves only when the test moves it (`clock.now += 5`)."""
 

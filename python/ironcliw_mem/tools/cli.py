@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ironcliw_mem import _native, gpu
+from ironcliw_mem.activity import report as activity_report
 from ironcliw_mem.config import ConfigError, MemoryConfig
 
 EXIT_OK = 0
@@ -158,6 +159,7 @@ def _fmt_gb(value: Any) -> str:
 async def _one_reading() -> dict[str, Any]:
     manager = _make_manager()
     await manager.check_pressure()
+    await manager.check_activity()
     summary: dict[str, Any] = manager.get_stats_summary()
     return summary
 
@@ -194,6 +196,7 @@ def format_status(summary: dict[str, Any]) -> str:
             shown.append(f"{label} {value}")
     lines.append("signals: " + (", ".join(shown) or "none readable"))
     lines.extend(gpu.status_lines(summary.get("gpu")))
+    lines.append(activity_report.status_line(summary.get("activity")))
     lines.append(
         f"recommended: cache {summary['recommended_cache_mb']} MB,"
         f" quality {summary['recommended_quality']} (JPEG {summary['recommended_jpeg_quality']}),"

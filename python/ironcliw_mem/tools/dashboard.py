@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from ironcliw_mem import gpu
+from ironcliw_mem.activity import report as activity_report
 
 if TYPE_CHECKING:
     from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
@@ -207,6 +208,7 @@ def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> li
     families += table_families(SIGNAL_METRICS, summary.get("signals") or {})
     for name, kind, help_text, samples in gpu.metric_rows(summary.get("gpu")):
         families.append(MetricFamily(name, kind, help_text).also(samples))
+    families += activity_families(summary.get("activity"))
     process = summary.get("process") or {}
     if process.get("rss_mb") is not None:
         families.append(
@@ -229,6 +231,12 @@ def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> li
             )
         )
     return families
+
+
+def activity_families(activity: dict[str, Any] | None) -> list[MetricFamily]:
+    """`ironcliw_user_idle_seconds` and the `ironcliw_user_activity` state set."""
+    rows = activity_report.metric_rows(activity)
+    return [MetricFamily(name, kind, text).also(samples) for name, kind, text, samples in rows]
 
 
 # --- the state the request threads serve ---------------------------------------------------------
@@ -513,6 +521,7 @@ PAGE = """<!doctype html>
   <div class="card">cache<b id="cache">&ndash;</b></div>
   <div class="card">budget / quality<b id="budget">&ndash;</b></div>
   <div class="card">captures<b id="captures">&ndash;</b></div>
+  <div class="card">user<b id="user">&ndash;</b></div>
   <div class="card lv-unknown" id="gpu" hidden>GPU<b id="gpu-text"></b></div>
 </div>
 <div id="reasons"></div>
@@ -574,6 +583,8 @@ function show(s) {
   text("cache", c ? mb(c.bytes / 1048576) + " / " + c.entries : "\\u2013");
   document.getElementById("captures").textContent = c ? String(c.captures_made) : "\\u2013";
   text("budget", s.recommended_cache_mb + " MB / " + s.recommended_quality);
+  const u = s.activity || {}, idle = u.idle_seconds;
+  text("user", (u.state || "unknown") + (idle == null ? "" : " " + idle.toFixed(0) + " s"));
   showGpu(s.gpu);
   const why = (s.reasons || []).join("; ") || "none (no signal past a threshold)";
   text("reasons", "reasons: " + why);
