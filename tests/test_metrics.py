@@ -59,9 +59,7 @@ def parse(text: bytes) -> dict[str, Any]:
 
 def value(family: Any, **labels: str) -> float:
     matches = [
-        s.value
-        for s in family.samples
-        if all(s.labels.get(k) == v for k, v in labels.items())
+        s.value for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items())
     ]
     assert len(matches) == 1, (family.name, labels, family.samples)
     return float(matches[0])
@@ -103,9 +101,7 @@ async def test_outside_a_cgroup_every_figure_says_host() -> None:
     registry = CollectorRegistry()
     registry.register(MemoryCollector(await manager_reading(HOST_ONLY)))
     parsed = parse(generate_latest(registry))
-    scopes = {
-        s.labels["scope"] for f in parsed.values() for s in f.samples if "scope" in s.labels
-    }
+    scopes = {s.labels["scope"] for f in parsed.values() for s in f.samples if "scope" in s.labels}
     assert scopes == {"host"}
     assert value(parsed["ironcliw_pressure_memory_waiting_seconds"], scope="host") == 7.0
     assert value(parsed["ironcliw_memory_headroom_ratio"], scope="host") == 0.75
@@ -146,9 +142,7 @@ async def every_family() -> list[Any]:
 async def test_the_docs_table_lists_every_metric_and_no_other() -> None:
     table = DOCS.read_text().split("## Every metric", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `(ironcliw_[a-z0-9_]+)`", table, re.M))
-    exported = {
-        f.name + ("_total" if f.type == "counter" else "") for f in await every_family()
-    }
+    exported = {f.name + ("_total" if f.type == "counter" else "") for f in await every_family()}
     assert exported - documented == set(), "exported but not in docs/metrics.md"
     assert documented - exported == set(), "in docs/metrics.md but never exported"
 
