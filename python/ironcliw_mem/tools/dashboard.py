@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,8 +70,14 @@ class DashboardState:
     """The latest snapshot and the history, shared by the sampler and the request handlers."""
 
     def __init__(
-        self, points: int = HISTORY_POINTS, sample_interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S
+        self,
+        points: int = HISTORY_POINTS,
+        sample_interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        # Wall-clock time is for the timestamps people read (the page's time axis); freshness
+        # is measured on the monotonic clock.
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._summary: dict[str, Any] = {"pressure": "unknown", "reasons": ["no reading yet"]}
         self._cache: dict[str, Any] | None = None
@@ -111,7 +117,7 @@ class DashboardState:
         if cache is not None and isinstance(cache.get("max_bytes"), int | float):
             budget_mb = cache["max_bytes"] / MIB
         point = {
-            "t": time.time(),
+            "t": self._wall_clock(),
             "level": summary.get("level", "unknown"),
             "rss_mb": rss_mb,
             "uss_mb": uss_mb,
@@ -137,7 +143,9 @@ class DashboardState:
         if cache is not None:
             stats["cache"] = cache
         stats["sample_interval_s"] = self.sample_interval_s
-        stats["served_at"] = time.time()  # the page measures staleness on this clock, not its own
+        stats["served_at"] = (
+            self._wall_clock()
+        )  # the page measures staleness on this clock, not its own
         return stats
 
     def metrics(self) -> bytes:

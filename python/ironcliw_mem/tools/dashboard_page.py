@@ -151,11 +151,18 @@ function draw() {
   const x = t => L + (t - t0) / (t1 - t0) * (W - L - R);
   const y = v => H - B - v / ytop * (H - T - B);
   const gap = STALE_AFTER_INTERVALS * interval;
-  points.forEach((p, i) => {
-    const next = i + 1 < points.length ? Math.min(points[i + 1].t, p.t + gap) : p.t + interval;
-    g.fillStyle = BAND[p.level] || BAND.unknown;
-    g.fillRect(x(p.t), T, Math.max(1, x(Math.min(next, t1)) - x(p.t)), H - T - B);
-  });
+  // One band per run of a level (whole pixels: no seams between readings), ended by a gap.
+  for (let i = 0; i < points.length;) {
+    let j = i;
+    while (j + 1 < points.length && points[j + 1].level === points[i].level &&
+           points[j + 1].t - points[j].t <= gap) j++;
+    const end = j + 1 < points.length && points[j + 1].t - points[j].t <= gap
+      ? points[j + 1].t : points[j].t + interval;
+    const a = Math.round(x(points[i].t)), b = Math.round(x(Math.min(end, t1)));
+    g.fillStyle = BAND[points[i].level] || BAND.unknown;
+    g.fillRect(a, T, Math.max(1, b - a), H - T - B);
+    i = j + 1;
+  }
   g.lineWidth = 1; g.strokeStyle = "#d5d8de"; g.fillStyle = "#3a4150";
   g.textAlign = "right"; g.textBaseline = "middle";
   for (let v = 0; v <= ytop + 1e-9; v += ystep) {
@@ -170,7 +177,8 @@ function draw() {
   for (let t = Math.ceil(t0 / tstep) * tstep; t <= t1; t += tstep) {
     const xx = Math.round(x(t)) + 0.5;
     g.beginPath(); g.moveTo(xx, H - B); g.lineTo(xx, H - B + 5); g.stroke();
-    g.fillText(clock(t, tstep < 60), xx, H - B + 8);
+    const label = clock(t, tstep < 60), half = g.measureText(label).width / 2;
+    g.fillText(label, Math.min(xx, W - half - 2), H - B + 8);
   }
   g.strokeStyle = "#8a90a0"; g.beginPath(); g.moveTo(L + 0.5, T); g.lineTo(L + 0.5, H - B + 0.5);
   g.lineTo(W - R, H - B + 0.5); g.stroke();
@@ -192,9 +200,12 @@ function draw() {
   g.setLineDash([]);
   if (now - last > gap) {  // readings stopped: veil what follows the last one, and say so
     g.fillStyle = "rgba(97,97,97,0.25)";
-    g.fillRect(x(last), T, x(t1) - x(last), H - T - B);
+    const from = Math.round(x(last + interval));
+    g.fillRect(from, T, Math.round(x(t1)) - from, H - T - B);
     g.fillStyle = "#1d2330"; g.textAlign = "left"; g.textBaseline = "top";
-    g.fillText("stale: no reading for " + (now - last).toFixed(0) + " s", x(last) + 6, T + 6);
+    g.font = "bold 13px system-ui, sans-serif";
+    g.fillText("stale: no reading for " + (now - last).toFixed(0) + " s", from + 6, T + 6);
+    g.font = "12px system-ui, sans-serif";
   }
   const at = hoverX != null ? t0 + (hoverX - L) / (W - L - R) * (t1 - t0) : pinnedAt();
   if (at != null) readout(g, at, x, T, H - B, W - R);
