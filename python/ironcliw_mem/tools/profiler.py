@@ -313,7 +313,9 @@ class MemoryProfiler:
         elapsed = self._clock() - began
         end = await asyncio.to_thread(self.take_snapshot, [name])
         notes: list[str] = []
-        if error is not None:
+        if interrupted:
+            notes.append(f"{error}: measured until then")
+        elif error is not None:
             notes.append(f"workload raised {error}")
         # A workload measured only at its start (it returned at once) has not been measured.
         enough_samples = len(samples) >= (2 if duration_seconds >= sample_interval else 1)
