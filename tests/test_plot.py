@@ -41,10 +41,16 @@ def report() -> dict[str, Any]:
     }
 
 
+def count(image: Image.Image, target: tuple[int, int, int], slack: int = 10) -> int:
+    colours = image.convert("RGB").getcolors(1 << 24) or []
+    return sum(
+        n for n, c in colours if all(abs(a - b) <= slack for a, b in zip(c, target, strict=True))
+    )
+
+
 def pixels(path: Path, target: tuple[int, int, int], slack: int = 10) -> int:
     with Image.open(path) as image:
-        colours = image.convert("RGB").getcolors(1 << 24) or []
-    return sum(n for n, c in colours if all(abs(a - b) <= slack for a, b in zip(c, target)))
+        return count(image, target, slack)
 
 
 def test_rss_uss_budget_and_target_are_all_visible(tmp_path: Path) -> None:
@@ -59,11 +65,9 @@ def test_rss_uss_budget_and_target_are_all_visible(tmp_path: Path) -> None:
     assert pixels(png, TARGET, 6) > 150, "the 800 MB target is not drawn"
     # Where USS equals RSS (the first half), both still show: USS dashed on a wider RSS line.
     with Image.open(png) as image:
-        left_half = image.convert("RGB").crop((0, 0, image.width // 3, image.height))
-        left = left_half.getcolors(1 << 24) or []
-    near = lambda c, t: all(abs(a - b) <= 10 for a, b in zip(c, t))  # noqa: E731
-    assert sum(n for n, c in left if near(c, RSS)) > 300
-    assert sum(n for n, c in left if near(c, USS)) > 100
+        left = image.convert("RGB").crop((0, 0, image.width // 3, image.height))
+    assert count(left, RSS) > 300
+    assert count(left, USS) > 100
 
 
 def test_the_level_bands_are_named() -> None:
