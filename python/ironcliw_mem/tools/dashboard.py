@@ -31,9 +31,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ironcliw_mem import gpu
-from ironcliw_mem.process_memory import read_process_memory
 from ironcliw_mem.tools.dashboard_page import PAGE
-from ironcliw_mem.tools.metrics import PREFIX, MemoryCollector, Stats, cache_stats_of
+from ironcliw_mem.tools.metrics import (
+    PREFIX,
+    MemoryCollector,
+    Stats,
+    cache_stats_of,
+    read_footprint,
+)
 
 if TYPE_CHECKING:
     from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
@@ -176,11 +181,6 @@ class _FreshnessCollector(Collector):
         )
 
 
-def _footprint() -> tuple[float, float | None]:
-    reading = read_process_memory()
-    return reading.rss_mb, reading.uss_mb
-
-
 async def sample_forever(
     state: DashboardState,
     manager: MacOSMemoryManager,
@@ -192,7 +192,7 @@ async def sample_forever(
     while True:
         try:
             await manager.check_pressure()
-            footprint = await asyncio.to_thread(_footprint)
+            footprint = await asyncio.to_thread(read_footprint)
             state.publish(manager.get_stats_summary(), cache_stats_of(engine), footprint)
         except Exception:
             state.record_failure()
