@@ -4,9 +4,17 @@ HiDPI screen; the level colours' contrast."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import fcntl
+import io
+import json
 import os
 import re
+import select
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +24,7 @@ from PIL import Image
 
 from ironcliw_mem.tools.dashboard import DashboardServer, DashboardState
 from ironcliw_mem.tools.dashboard_page import LEVEL_CARD_COLOURS
-from support import chromium_dom, chromium_screenshot
+from support import CHROMIUM_LIMIT_S, chromium_dom, chromium_screenshot
 
 MIB = 1024**2
 T0 = 1_764_000_000.0  # the minute the fixture's readings span
@@ -167,3 +175,114 @@ def test_a_forced_yellow_card_is_written_in_dark_text(serve: Any, tmp_path: Path
         for x in range(left, right + 1)
     )
     assert dark > 40, "the yellow card's text is not dark (white on amber fails WCAG AA)"
+
+
+class DevTools:
+    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4, messages ended
+    by NUL): real mouse events, which a plain `--screenshot` cannot send."""
+
+    def __init__(self, directory: Path) -> None:
+        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        if binary is None:
+            pytest.skip("chromium is not installed (Debian package chromium)")
+        to_chrome, self._commands = os.pipe()
+        self._replies, from_chrome = os.pipe()
+        # Out of the way of 3 and 4, where the child needs them.
+        ours = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome, from_chrome)]
+        for fd in (to_chrome, from_chrome):
+            os.close(fd)
+        self.process = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--hide-scrollbars", "--remote-debugging-pipe",
+             f"--user-data-dir={directory / 'profile-devtools'}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(ours[0], 3), os.dup2(ours[1], 4)),
+        )  # fmt: skip
+        for fd in ours:
+            os.close(fd)
+        self._buffer = b""
+        self._id = 0
+        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        attached = self.call(
+            "Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}
+        )
+        self.session = attached["sessionId"]
+
+    def call(self, method: str, params: dict[str, Any] | None = None, page: bool = False) -> Any:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if page:
+            message["sessionId"] = self.session
+        os.write(self._commands, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + CHROMIUM_LIMIT_S
+        while True:
+            while b"\0" not in self._buffer:
+                assert time.monotonic() < deadline, f"no answer to {method}"
+                ready, _, _ = select.select([self._replies], [], [], 1)
+                if ready:
+                    chunk = os.read(self._replies, 1 << 20)
+                    assert chunk, "chromium went away"
+                    self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply
+                return reply["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True},
+                           page=True)  # fmt: skip
+        return result["result"].get("value")
+
+    def screenshot(self) -> Image.Image:
+        data = self.call("Page.captureScreenshot", {"format": "png"}, page=True)["data"]
+        image = Image.open(io.BytesIO(base64.b64decode(data)))
+        image.load()
+        return image.convert("RGB")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call("Browser.close")
+        os.close(self._commands)
+        os.close(self._replies)
+        try:
+            self.process.wait(timeout=CHROMIUM_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def test_the_pointer_over_the_chart_shows_the_values_there(serve: Any, tmp_path: Path) -> None:
+    url = serve(fixture_state(served_at=T0 + READINGS))
+    browser = DevTools(tmp_path)
+    try:
+        browser.call("Emulation.setDeviceMetricsOverride",
+                     {"width": 1200, "height": 620, "deviceScaleFactor": 1, "mobile": False},
+                     page=True)  # fmt: skip
+        browser.call("Page.navigate", {"url": url}, page=True)
+        deadline = time.monotonic() + CHROMIUM_LIMIT_S
+        while not browser.evaluate("typeof points !== 'undefined' && points.length === 60"):
+            assert time.monotonic() < deadline, "the page never drew its readings"
+            time.sleep(0.1)
+        box = browser.evaluate(
+            "(() => { const r = document.getElementById('chart').getBoundingClientRect();"
+            " return [r.left, r.top, r.width, r.height]; })()"
+        )
+        left, top, width, height = box
+        # Five sixths across the plot (70 px axis at the left): inside the red readings.
+        x, y = left + 70 + (width - 86) * 5 / 6, top + height / 2
+        browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y}, page=True)
+        hovered = browser.screenshot()
+        browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": 5, "y": 5}, page=True)
+        left_again = browser.screenshot()
+        readout = browser.evaluate("hoverX")
+    finally:
+        browser.close()
+    keep = os.environ.get("IRONCLIW_TEST_ARTIFACTS")
+    if keep:
+        hovered.save(Path(keep) / "hover.png")
+    assert count(hovered, READOUT_OVER_RED, 6) > 5_000, "no values under the pointer"
+    assert count(left_again, READOUT_OVER_RED, 6) < 1_000, (
+        "the readout stays after the pointer left"
+    )
+    assert readout is None
