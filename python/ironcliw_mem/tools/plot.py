@@ -177,13 +177,13 @@ def _label_bands(ax: Any, times: list[float], samples: list[dict[str, Any]]) -> 
             continue
         end = times[i] if i < len(samples) else times[-1]
         if (end - times[start]) / span >= MIN_LABELLED_BAND:
-            ax.annotate(
+            ax.annotate(  # at the run's foot, left: clear of the workload names on top
                 samples[start]["level"],
-                ((times[start] + end) / 2, 0.0),
+                (times[start], 0.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(0, 4),
+                xytext=(4, 4),
                 textcoords="offset points",
-                ha="center",
+                ha="left",
                 fontsize=9,
                 color="#1d2330",
             )
