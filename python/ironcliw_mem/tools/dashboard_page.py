@@ -144,7 +144,8 @@ function draw() {
   g.font = "12px system-ui, sans-serif"; g.fillStyle = "#3a4150";
   if (points.length === 0) { g.fillText("waiting for readings\\u2026", L, H / 2); return; }
   const last = points[points.length - 1].t;
-  const t1 = Math.max(last, now), t0 = Math.min(points[0].t, t1 - 60);
+  // At least a minute wide, the first reading at the left: a new chart fills from the left.
+  const t0 = points[0].t, t1 = Math.max(last, now, t0 + 60);
   let ymax = 1;
   for (const p of points) for (const [k] of SERIES) if (p[k] != null) ymax = Math.max(ymax, p[k]);
   const ystep = niceStep(ymax * 1.05, 5), ytop = Math.ceil(ymax * 1.05 / ystep) * ystep;
