@@ -18,7 +18,6 @@ from ironcliw_mem.activity import (
     ACTIVITY_POLL_SECONDS,
     ActivityReading,
     NoActivityReader,
-    PolledReader,
     classify_activity,
     seconds_until_next_read,
     select_activity_reader,
@@ -40,7 +39,7 @@ from ironcliw_mem.config import ConfigError
 from ironcliw_mem.levels import ActivityState, CaptureQuality, MemoryPressure, MonitoringStrategy
 from ironcliw_mem.manager import MacOSMemoryManager
 from ironcliw_mem.policy import activity_policy, policy_for, spaces_to_watch
-from support import GREEN_SAMPLE, OneShotWatcher, wait_until
+from support import GREEN_SAMPLE, OneShotWatcher, ScriptedReader, wait_until
 
 ACTIVE, IDLE, AWAY, UNKNOWN = (
     ActivityState.ACTIVE,
@@ -340,19 +339,6 @@ def test_away_before_idle_is_an_error_naming_both() -> None:
 # --- the manager and what follows it (a scripted reader) --------------------------------------
 
 
-class ScriptedReader(PolledReader):
-    """Reads whatever the test sets; no input events (polled like macOS)."""
-
-    source = "script"
-
-    def __init__(self, idle: float | None = 0.0, locked: bool | None = None) -> None:
-        self.idle = idle
-        self.locked = locked
-
-    def read(self) -> ActivityReading:
-        return ActivityReading(self.idle, 4242, self.locked, self.source)
-
-
 def scripted_manager(reader: ScriptedReader, **config: Any) -> MacOSMemoryManager:
     settings: dict[str, Any] = {"idle_after_seconds": 120.0, "away_after_seconds": 900.0}
     settings.update(config)
@@ -535,20 +521,25 @@ async def test_engine_and_optimizer_follow_the_activity() -> None:
 
 
 async def test_metrics_and_status_show_the_activity() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
     from ironcliw_mem.tools.cli import format_status
-    from ironcliw_mem.tools.dashboard import metric_families, render_metrics
+    from ironcliw_mem.tools.metrics import MemoryCollector
 
     reader = ScriptedReader(idle=1234.5)
     manager = scripted_manager(reader)
     await manager.check_pressure()
     await manager.check_activity()
     summary = manager.get_stats_summary()
-    parsed = {
-        family.name: family
-        for family in text_string_to_metric_families(render_metrics(metric_families(summary, None)))
-    }
+    registry = CollectorRegistry()
+    registry.register(MemoryCollector(manager))
+
+    def scrape() -> dict[str, Any]:
+        text = generate_latest(registry).decode()
+        return {family.name: family for family in text_string_to_metric_families(text)}
+
+    parsed = scrape()
     (idle,) = parsed["ironcliw_user_idle_seconds"].samples
     assert idle.value == 1234.5
     states = {s.labels["state"]: s.value for s in parsed["ironcliw_user_activity"].samples}
@@ -558,8 +549,8 @@ async def test_metrics_and_status_show_the_activity() -> None:
     reader.idle = None
     await manager.check_activity()
     summary = manager.get_stats_summary()
-    names = {f.name for f in metric_families(summary, None)}
-    assert "user_idle_seconds" not in names  # an unknown idle time gives no sample at all
+    # an unknown idle time gives no sample at all
+    assert "ironcliw_user_idle_seconds" not in scrape()
     assert "user: unknown (acts as active) (frontmost pid 4242, from script)" in (
         format_status(summary)
     )
