@@ -82,7 +82,7 @@ async def test_metrics_parse_with_the_prometheus_parser() -> None:
     assert value(parsed["ironcliw_cache_max_bytes"]) == 200 * 1024 * 1024  # yellow budget
     evictions = parsed["ironcliw_cache_evictions"]
     assert {s.labels["reason"] for s in evictions.samples} == {
-        "capacity", "ttl", "pressure", "explicit",
+        "capacity", "ttl", "pressure", "explicit", "activity",
     }  # fmt: skip
     assert value(parsed["ironcliw_process_resident_memory_bytes"]) > 0
     stats = state.stats()
