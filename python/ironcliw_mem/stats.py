@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
+    "ActivityStats",
     "ByteCacheStats",
     "CaptureCacheStats",
     "EngineStats",
@@ -38,6 +39,7 @@ class ByteCacheStats(TypedDict):
     evictions_ttl: int
     evictions_pressure: int
     evictions_explicit: int
+    evictions_activity: int
     entries: int
     bytes: int
     max_bytes: int
@@ -52,6 +54,7 @@ class EvictionCounts(TypedDict):
     ttl: int
     pressure: int
     explicit: int
+    activity: int
 
 
 class CaptureCacheStats(TypedDict):
@@ -88,6 +91,11 @@ class PolicyStats(TypedDict):
     jpeg_quality: int
     monitoring: str
     adaptive: bool
+    activity: str
+    watching: str
+    """The spaces watched without being asked ("all", ...), never wider than `monitoring`."""
+    prefetch: bool
+    unasked_captures: bool
 
 
 class ProcessMemoryStats(TypedDict):
@@ -121,6 +129,18 @@ class GpuUnavailable(TypedDict):
     reason: str
 
 
+class ActivityStats(TypedDict):
+    """``get_stats_summary()["activity"]``: what the user is doing, as the readers see it."""
+
+    state: str
+    idle_seconds: float | None
+    """Seconds since the last input; None where it cannot be read."""
+    frontmost_pid: int | None
+    source: str
+    screen_locked: NotRequired[bool | None]
+    problem: NotRequired[str]
+
+
 class StatsSummary(TypedDict):
     """``MemoryManager.get_stats_summary()``. The reading's figures (``total_gb`` to
     ``process``) are there from the first reading on; before it, ``reasons`` says so."""
@@ -140,6 +160,9 @@ class StatsSummary(TypedDict):
     event_mechanism: str
     checks: int
     gpu: list[GpuDeviceStats] | GpuUnavailable
+    activity: ActivityStats
+    pressure_poll_interval: float
+    """Seconds between pressure readings now (longer while the user is away)."""
     timestamp: str
     """ISO 8601."""
     reasons: list[str]

@@ -30,6 +30,7 @@ from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder, pixel_for
 from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
     PREFETCH_REASONS,
+    UNASKED_REASONS,
     CaptureMethod,
     JpegScreenshot,
     SpaceCaptureMetadata,
@@ -137,7 +138,9 @@ class MultiSpaceCaptureEngine:
     @property
     def policy(self) -> LevelPolicy:
         manager = self.memory_manager
-        return policy_for(self.config, manager.current_pressure if manager else None)
+        if manager is None:
+            return policy_for(self.config, None)
+        return policy_for(self.config, manager.current_pressure, manager.current_activity)
 
     def get_quality_for_pressure(self, requested_quality: CaptureQuality) -> CaptureQuality:
         """The requested tier, lowered to the level's tier; never raised. By fidelity."""
@@ -161,13 +164,18 @@ class MultiSpaceCaptureEngine:
 
     async def get_spaces_to_monitor(self) -> list[int]:
         """The spaces the policy lets us watch: all (green), the active space and its neighbours
-        (yellow), the active space only (red); always within MONITORED_SPACES when it is set."""
+        (yellow), the active space only (red, or the user idle or away); always within
+        MONITORED_SPACES when it is set."""
         return self._spaces_to_monitor(
             await self.enumerate_spaces(), await self.get_current_space()
         )
 
-    def _spaces_to_monitor(self, spaces: list[int], active: int) -> list[int]:
-        return spaces_to_watch(self.policy, spaces, active, self.config.monitored_spaces)
+    def _spaces_to_monitor(
+        self, spaces: list[int], active: int, *, asked: bool = False
+    ) -> list[int]:
+        return spaces_to_watch(
+            self.policy, spaces, active, self.config.monitored_spaces, asked=asked
+        )
 
     # --- capture -----------------------------------------------------------------------------
 
@@ -200,7 +208,11 @@ class MultiSpaceCaptureEngine:
             return SpaceCaptureResult({}, {}, False, time.perf_counter() - started, {-1: message})
         if self.optimizer is not None:
             self.optimizer.track_active_space(active)
-        allowed = set(self._spaces_to_monitor(info["spaces"], active))
+        policy = self.policy
+        asked = request.reason not in UNASKED_REASONS
+        allowed = set(self._spaces_to_monitor(info["spaces"], active, asked=asked))
+        if not asked and not policy.unasked_captures:
+            allowed = set()  # the user is away: nothing is captured unless asked
         result = SpaceCaptureResult(
             {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
         )
@@ -214,10 +226,7 @@ class MultiSpaceCaptureEngine:
             elif space_id in allowed:
                 wanted.append(space_id)
             else:
-                result.skipped[space_id] = (
-                    f"not watched at {self.pressure.level_name} pressure "
-                    f"({self.policy.monitoring.value} spaces)"
-                )
+                result.skipped[space_id] = _skip_reason(policy, asked, self.pressure)
         to_capture: list[int] = []
         for space_id in wanted:
             cached = (
@@ -386,10 +395,11 @@ class MultiSpaceCaptureEngine:
     ) -> asyncio.Task[SpaceCaptureResult] | None:
         """Starts a background capture of `space_ids` (as the original, it does not wait).
 
-        Nothing is prefetched under red pressure; the policy bounds spaces and tier as for any
-        request. Returns the task, for callers that do want to wait.
+        Nothing is prefetched under red pressure nor while the user is idle or away
+        (`policy.prefetch`); the policy bounds spaces and tier as for any request. Returns the
+        task, for callers that do want to wait.
         """
-        if self.pressure is MemoryPressure.RED or not space_ids:
+        if not self.policy.prefetch or not space_ids:
             return None
         request = SpaceCaptureRequest(
             space_ids=list(space_ids),
@@ -473,3 +483,13 @@ class MultiSpaceCaptureEngine:
         if self.memory_manager is not None:
             stats["memory_pressure"] = self.memory_manager.get_stats_summary()
         return stats
+
+
+def _skip_reason(policy: LevelPolicy, asked: bool, pressure: MemoryPressure) -> str:
+    """Why a space of a request is left out, naming the rule that did it."""
+    if not asked and not policy.unasked_captures:
+        return f"the user is {policy.activity.value}: nothing is captured unless asked"
+    strategy = policy.monitoring if asked else policy.watching
+    if strategy is not policy.monitoring:
+        return f"the user is {policy.activity.value}: only the {strategy.value} space is watched"
+    return f"not watched at {pressure.level_name} pressure ({strategy.value} spaces)"
