@@ -3,7 +3,9 @@
 The manager's level is forced through green, yellow, red and green again; at each level the
 engine is asked for all nine spaces once a second (at the full tier, which the policy caps).
 Prints one row per level: captures made, cache hits, peak and mean cache bytes against the
-level's budget, and peak and mean process RSS.
+level's budget, and peak and mean process RSS; then the floor under those figures: the RSS of a
+bare interpreter and of one that has done this script's imports (fresh processes), and of this
+process before its first capture.
 
 Usage: python benches/capture_soak.py [--seconds-per-level 60] [--spaces 9] [--json FILE]
 """
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -76,12 +79,36 @@ async def soak(seconds_per_level: float, spaces: int) -> list[dict[str, object]]
     return rows
 
 
+RSS_OF_A_FRESH_INTERPRETER = """
+import sys
+if sys.argv[1] == "imports":
+    import ironcliw_mem
+    from ironcliw_mem import MultiSpaceCaptureEngine, SyntheticBackend, read_sample
+    from ironcliw_mem.capture import engine, backends, encoding, cache
+from ironcliw_mem.process_memory import read_process_memory
+print(read_process_memory(uss=False).rss_mb)
+"""
+
+
+def fresh_interpreter_rss_mb(what: str) -> float:
+    """RSS of a new interpreter, bare ("bare": only what reading RSS needs) or after the
+    imports a capture needs ("imports")."""
+    done = subprocess.run(
+        [sys.executable, "-c", RSS_OF_A_FRESH_INTERPRETER, what],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds-per-level", type=float, default=60.0)
     parser.add_argument("--spaces", type=int, default=9)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    before_first_capture = read_process_memory(uss=False).rss_mb
     rows = asyncio.run(soak(args.seconds_per_level, args.spaces))
     header = (
         f"{'level':<8}{'tier':<11}{'spaces':>7}{'reqs':>6}{'captures':>9}{'hits':>6}"
@@ -95,8 +122,26 @@ def main() -> int:
             f"{r['cache_peak_mb']:>11.1f} /{r['cache_mean_mb']:>6.1f}{r['budget_mb']:>10}"
             f"{r['rss_peak_mb']:>10.1f} /{r['rss_mean_mb']:>6.1f}"
         )
+    bare = fresh_interpreter_rss_mb("bare")
+    imports = fresh_interpreter_rss_mb("imports")
+    print(
+        f"baseline RSS MB: bare interpreter {bare:.1f}, interpreter + imports {imports:.1f}, "
+        f"this process before its first capture {before_first_capture:.1f}"
+    )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "levels": rows,
+                    "baseline_rss_mb": {
+                        "bare_interpreter": bare,
+                        "interpreter_and_imports": imports,
+                        "before_first_capture": before_first_capture,
+                    },
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -161,14 +162,17 @@ def limited_costs(rounds: int) -> None:
                 roots = found if isinstance(found, tuple) else (None, None)
                 probe = PressureProbe(proc_root=roots[0], cgroup_root=roots[1])
                 every_call = PressureProbe(proc_root=roots[0], cgroup_root=roots[1], refresh_s=0)
-                classifier = Classifier()
-                clock = time.monotonic
+                classify = Classifier().update
 
-                def probe_classify(probe: PressureProbe = probe) -> object:
-                    return classifier.update(probe.read(), clock())
+                def probe_classify(
+                    probe: PressureProbe = probe, classify: Any = classify
+                ) -> object:
+                    return classify(probe.read(), time.monotonic())
 
-                def every_file(probe: PressureProbe = every_call) -> object:
-                    return classifier.update(probe.read(), clock())
+                def every_file(
+                    probe: PressureProbe = every_call, classify: Any = classify
+                ) -> object:
+                    return classify(probe.read(), time.monotonic())
 
                 contenders: list[tuple[str, Callable[[], object], int]] = [
                     ("probe.read() + classifier.update()", probe_classify, 5000),
@@ -189,7 +193,8 @@ def limited_costs(rounds: int) -> None:
             f"sources {', '.join(sample.sources)}"
         )
         print(
-            f"  {'':18} probe+classify {ours / 1000:6.2f} us (min {min(results[contenders[0][0]]) / 1000:.2f}), "
+            f"  {'':18} probe+classify {ours / 1000:6.2f} us "
+            f"(min {min(results[contenders[0][0]]) / 1000:.2f}), "
             f"psutil {theirs / 1000:6.2f} us -> {ratio:.2f}x ({'met' if met else 'NOT met'}); "
             f"refresh_s=0: {statistics.median(results[contenders[2][0]]) / 1000:.2f} us"
         )
