@@ -21,6 +21,8 @@ use fir::{FilterType, ImageView, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 use parking_lot::Mutex;
 use rayon::prelude::*;
 
+use crate::imaging_buffers::{BufferPool, BufferStats};
+
 /// libjpeg's own limit on either side of a JPEG image (`JPEG_MAX_DIMENSION`); larger frames
 /// could be resized but never encoded, so they are refused up front.
 pub const MAX_DIMENSION: u32 = 65_500;
@@ -426,7 +428,10 @@ static RESIZERS: Mutex<Vec<Resizer>> = Mutex::new(Vec::new());
 fn with_resizer<R>(work: impl FnOnce(&mut Resizer) -> R) -> R {
     let mut resizer = RESIZERS.lock().pop().unwrap_or_default();
     let result = work(&mut resizer);
-    RESIZERS.lock().push(resizer);
+    // With no buffers to be kept (red), the scratch is not kept either.
+    if BUFFERS.cap() > 0 {
+        RESIZERS.lock().push(resizer);
+    }
     result
 }
 
@@ -474,64 +479,12 @@ pub fn check_target(src: FrameRef<'_>, width: u32, height: u32) -> Result<(), Im
     Ok(())
 }
 
-/// Tier pixel buffers kept between calls, in one process-wide pool any thread draws from.
-/// Every capture allocates the same tier sizes again, and fresh pages cost a page fault each:
-/// ~4,000 faults (2-3 ms, 10 % of all four tiers) per 2880x1800 call once other code has
-/// returned the heap's free pages to the system. Pillow keeps an image arena for the same reason.
+/// Tier pixel buffers kept between calls, in one process-wide pool any thread draws from (see
+/// [`crate::imaging_buffers`]); its cap follows the memory level ([`set_buffer_cap`]).
 static BUFFERS: BufferPool = BufferPool::new(BUFFER_POOL_MAX_BYTES);
-/// At most this many bytes stay pooled: all the tiers of one 5K frame (~48 MB), bounded so the
-/// pool never becomes the memory problem this package exists to solve; see [`release_buffers`].
+/// The pool's cap until the memory level sets one: all the tiers of one 5K frame (~48 MB),
+/// bounded so the pool never becomes the memory problem this package exists to solve.
 pub const BUFFER_POOL_MAX_BYTES: usize = 64 << 20;
-
-struct BufferPool {
-    buffers: Mutex<Vec<Vec<u8>>>,
-    max_bytes: usize,
-}
-
-impl BufferPool {
-    const fn new(max_bytes: usize) -> Self {
-        BufferPool {
-            buffers: Mutex::new(Vec::new()),
-            max_bytes,
-        }
-    }
-
-    /// A buffer of `len` bytes, from the pool when one is large enough (the smallest such).
-    fn take(&self, len: usize) -> Vec<u8> {
-        let reused = {
-            let mut pool = self.buffers.lock();
-            let best = (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity());
-            best.map(|i| pool.swap_remove(i))
-        };
-        match reused {
-            Some(mut buf) => {
-                // Old pixels stay in the kept part; every byte is overwritten by the resize.
-                buf.resize(len, 0);
-                buf
-            }
-            None => vec![0u8; len],
-        }
-    }
-
-    /// Keeps `buf` for a later `take`, or frees it (outside the lock) when the pool is full.
-    fn give(&self, buf: Vec<u8>) {
-        let mut pool = self.buffers.lock();
-        let held: usize = pool.iter().map(Vec::capacity).sum();
-        if held + buf.capacity() <= self.max_bytes {
-            pool.push(buf);
-            return;
-        }
-        drop(pool);
-        drop(buf);
-    }
-
-    fn release(&self) -> usize {
-        let pool = std::mem::take(&mut *self.buffers.lock());
-        pool.iter().map(Vec::capacity).sum()
-    }
-}
 
 fn pooled(len: usize) -> Vec<u8> {
     BUFFERS.take(len)
@@ -547,6 +500,22 @@ pub fn release_buffers() -> usize {
     // Resizers in use by another thread go back to the pool after; the next release frees them.
     drop(std::mem::take(&mut *RESIZERS.lock()));
     BUFFERS.release()
+}
+
+/// Caps the bytes of tier buffers kept between calls and frees what is kept beyond the new cap
+/// at once; a lowered cap also frees the resizers' scratch buffers (the largest thing kept,
+/// ~15 MB at 2880x1800), and a zero cap keeps none of either after each call. Returns the
+/// tier-buffer bytes freed.
+pub fn set_buffer_cap(cap_bytes: usize) -> usize {
+    if cap_bytes < BUFFERS.cap() {
+        drop(std::mem::take(&mut *RESIZERS.lock()));
+    }
+    BUFFERS.set_cap(cap_bytes)
+}
+
+/// The tier-buffer pool's figures, and how many resizers (each with its scratch) are kept.
+pub fn buffer_stats() -> (BufferStats, usize) {
+    (BUFFERS.stats(), RESIZERS.lock().len())
 }
 
 /// [`downscale`] into a pooled buffer (return it with [`recycle`]).
@@ -1320,18 +1289,7 @@ mod tests {
     }
 
     #[test]
-    fn pooled_buffers_are_reused_and_released() {
-        let pool = BufferPool::new(4096);
-        let first = pool.take(1000);
-        let ptr = first.as_ptr();
-        pool.give(first);
-        pool.give(vec![0u8; 3000]);
-        let again = pool.take(800); // best fit: the 1000-byte allocation, shortened
-        assert_eq!((again.as_ptr(), again.len()), (ptr, 800));
-        pool.give(again);
-        pool.give(vec![0u8; 200]); // over the cap (1000 + 3000 + 200 > 4096): freed, not kept
-        assert_eq!(pool.release(), 4000);
-        assert_eq!(pool.release(), 0);
+    fn pooled_buffers_are_released() {
         assert!(release_buffers() <= BUFFER_POOL_MAX_BYTES);
     }
 

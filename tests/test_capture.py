@@ -502,9 +502,13 @@ async def test_end_to_end_level_sequence_on_nine_spaces() -> None:
 async def test_pressure_returns_the_encoders_pooled_buffers() -> None:
     from ironcliw_mem import release_image_buffers
 
+    class FullFrames(SyntheticBackend):
+        def capture(self, space_id: int) -> Any:  # type: ignore[override]
+            return super().capture(space_id)  # no size hint: every tier is a resize
+
     manager = make_manager()
     await manager.override_pressure(MemoryPressure.GREEN)
-    engine = make_engine(manager)
+    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=FullFrames(size=SCREEN))
     request = SpaceCaptureRequest(space_ids=[1], use_cache=False)
     await engine.capture_all_spaces(request)
     assert release_image_buffers() > 0  # captures leave resize buffers pooled

@@ -532,6 +532,7 @@ def test_bad_parameters(ui: Array) -> None:
 
 
 def test_tier_buffers_are_pooled_and_released(ui: Array) -> None:
+    native.set_image_buffer_cap(m.IMAGE_BUFFER_POOL_MAX_BYTES)  # red elsewhere may have set 0
     m.release_image_buffers()
     assert m.release_image_buffers() == 0
     first = m.encode_tiers(ui)
@@ -658,7 +659,7 @@ def test_derive_jpeg_rejects_bad_input_clearly(ui: Array) -> None:
         native.derive_jpeg(b"not a jpeg at all", 10, 10)
     with pytest.raises(TypeError, match="bytes-like buffer"):
         native.derive_jpeg("text", 10, 10)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"quality must be 1\.\.100"):
+    with pytest.raises(ValueError, match=r"quality must be between 1 and 100"):
         native.derive_jpeg(jpeg, 10, 10, quality=0)
     with pytest.raises(ValueError, match="width must be between 1"):
         native.derive_jpeg(jpeg, 0, 10)

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ironcliw_mem._native import ByteCache, release_image_buffers
+from ironcliw_mem._native import ByteCache, image_buffer_stats, set_image_buffer_cap
 from ironcliw_mem.callbacks import weakly
 from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
-from ironcliw_mem.policy import LevelPolicy, policy_for
+from ironcliw_mem.policy import LevelPolicy, encoder_buffer_cap_mb, policy_for
 
 if TYPE_CHECKING:
     from ironcliw_mem.manager import MacOSMemoryManager, MemoryStats
@@ -159,6 +159,7 @@ class MultiSpaceCaptureCache:
         self._memory_manager = manager
         if manager is not None:
             manager.register_pressure_callback(self._listener)
+            set_image_buffer_cap(encoder_buffer_cap_mb(manager.current_pressure) * MIB)
         self.apply_budget()
 
     def apply_budget(self) -> int:
@@ -174,10 +175,8 @@ class MultiSpaceCaptureCache:
 
     def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
         evicted = self.apply_budget()
-        released = 0
-        if pressure in (MemoryPressure.YELLOW, MemoryPressure.RED):
-            # The encoder keeps up to 64 MB of resize buffers between calls; give them back.
-            released = release_image_buffers()
+        # What the encoder keeps between calls follows the level; a lower cap frees at once.
+        released = set_image_buffer_cap(encoder_buffer_cap_mb(pressure) * MIB)
         log.info(
             "capture cache budget %d MB at %s pressure (%d entries evicted, %d buffer bytes freed)",
             self._store.max_bytes // MIB,
@@ -421,6 +420,7 @@ class MultiSpaceCaptureCache:
             "bytes": native["bytes"],
             "max_bytes": native["max_bytes"],
             "derived_hits": self.derived_hits,
+            "encoder_buffers": image_buffer_stats(),
             "default_ttl": self.default_ttl,
             "evictions": {
                 reason: native[f"evictions_{reason}"]
