@@ -6,8 +6,8 @@
 //! which follow Pillow's algorithm), [`encode_jpeg`] compresses with libjpeg-turbo (TurboJPEG
 //! takes BGRA/BGRX rows as they are, so there is no colour-conversion copy), and
 //! [`encode_tiers`] makes any of the four quality tiers in one call. [`encode_tiers_batch`]
-//! spreads several frames over rayon's one global pool; each frame's own work stays serial, so
-//! pools never nest.
+//! spreads several frames over rayon's one global pool, and their tiers too when there are
+//! fewer frames than threads: one flat list of jobs, so pools never nest.
 //!
 //! Nothing here knows about Python or the cache.
 
@@ -934,15 +934,91 @@ pub fn encode_tiers(
 }
 
 /// [`encode_tiers`] for several frames at once, in parallel on rayon's global pool (one pool
-/// for the process; the work inside a frame is serial, so nothing nests). Results keep the
-/// order of `frames`.
+/// for the process). With at least as many frames as threads, a frame is the unit of work;
+/// with fewer, the tiers of each frame are spread too (see [`tier_groups`]), as one flat list
+/// of jobs on the same pool, so nothing nests and every core has work. Either way the result
+/// of each frame is exactly what [`encode_tiers`] gives, in the order of `frames`.
 pub fn encode_tiers_batch(
     frames: &[FrameRef<'_>],
     request: &TierRequest,
 ) -> Vec<Result<Vec<EncodedTier>, ImageError>> {
-    frames
+    encode_tiers_batch_split(frames, request, frames.len() < rayon::current_num_threads())
+}
+
+/// The tiers of a request as independent jobs, in the order asked (duplicates once): the fast
+/// tier and the thumbnail stay together, since the thumbnail is made from the fast frame when
+/// both are wanted ([`encode_tiers`]); every other tier reads only the source.
+pub fn tier_groups(tiers: &[Tier]) -> Vec<Vec<Tier>> {
+    let mut groups: Vec<Vec<Tier>> = Vec::new();
+    let paired = tiers.contains(&Tier::Fast) && tiers.contains(&Tier::Thumbnail);
+    for &tier in tiers {
+        if groups.iter().flatten().any(|&t| t == tier) {
+            continue;
+        }
+        let partner = match tier {
+            Tier::Fast if paired => Some(Tier::Thumbnail),
+            Tier::Thumbnail if paired => Some(Tier::Fast),
+            _ => None,
+        };
+        match partner.and_then(|p| groups.iter_mut().find(|g| g.contains(&p))) {
+            Some(group) => group.push(tier),
+            None => groups.push(vec![tier]),
+        }
+    }
+    groups
+}
+
+fn encode_tiers_batch_split(
+    frames: &[FrameRef<'_>],
+    request: &TierRequest,
+    split_tiers: bool,
+) -> Vec<Result<Vec<EncodedTier>, ImageError>> {
+    let groups = tier_groups(&request.tiers);
+    if !split_tiers || groups.is_empty() {
+        return frames
+            .par_iter()
+            .map(|f| encode_tiers(*f, request))
+            .collect();
+    }
+    let requests: Vec<TierRequest> = groups
+        .iter()
+        .map(|tiers| TierRequest {
+            tiers: tiers.clone(),
+            ..request.clone()
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = (0..frames.len())
+        .flat_map(|f| (0..requests.len()).map(move |g| (f, g)))
+        .collect();
+    let mut parts = jobs
         .par_iter()
-        .map(|f| encode_tiers(*f, request))
+        .map(|&(f, g)| encode_tiers(frames[f], &requests[g]))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let order: Vec<Tier> = groups.iter().flatten().copied().collect();
+    let position = |t: Tier| {
+        request
+            .tiers
+            .iter()
+            .position(|&r| r == t)
+            .unwrap_or(order.len())
+    };
+    (0..frames.len())
+        .map(|_| {
+            let mut tiers = Vec::with_capacity(order.len());
+            let mut failed = None;
+            for part in parts.by_ref().take(requests.len()) {
+                match part {
+                    Ok(encoded) => tiers.extend(encoded),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            tiers.sort_by_key(|e: &EncodedTier| position(e.tier));
+            Ok(tiers)
+        })
         .collect()
 }
 
@@ -1308,5 +1384,53 @@ mod tests {
         for (view, result) in views.iter().zip(batch) {
             assert_eq!(result.unwrap(), encode_tiers(*view, &request).unwrap());
         }
+    }
+
+    #[test]
+    fn tiers_are_grouped_keeping_the_thumbnail_with_the_fast_frame() {
+        use Tier::*;
+        assert_eq!(
+            tier_groups(&[Full, Optimized, Fast, Thumbnail]),
+            vec![vec![Full], vec![Optimized], vec![Fast, Thumbnail]]
+        );
+        assert_eq!(
+            tier_groups(&[Thumbnail, Full, Thumbnail, Fast]),
+            vec![vec![Thumbnail, Fast], vec![Full]]
+        );
+        assert_eq!(
+            tier_groups(&[Thumbnail, Optimized]),
+            vec![vec![Thumbnail], vec![Optimized]]
+        );
+        assert!(tier_groups(&[]).is_empty());
+    }
+
+    #[test]
+    fn tiers_spread_over_the_pool_give_what_one_call_gives() {
+        let data = gradient(640, 400, PixelFormat::Bgra);
+        let view = FrameRef::packed(&data, 640, 400, PixelFormat::Bgra).unwrap();
+        let odd = gradient(33, 21, PixelFormat::Rgb);
+        let small = FrameRef::packed(&odd, 33, 21, PixelFormat::Rgb).unwrap();
+        for tiers in [
+            Tier::ALL.to_vec(),
+            vec![Tier::Thumbnail, Tier::Full, Tier::Fast, Tier::Thumbnail],
+            vec![Tier::Optimized],
+        ] {
+            // A box small enough for the thumbnail to cascade from the fast frame.
+            let request = TierRequest {
+                tiers,
+                thumbnail_box: (100, 75),
+                ..TierRequest::default()
+            };
+            let split = encode_tiers_batch_split(&[view, small, view], &request, true);
+            for (frame, result) in [view, small, view].iter().zip(split) {
+                assert_eq!(result.unwrap(), encode_tiers(*frame, &request).unwrap());
+            }
+        }
+        let bad = TierRequest {
+            quality: 0,
+            ..TierRequest::default()
+        };
+        let split = encode_tiers_batch_split(&[view], &bad, true);
+        assert_eq!(split[0], encode_tiers(view, &bad));
     }
 }
