@@ -597,30 +597,26 @@ fn is_procfs(file: &Result<File, String>) -> bool {
     magic == PROC_SUPER_MAGIC
 }
 
-/// `then` moved by the change of free memory since (`now_free - then_free`), within 0..=ceiling.
-fn shifted(then: u64, then_free: u64, now_free: u64, ceiling: u64) -> u64 {
-    let moved = i128::from(then) + i128::from(now_free) - i128::from(then_free);
-    u64::try_from(moved.clamp(0, i128::from(ceiling))).unwrap_or(0)
+/// `then` less what free memory fell by since (`then_free - now_free`); a rise is not credited.
+fn lowered(then: u64, then_free: u64, now_free: u64) -> u64 {
+    then.saturating_sub(then_free.saturating_sub(now_free))
 }
 
 /// The meminfo figures estimated from a reading taken earlier and the free memory now: what
-/// became free (or was taken) since is added to (or taken from) MemAvailable and SwapFree.
-/// The error is the change of reclaimable memory (page cache, reclaimable slab) since the
-/// reading: a growing page cache makes the estimate too low (more pressure than there is); the
-/// kernel reclaiming cache for new allocations leaves it too high by what was reclaimed.
+/// was taken from free memory since is taken from MemAvailable and SwapFree; what became free
+/// is credited only at the next reading. So the estimate errs low (more pressure than there
+/// is: by a page cache that grew, or memory freed since) except in one case: the kernel
+/// reclaiming page cache to serve new allocations leaves free memory where it was while
+/// MemAvailable falls, and the estimate is then too high by what was reclaimed since the
+/// reading, at most `refresh` old.
 pub fn estimate_meminfo(then: &Meminfo, then_free: FreeMemory, now_free: FreeMemory) -> Meminfo {
     Meminfo {
         available: then
             .available
-            .map(|a| shifted(a, then_free.free, now_free.free, then.total)),
-        swap_free: then.swap_free.map(|f| {
-            shifted(
-                f,
-                then_free.swap_free,
-                now_free.swap_free,
-                then.swap_total.unwrap_or(u64::MAX),
-            )
-        }),
+            .map(|a| lowered(a, then_free.free, now_free.free)),
+        swap_free: then
+            .swap_free
+            .map(|f| lowered(f, then_free.swap_free, now_free.swap_free)),
         ..*then
     }
 }
@@ -916,7 +912,21 @@ struct SlowFigures {
     oom_kills: Option<Result<u64, String>>,
     /// The event counters (high, max, oom) when these figures were read.
     counters: Option<(u64, u64, u64)>,
+    /// The usage when these figures were read.
+    usage: Option<u64>,
     problems: Problems,
+}
+
+/// The working set from the usage now and the slow figures: usage minus the `inactive_file`
+/// last read. A fall in usage since that read is credited only at the next one (it may be
+/// page cache dropped, which was never working set), so the estimate errs high (more pressure
+/// than there is) but for file pages the kernel activated since, at most `refresh` ago.
+fn working_set(usage: Option<u64>, slow: &SlowFigures) -> Option<u64> {
+    let usage = match (usage, slow.usage) {
+        (Some(now), Some(then)) => Some(now.max(then)),
+        (now, _) => now,
+    };
+    usage.zip(slow.inactive).map(|(u, i)| u.saturating_sub(i))
 }
 
 /// `kept` while the event counters have not moved since it was read, else `None` (read again).
@@ -1047,13 +1057,15 @@ fn read_cgroup(
             }
             let valid = still_valid(kept, counters);
             if valid.is_none() {
-                read_now = Some(read_v2_slow(max, high, stat, buf, counters));
+                let mut f = read_v2_slow(max, high, stat, buf, counters);
+                f.usage = part.usage;
+                read_now = Some(f);
             }
             if let Some(f) = read_now.as_ref().or(valid) {
                 part.high = f.high;
                 part.limit = min_limit(f.limit, ancestors.limit);
                 limit_unknown = f.limit_unknown || ancestors.unreadable;
-                part.working_set = part.usage.zip(f.inactive).map(|(u, i)| u.saturating_sub(i));
+                part.working_set = working_set(part.usage, f);
                 part.problems.0.extend(f.problems.0.iter().cloned());
             }
         }
@@ -1073,10 +1085,12 @@ fn read_cgroup(
             let counters = fails.as_ref().ok().map(|&f| (0, f, 0));
             let valid = still_valid(kept, counters);
             if valid.is_none() {
-                read_now = Some(read_v1_slow(stat, limit, oom_control, buf, counters));
+                let mut f = read_v1_slow(stat, limit, oom_control, buf, counters);
+                f.usage = part.usage;
+                read_now = Some(f);
             }
             if let Some(f) = read_now.as_ref().or(valid) {
-                part.working_set = part.usage.zip(f.inactive).map(|(u, i)| u.saturating_sub(i));
+                part.working_set = working_set(part.usage, f);
                 part.limit = f.limit;
                 limit_unknown = f.limit_unknown;
                 part.problems.0.extend(f.problems.0.iter().cloned());
@@ -1539,6 +1553,14 @@ mod tests {
             (Some(890), Some(1000)),
             "memory.stat and the limit are kept within the refresh"
         );
+        // A fall in usage (page cache dropped, maybe) is credited at the next memory.stat read.
+        tree.write("cgroup/app/memory.current", "700\n");
+        let s = probe.read_at(t0 + Duration::from_millis(550));
+        assert_eq!(
+            (s.cgroup_usage, s.cgroup_working_set),
+            (Some(700), Some(880))
+        );
+        tree.write("cgroup/app/memory.current", "990\n");
         // Reclaim at the limit moves the event counters: memory.stat is read again at once.
         tree.write("cgroup/app/memory.events", "low 0\nhigh 0\nmax 1\noom 0\n");
         let s = probe.read_at(t0 + Duration::from_millis(600));
@@ -1586,18 +1608,14 @@ mod tests {
     fn meminfo_estimates_follow_free_memory_and_stay_in_range() {
         let then = parse_meminfo(MEMINFO).unwrap();
         let free = |free, swap_free| FreeMemory { free, swap_free };
-        let e = estimate_meminfo(&then, free(5000, 100), free(3000, 400));
+        let e = estimate_meminfo(&then, free(5000, 400), free(3000, 100));
         assert_eq!(e.available, Some(8157240 * 1024 - 2000));
-        assert_eq!(e.swap_free, Some(1048574 * 1024 + 300));
-        assert_eq!(
-            (e.total, e.swap_total, e.zswap),
-            (then.total, then.swap_total, then.zswap)
-        );
+        assert_eq!(e.swap_free, Some(1048574 * 1024 - 300));
+        assert_eq!((e.total, e.swap_total), (then.total, then.swap_total));
+        assert_eq!(e.zswap, then.zswap);
+        // What became free is credited only at the next reading.
         let e = estimate_meminfo(&then, free(0, 0), free(u64::MAX / 2, u64::MAX / 2));
-        assert_eq!(
-            (e.available, e.swap_free),
-            (Some(then.total), then.swap_total)
-        );
+        assert_eq!((e.available, e.swap_free), (then.available, then.swap_free));
         let e = estimate_meminfo(&then, free(u64::MAX / 2, u64::MAX / 2), free(0, 0));
         assert_eq!((e.available, e.swap_free), (Some(0), Some(0)));
     }
