@@ -700,7 +700,7 @@ def test_several_displays_without_quartz_is_an_error_not_a_guess() -> None:
     backend = MacOSBackend(yabai="yabai", run=mac)
     backend._modules["Quartz"] = None  # as on a Mac without pyobjc
     with pytest.raises(
-        CaptureError, match=r"display 2 of 2.*needs Quartz.*pyobjc-framework-Quartz"
+        CaptureError, match=r"display 2 of 2.*needs Quartz.*pip install .pyobjc-framework-Quartz"
     ):
         backend.capture(2)
     assert not any(call[0] == "screencapture" for call in mac.calls)

@@ -132,6 +132,7 @@ def test_a_frame_between_the_tier_and_the_screen_is_resized_to_the_tier() -> Non
         jpeg_quality=80,
         subsampling="420",
         thumbnail_size=BOX,
+        pixel_format="BGRA",
     )
     assert (encoded.width, encoded.height) == (720, 450)
     with pytest.raises(ValueError, match="1440x900 screen"):
@@ -143,6 +144,7 @@ def test_a_frame_between_the_tier_and_the_screen_is_resized_to_the_tier() -> Non
             jpeg_quality=80,
             subsampling="420",
             thumbnail_size=BOX,
+            pixel_format="BGRA",
         )
 
 
