@@ -123,22 +123,10 @@ async def test_a_frame_smaller_than_its_hint_is_an_error_and_is_not_cached() -> 
 
 
 def test_a_frame_between_the_tier_and_the_screen_is_resized_to_the_tier() -> None:
-    frame = np.full((700, 1100, 4), 90, dtype=np.uint8)
-    encoded = encode_for_screen(
-        NATIVE_ENCODER,
-        frame,
-        SCREEN,
-        CaptureQuality.FAST,
-        jpeg_quality=80,
-        subsampling="420",
-        thumbnail_size=BOX,
-        pixel_format="BGRA",
-    )
-    assert (encoded.width, encoded.height) == (720, 450)
-    with pytest.raises(ValueError, match="1440x900 screen"):
-        encode_for_screen(
+    def fast_tier(frame: np.ndarray) -> tuple[int, int]:  # type: ignore[type-arg]
+        encoded = encode_for_screen(
             NATIVE_ENCODER,
-            frame[:400],
+            frame,
             SCREEN,
             CaptureQuality.FAST,
             jpeg_quality=80,
@@ -146,6 +134,12 @@ def test_a_frame_between_the_tier_and_the_screen_is_resized_to_the_tier() -> Non
             thumbnail_size=BOX,
             pixel_format="BGRA",
         )
+        return encoded.width, encoded.height
+
+    frame = np.full((700, 1100, 4), 90, dtype=np.uint8)
+    assert fast_tier(frame) == (720, 450)
+    with pytest.raises(ValueError, match="1440x900 screen"):
+        fast_tier(frame[:400])
 
 
 class OldStyleBackend(SyntheticBackend):
