@@ -6,8 +6,8 @@
 //! which follow Pillow's algorithm), [`encode_jpeg`] compresses with libjpeg-turbo (TurboJPEG
 //! takes BGRA/BGRX rows as they are, so there is no colour-conversion copy), and
 //! [`encode_tiers`] makes any of the four quality tiers in one call. [`encode_tiers_batch`]
-//! spreads several frames over rayon's one global pool; each frame's own work stays serial, so
-//! pools never nest.
+//! spreads several frames over rayon's one global pool, and their tiers too when there are
+//! fewer frames than threads: one flat list of jobs, so pools never nest.
 //!
 //! Nothing here knows about Python or the cache.
 
@@ -20,6 +20,8 @@ use fir::pixels::{InnerPixel, U8x3, U8x4};
 use fir::{FilterType, ImageView, PixelTrait, ResizeAlg, ResizeOptions, Resizer};
 use parking_lot::Mutex;
 use rayon::prelude::*;
+
+use crate::imaging_buffers::{BufferPool, BufferStats};
 
 /// libjpeg's own limit on either side of a JPEG image (`JPEG_MAX_DIMENSION`); larger frames
 /// could be resized but never encoded, so they are refused up front.
@@ -426,7 +428,10 @@ static RESIZERS: Mutex<Vec<Resizer>> = Mutex::new(Vec::new());
 fn with_resizer<R>(work: impl FnOnce(&mut Resizer) -> R) -> R {
     let mut resizer = RESIZERS.lock().pop().unwrap_or_default();
     let result = work(&mut resizer);
-    RESIZERS.lock().push(resizer);
+    // With no buffers to be kept (red), the scratch is not kept either.
+    if BUFFERS.cap() > 0 {
+        RESIZERS.lock().push(resizer);
+    }
     result
 }
 
@@ -474,64 +479,12 @@ pub fn check_target(src: FrameRef<'_>, width: u32, height: u32) -> Result<(), Im
     Ok(())
 }
 
-/// Tier pixel buffers kept between calls, in one process-wide pool any thread draws from.
-/// Every capture allocates the same tier sizes again, and fresh pages cost a page fault each:
-/// ~4,000 faults (2-3 ms, 10 % of all four tiers) per 2880x1800 call once other code has
-/// returned the heap's free pages to the system. Pillow keeps an image arena for the same reason.
+/// Tier pixel buffers kept between calls, in one process-wide pool any thread draws from (see
+/// [`crate::imaging_buffers`]); its cap follows the memory level ([`set_buffer_cap`]).
 static BUFFERS: BufferPool = BufferPool::new(BUFFER_POOL_MAX_BYTES);
-/// At most this many bytes stay pooled: all the tiers of one 5K frame (~48 MB), bounded so the
-/// pool never becomes the memory problem this package exists to solve; see [`release_buffers`].
+/// The pool's cap until the memory level sets one: all the tiers of one 5K frame (~48 MB),
+/// bounded so the pool never becomes the memory problem this package exists to solve.
 pub const BUFFER_POOL_MAX_BYTES: usize = 64 << 20;
-
-struct BufferPool {
-    buffers: Mutex<Vec<Vec<u8>>>,
-    max_bytes: usize,
-}
-
-impl BufferPool {
-    const fn new(max_bytes: usize) -> Self {
-        BufferPool {
-            buffers: Mutex::new(Vec::new()),
-            max_bytes,
-        }
-    }
-
-    /// A buffer of `len` bytes, from the pool when one is large enough (the smallest such).
-    fn take(&self, len: usize) -> Vec<u8> {
-        let reused = {
-            let mut pool = self.buffers.lock();
-            let best = (0..pool.len())
-                .filter(|&i| pool[i].capacity() >= len)
-                .min_by_key(|&i| pool[i].capacity());
-            best.map(|i| pool.swap_remove(i))
-        };
-        match reused {
-            Some(mut buf) => {
-                // Old pixels stay in the kept part; every byte is overwritten by the resize.
-                buf.resize(len, 0);
-                buf
-            }
-            None => vec![0u8; len],
-        }
-    }
-
-    /// Keeps `buf` for a later `take`, or frees it (outside the lock) when the pool is full.
-    fn give(&self, buf: Vec<u8>) {
-        let mut pool = self.buffers.lock();
-        let held: usize = pool.iter().map(Vec::capacity).sum();
-        if held + buf.capacity() <= self.max_bytes {
-            pool.push(buf);
-            return;
-        }
-        drop(pool);
-        drop(buf);
-    }
-
-    fn release(&self) -> usize {
-        let pool = std::mem::take(&mut *self.buffers.lock());
-        pool.iter().map(Vec::capacity).sum()
-    }
-}
 
 fn pooled(len: usize) -> Vec<u8> {
     BUFFERS.take(len)
@@ -547,6 +500,22 @@ pub fn release_buffers() -> usize {
     // Resizers in use by another thread go back to the pool after; the next release frees them.
     drop(std::mem::take(&mut *RESIZERS.lock()));
     BUFFERS.release()
+}
+
+/// Caps the bytes of tier buffers kept between calls and frees what is kept beyond the new cap
+/// at once; a lowered cap also frees the resizers' scratch buffers (the largest thing kept,
+/// ~15 MB at 2880x1800), and a zero cap keeps none of either after each call. Returns the
+/// tier-buffer bytes freed.
+pub fn set_buffer_cap(cap_bytes: usize) -> usize {
+    if cap_bytes < BUFFERS.cap() {
+        drop(std::mem::take(&mut *RESIZERS.lock()));
+    }
+    BUFFERS.set_cap(cap_bytes)
+}
+
+/// The tier-buffer pool's figures, and how many resizers (each with its scratch) are kept.
+pub fn buffer_stats() -> (BufferStats, usize) {
+    (BUFFERS.stats(), RESIZERS.lock().len())
 }
 
 /// [`downscale`] into a pooled buffer (return it with [`recycle`]).
@@ -965,15 +934,91 @@ pub fn encode_tiers(
 }
 
 /// [`encode_tiers`] for several frames at once, in parallel on rayon's global pool (one pool
-/// for the process; the work inside a frame is serial, so nothing nests). Results keep the
-/// order of `frames`.
+/// for the process). With at least as many frames as threads, a frame is the unit of work;
+/// with fewer, the tiers of each frame are spread too (see [`tier_groups`]), as one flat list
+/// of jobs on the same pool, so nothing nests and every core has work. Either way the result
+/// of each frame is exactly what [`encode_tiers`] gives, in the order of `frames`.
 pub fn encode_tiers_batch(
     frames: &[FrameRef<'_>],
     request: &TierRequest,
 ) -> Vec<Result<Vec<EncodedTier>, ImageError>> {
-    frames
+    encode_tiers_batch_split(frames, request, frames.len() < rayon::current_num_threads())
+}
+
+/// The tiers of a request as independent jobs, in the order asked (duplicates once): the fast
+/// tier and the thumbnail stay together, since the thumbnail is made from the fast frame when
+/// both are wanted ([`encode_tiers`]); every other tier reads only the source.
+pub fn tier_groups(tiers: &[Tier]) -> Vec<Vec<Tier>> {
+    let mut groups: Vec<Vec<Tier>> = Vec::new();
+    let paired = tiers.contains(&Tier::Fast) && tiers.contains(&Tier::Thumbnail);
+    for &tier in tiers {
+        if groups.iter().flatten().any(|&t| t == tier) {
+            continue;
+        }
+        let partner = match tier {
+            Tier::Fast if paired => Some(Tier::Thumbnail),
+            Tier::Thumbnail if paired => Some(Tier::Fast),
+            _ => None,
+        };
+        match partner.and_then(|p| groups.iter_mut().find(|g| g.contains(&p))) {
+            Some(group) => group.push(tier),
+            None => groups.push(vec![tier]),
+        }
+    }
+    groups
+}
+
+fn encode_tiers_batch_split(
+    frames: &[FrameRef<'_>],
+    request: &TierRequest,
+    split_tiers: bool,
+) -> Vec<Result<Vec<EncodedTier>, ImageError>> {
+    let groups = tier_groups(&request.tiers);
+    if !split_tiers || groups.is_empty() {
+        return frames
+            .par_iter()
+            .map(|f| encode_tiers(*f, request))
+            .collect();
+    }
+    let requests: Vec<TierRequest> = groups
+        .iter()
+        .map(|tiers| TierRequest {
+            tiers: tiers.clone(),
+            ..request.clone()
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = (0..frames.len())
+        .flat_map(|f| (0..requests.len()).map(move |g| (f, g)))
+        .collect();
+    let mut parts = jobs
         .par_iter()
-        .map(|f| encode_tiers(*f, request))
+        .map(|&(f, g)| encode_tiers(frames[f], &requests[g]))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let order: Vec<Tier> = groups.iter().flatten().copied().collect();
+    let position = |t: Tier| {
+        request
+            .tiers
+            .iter()
+            .position(|&r| r == t)
+            .unwrap_or(order.len())
+    };
+    (0..frames.len())
+        .map(|_| {
+            let mut tiers = Vec::with_capacity(order.len());
+            let mut failed = None;
+            for part in parts.by_ref().take(requests.len()) {
+                match part {
+                    Ok(encoded) => tiers.extend(encoded),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            tiers.sort_by_key(|e: &EncodedTier| position(e.tier));
+            Ok(tiers)
+        })
         .collect()
 }
 
@@ -1320,18 +1365,7 @@ mod tests {
     }
 
     #[test]
-    fn pooled_buffers_are_reused_and_released() {
-        let pool = BufferPool::new(4096);
-        let first = pool.take(1000);
-        let ptr = first.as_ptr();
-        pool.give(first);
-        pool.give(vec![0u8; 3000]);
-        let again = pool.take(800); // best fit: the 1000-byte allocation, shortened
-        assert_eq!((again.as_ptr(), again.len()), (ptr, 800));
-        pool.give(again);
-        pool.give(vec![0u8; 200]); // over the cap (1000 + 3000 + 200 > 4096): freed, not kept
-        assert_eq!(pool.release(), 4000);
-        assert_eq!(pool.release(), 0);
+    fn pooled_buffers_are_released() {
         assert!(release_buffers() <= BUFFER_POOL_MAX_BYTES);
     }
 
@@ -1350,5 +1384,53 @@ mod tests {
         for (view, result) in views.iter().zip(batch) {
             assert_eq!(result.unwrap(), encode_tiers(*view, &request).unwrap());
         }
+    }
+
+    #[test]
+    fn tiers_are_grouped_keeping_the_thumbnail_with_the_fast_frame() {
+        use Tier::*;
+        assert_eq!(
+            tier_groups(&[Full, Optimized, Fast, Thumbnail]),
+            vec![vec![Full], vec![Optimized], vec![Fast, Thumbnail]]
+        );
+        assert_eq!(
+            tier_groups(&[Thumbnail, Full, Thumbnail, Fast]),
+            vec![vec![Thumbnail, Fast], vec![Full]]
+        );
+        assert_eq!(
+            tier_groups(&[Thumbnail, Optimized]),
+            vec![vec![Thumbnail], vec![Optimized]]
+        );
+        assert!(tier_groups(&[]).is_empty());
+    }
+
+    #[test]
+    fn tiers_spread_over_the_pool_give_what_one_call_gives() {
+        let data = gradient(640, 400, PixelFormat::Bgra);
+        let view = FrameRef::packed(&data, 640, 400, PixelFormat::Bgra).unwrap();
+        let odd = gradient(33, 21, PixelFormat::Rgb);
+        let small = FrameRef::packed(&odd, 33, 21, PixelFormat::Rgb).unwrap();
+        for tiers in [
+            Tier::ALL.to_vec(),
+            vec![Tier::Thumbnail, Tier::Full, Tier::Fast, Tier::Thumbnail],
+            vec![Tier::Optimized],
+        ] {
+            // A box small enough for the thumbnail to cascade from the fast frame.
+            let request = TierRequest {
+                tiers,
+                thumbnail_box: (100, 75),
+                ..TierRequest::default()
+            };
+            let split = encode_tiers_batch_split(&[view, small, view], &request, true);
+            for (frame, result) in [view, small, view].iter().zip(split) {
+                assert_eq!(result.unwrap(), encode_tiers(*frame, &request).unwrap());
+            }
+        }
+        let bad = TierRequest {
+            quality: 0,
+            ..TierRequest::default()
+        };
+        let split = encode_tiers_batch_split(&[view], &bad, true);
+        assert_eq!(split[0], encode_tiers(view, &bad));
     }
 }

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod clock;
 pub mod imaging;
+pub mod imaging_buffers;
 pub mod pressure;
 
 #[cfg(feature = "python")]

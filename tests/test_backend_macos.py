@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ironcliw_mem import CaptureQuality
 from ironcliw_mem.capture import CaptureBackend, CaptureError
+from ironcliw_mem.capture.backends import CapturedFrame, SizeHint
 from ironcliw_mem.capture.macos import (
     MACOS_EXTRA_HINT,
     DisplayInfo,
@@ -32,10 +34,12 @@ from ironcliw_mem.capture.macos import (
     check_bgra_layout,
     composite_windows,
     display_of_space,
+    display_pixels,
     fit_window,
     focused_space,
     is_permission_denied_text,
     looks_like_denied_capture,
+    nominal_is_enough,
     parse_yabai_displays,
     parse_yabai_spaces,
     parse_yabai_windows,
@@ -946,3 +950,55 @@ def test_quartz_window_images_without_screencapturekit_and_neither() -> None:
         CaptureError, match=r"space 3 is not on screen.*ScreenCaptureKit.*CGWindowListCreateImage"
     ):
         MacOSBackend(yabai="yabai", run=mac, quartz=bare).capture(3)
+
+
+# --- size hints: fast and thumbnail tiers at the display's nominal resolution -----------------
+
+
+def test_nominal_resolution_serves_fast_and_thumbnail_tiers_of_retina_displays_only() -> None:
+    retina = DisplayInfo(index=2, id=5, uuid="B", x=80.0, y=0.0, w=40.0, h=30.0)
+    assert display_pixels(retina, 2.0) == (80, 60)
+    assert display_pixels(retina, 1.0) == (40, 30)
+    box = (20, 15)
+    fast, thumb = SizeHint(CaptureQuality.FAST, box), SizeHint(CaptureQuality.THUMBNAIL, box)
+    assert nominal_is_enough(retina, 2.0, fast)
+    assert nominal_is_enough(retina, 2.0, thumb)
+    assert not nominal_is_enough(retina, 2.0, SizeHint(CaptureQuality.OPTIMIZED, box))
+    assert not nominal_is_enough(retina, 1.0, fast), "a 1x display has nothing to save"
+    # A thumbnail box larger than the points (a tiny display) needs the display's pixels.
+    assert not nominal_is_enough(retina, 2.0, SizeHint(CaptureQuality.THUMBNAIL, (400, 300)))
+
+
+def test_a_fast_capture_of_a_retina_space_takes_its_windows_at_nominal_resolution() -> None:
+    red = _solid_bgra(40, 20, (255, 0, 0))  # the window at 2x; fitted to 20x10 at 1x
+    mac = FakeMac(
+        spaces=_spaces((1, 1, True), (2, 2, True), (3, 2, False)),
+        windows=SECOND_DISPLAY_WINDOWS,
+        frames={2: np.full((60, 80, 3), 90, np.uint8)},  # screencapture -D 2: its pixels
+    )
+    quartz = _fake_quartz({201: red})
+    flags: list[int] = []
+    create = quartz.CGWindowListCreateImage
+
+    def recording(rect: object, option: int, window_id: int, options: int) -> object:
+        flags.append(options)
+        return create(rect, option, window_id, options)
+
+    quartz.CGWindowListCreateImage = recording
+    backend = MacOSBackend(yabai="yabai", run=mac, quartz=quartz, screencapturekit=None)
+    captured = backend.capture(2, size_hint=SizeHint(CaptureQuality.FAST, (400, 300)))
+    assert isinstance(captured, CapturedFrame)
+    assert captured.native_size == (80, 60)  # the display's pixels, for the tier's size
+    assert captured.pixels.shape == (30, 40, 3)  # its points: a quarter of the pixels
+    assert tuple(captured.pixels[5, 10]) == (255, 0, 0)  # the window 10 points in, at 1x
+    assert not any(call[0] == "screencapture" for call in mac.calls)
+    assert flags == [quartz.kCGWindowImageBoundsIgnoreFraming | 16]  # nominal resolution
+    # The optimized tier needs more than the points: the display's pixels, as before.
+    full = backend.capture(2, size_hint=SizeHint(CaptureQuality.OPTIMIZED, (400, 300)))
+    assert isinstance(full, np.ndarray)
+    assert full.shape == (60, 80, 3)
+    assert mac.calls[-1][0] == "screencapture"
+    # On a 1x display (space 1, display 1) the hint changes nothing.
+    one_x = backend.capture(1, size_hint=SizeHint(CaptureQuality.FAST, (400, 300)))
+    assert isinstance(one_x, np.ndarray)
+    assert mac.calls[-1][0] == "screencapture"

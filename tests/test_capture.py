@@ -502,9 +502,13 @@ async def test_end_to_end_level_sequence_on_nine_spaces() -> None:
 async def test_pressure_returns_the_encoders_pooled_buffers() -> None:
     from ironcliw_mem import release_image_buffers
 
+    class FullFrames(SyntheticBackend):
+        def capture(self, space_id: int) -> Any:  # type: ignore[override]
+            return super().capture(space_id)  # no size hint: every tier is a resize
+
     manager = make_manager()
     await manager.override_pressure(MemoryPressure.GREEN)
-    engine = make_engine(manager)
+    engine = MultiSpaceCaptureEngine(memory_manager=manager, backend=FullFrames(size=SCREEN))
     request = SpaceCaptureRequest(space_ids=[1], use_cache=False)
     await engine.capture_all_spaces(request)
     assert release_image_buffers() > 0  # captures leave resize buffers pooled
@@ -607,7 +611,9 @@ async def test_the_engine_and_cache_encode_through_the_encoder_they_are_given() 
         encoder=encoder,
     )
     captured = await engine.capture_all_spaces(SpaceCaptureRequest(space_ids=[1]))
-    fidelity = CaptureQuality.OPTIMIZED.fidelity
+    # The synthetic backend draws the optimized tier's size (the engine's size hint), which the
+    # encoder is asked to encode whole.
+    fidelity = CaptureQuality.FULL.fidelity
     assert len(captured.screenshots[1]) == 1000 * fidelity == engine.bytes_encoded
     derived = await engine.capture_all_spaces(
         SpaceCaptureRequest(space_ids=[1], quality=CaptureQuality.THUMBNAIL)

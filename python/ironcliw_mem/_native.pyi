@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Buffer
 
-from ironcliw_mem.stats import ByteCacheStats
+from ironcliw_mem.stats import ByteCacheStats, EncoderBufferStats
 
 __all__ = [
     "BUILD_FEATURES",
@@ -44,7 +44,9 @@ __all__ = [
     "encode_jpeg",
     "encode_tiers",
     "encode_tiers_batch",
+    "image_buffer_stats",
     "release_image_buffers",
+    "set_image_buffer_cap",
     "tier_size",
 ]
 
@@ -198,6 +200,8 @@ def tier_size(
     tier: str, width: int, height: int, thumbnail_size: tuple[int, int] = (400, 300)
 ) -> tuple[int, int]: ...
 def release_image_buffers() -> int: ...
+def set_image_buffer_cap(cap_bytes: int) -> int: ...
+def image_buffer_stats() -> EncoderBufferStats: ...
 def derive_jpeg(
     jpeg: Buffer,
     width: int,

@@ -16,6 +16,7 @@ __all__ = [
     "ActivityStats",
     "ByteCacheStats",
     "CaptureCacheStats",
+    "EncoderBufferStats",
     "EngineStats",
     "EvictionCounts",
     "GpuDeviceStats",
@@ -57,6 +58,23 @@ class EvictionCounts(TypedDict):
     activity: int
 
 
+class EncoderBufferStats(TypedDict):
+    """``image_buffer_stats()``: the tier buffers the encoder keeps between calls."""
+
+    cap_bytes: int
+    """The most bytes kept for reuse (set per memory level; 0 in red)."""
+    held_bytes: int
+    held_buffers: int
+    resizers_held: int
+    reused: int
+    """Counts since start: buffers reused, allocated, kept and dropped (over the cap)."""
+    allocated: int
+    kept: int
+    dropped: int
+    released_bytes: int
+    """Bytes freed since start because a cap was lowered."""
+
+
 class CaptureCacheStats(TypedDict):
     """``MultiSpaceCaptureCache.get_stats()``."""
 
@@ -77,6 +95,7 @@ class CaptureCacheStats(TypedDict):
     max_bytes: int
     derived_hits: int
     """Lookups answered by deriving a lower tier from a cached higher one."""
+    encoder_buffers: EncoderBufferStats
     default_ttl: float
     """Seconds an entry lives."""
     evictions: EvictionCounts

@@ -546,6 +546,79 @@ pub struct LinuxProbe {
     last_ancestor_limit: Option<(Instant, AncestorLimit, Problems)>,
     /// The last PSI reading, its source, and when it was taken.
     last_psi: Option<(Instant, Psi, Sources)>,
+    /// The figures of a limited cgroup's slow (kernel-assembled) files and when they were read.
+    last_slow: Option<(Instant, SlowFigures)>,
+    /// The last `/proc/meminfo` reading, when it was taken and the free memory at that moment.
+    last_meminfo: Option<(Instant, Meminfo, FreeMemory)>,
+    /// Where free memory is read cheaply between `/proc/meminfo` reads: `sysinfo(2)` when the
+    /// probe reads the kernel's own meminfo, none (meminfo on every call) for any other file.
+    free_memory: Option<fn() -> Option<FreeMemory>>,
+}
+
+/// Free RAM and free swap in bytes: what `sysinfo(2)` reports in one cheap system call (the
+/// same kernel counters as meminfo's MemFree and SwapFree, without assembling the other lines).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreeMemory {
+    pub free: u64,
+    pub swap_free: u64,
+}
+
+// c_ulong is u64 here but u32 on 32-bit targets.
+#[allow(clippy::useless_conversion)]
+fn sysinfo_free_memory() -> Option<FreeMemory> {
+    // SAFETY: sysinfo fills the struct it is given; all-zero is a valid value of it.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid, writable pointer to a sysinfo struct.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return None;
+    }
+    let unit = u64::from(info.mem_unit.max(1));
+    Some(FreeMemory {
+        free: u64::from(info.freeram).saturating_mul(unit),
+        swap_free: u64::from(info.freeswap).saturating_mul(unit),
+    })
+}
+
+/// Whether `file` is the kernel's procfs (not a fixture, not an LXCFS view of another
+/// machine's figures): only then does `sysinfo(2)` describe the same memory.
+fn is_procfs(file: &Result<File, String>) -> bool {
+    use std::os::fd::AsRawFd;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let Ok(file) = file else { return false };
+    // SAFETY: fstatfs writes into the struct it is given; all-zero is a valid value of it.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid open descriptor and a writable pointer.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 {
+        return false;
+    }
+    // f_type's integer type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = fs.f_type as i64;
+    magic == PROC_SUPER_MAGIC
+}
+
+/// `then` less what free memory fell by since (`then_free - now_free`); a rise is not credited.
+fn lowered(then: u64, then_free: u64, now_free: u64) -> u64 {
+    then.saturating_sub(then_free.saturating_sub(now_free))
+}
+
+/// The meminfo figures estimated from a reading taken earlier and the free memory now: what
+/// was taken from free memory since is taken from MemAvailable and SwapFree; what became free
+/// is credited only at the next reading. So the estimate errs low (more pressure than there
+/// is: by a page cache that grew, or memory freed since) except in one case: the kernel
+/// reclaiming page cache to serve new allocations leaves free memory where it was while
+/// MemAvailable falls, and the estimate is then too high by what was reclaimed since the
+/// reading, at most `refresh` old.
+pub fn estimate_meminfo(then: &Meminfo, then_free: FreeMemory, now_free: FreeMemory) -> Meminfo {
+    Meminfo {
+        available: then
+            .available
+            .map(|a| lowered(a, then_free.free, now_free.free)),
+        swap_free: then
+            .swap_free
+            .map(|f| lowered(f, then_free.swap_free, now_free.swap_free)),
+        ..*then
+    }
 }
 
 /// How long slow-moving cgroup figures may be reused; see `LinuxProbe::set_refresh`.
@@ -641,8 +714,10 @@ impl LinuxProbe {
             CgroupLocation::None(why) => Cgroup::None(why),
             CgroupLocation::Unusable(why) => Cgroup::Unusable(why),
         };
+        let meminfo = Kept::open_bounded("meminfo", proc_root.join("meminfo"), LARGE_FILE);
+        let free_memory = is_procfs(&meminfo.file).then_some(sysinfo_free_memory as fn() -> _);
         LinuxProbe {
-            meminfo: Kept::open_bounded("meminfo", proc_root.join("meminfo"), LARGE_FILE),
+            meminfo,
             psi: Kept::open("psi", proc_root.join("pressure/memory")),
             cgroup,
             buf: vec![0; SCRATCH_BYTES],
@@ -650,13 +725,48 @@ impl LinuxProbe {
             last_cgroup: None,
             last_ancestor_limit: None,
             last_psi: None,
+            last_slow: None,
+            last_meminfo: None,
+            free_memory,
         }
     }
 
-    /// Slow-moving cgroup figures are reused for up to `refresh` (default 1 s; zero reads
-    /// everything every time): the limits of v2 ancestors, and, while the cgroup has no limit at
-    /// all, its usage, working set and event counters, which then cannot move the level (the
-    /// headroom is the system's). A limited cgroup's own figures are read on every call.
+    /// Where free memory is read between meminfo readings (tests give a fake one; `None` reads
+    /// `/proc/meminfo` on every call).
+    pub fn set_free_memory_source(&mut self, source: Option<fn() -> Option<FreeMemory>>) {
+        self.free_memory = source;
+        self.last_meminfo = None;
+    }
+
+    /// `/proc/meminfo`, read at most once per refresh period while free memory can be read
+    /// cheaply, and estimated from that reading in between (see [`estimate_meminfo`]).
+    fn meminfo_at(&mut self, now: Instant, problems: &mut Problems) -> Option<Meminfo> {
+        let free_now = self.free_memory.and_then(|read| read());
+        if let (Some((at, then, then_free)), Some(free_now)) = (&self.last_meminfo, free_now) {
+            if now
+                .checked_duration_since(*at)
+                .is_some_and(|d| d < self.refresh)
+            {
+                return Some(estimate_meminfo(then, *then_free, free_now));
+            }
+        }
+        let read = problems.take(
+            self.meminfo.label,
+            self.meminfo.parse(&mut self.buf, parse_meminfo),
+        );
+        self.last_meminfo = match (read, free_now) {
+            (Some(m), Some(free)) => Some((now, m, free)),
+            _ => None,
+        };
+        read
+    }
+
+    /// Slow-moving figures are reused for up to `refresh` (default 1 s; zero reads everything
+    /// every time): the limits of v2 ancestors; while the cgroup has no limit at all, its usage,
+    /// working set and event counters, which then cannot move the level (the headroom is the
+    /// system's); a limited cgroup's `memory.stat` and limits ([`SlowFigures`]: its usage and
+    /// event counters are read on every call); and `/proc/meminfo` where `sysinfo(2)` can say
+    /// how free memory moved since ([`estimate_meminfo`]).
     pub fn set_refresh(&mut self, refresh: Duration) {
         self.refresh = refresh;
     }
@@ -687,10 +797,9 @@ impl LinuxProbe {
     /// `read` with the time given (tests step it by hand).
     pub fn read_at(&mut self, now: Instant) -> Sample {
         let mut s = Sample::default();
-        let buf = &mut self.buf;
         let mut problems = Problems::default();
 
-        if let Some(m) = problems.take(self.meminfo.label, self.meminfo.parse(buf, parse_meminfo)) {
+        if let Some(m) = self.meminfo_at(now, &mut problems) {
             s.total = Some(m.total);
             s.available = m.available;
             s.used = m.available.map(|a| m.total.saturating_sub(a));
@@ -706,6 +815,7 @@ impl LinuxProbe {
             }
         }
 
+        let buf = &mut self.buf;
         let fresh = |at: Instant| {
             now.checked_duration_since(at)
                 .is_some_and(|d| d < self.refresh)
@@ -722,7 +832,14 @@ impl LinuxProbe {
                     (limit, problems)
                 }
             };
-            let mut part = read_cgroup(&self.cgroup, buf, ancestors);
+            let kept_slow = match &self.last_slow {
+                Some((at, slow)) if fresh(*at) => Some(slow),
+                _ => None,
+            };
+            let (mut part, slow_read) = read_cgroup(&self.cgroup, buf, ancestors, kept_slow);
+            if let Some(slow) = slow_read {
+                self.last_slow = Some((now, slow));
+            }
             part.problems.0.extend(ancestor_problems.0);
             self.last_cgroup = Some((now, part));
         }
@@ -778,14 +895,137 @@ struct AncestorLimit {
     unreadable: bool,
 }
 
-/// Reads the cgroup's own figures and combines them with the v2 ancestors' limit.
+/// A limited cgroup's figures from the files that cost the most to read and change the least
+/// between readings: `memory.stat` (the kernel assembles all ~60 lines of it on each read; on v1
+/// it also walks the hierarchy) and the limits (changed only by an administrator). They are
+/// read at most once per refresh period, and again at once when the cgroup's event counters
+/// move: reclaim at `memory.high` / `memory.max` (v2) or a failed charge (v1 `failcnt`) is what
+/// changes `inactive_file` fastest, and it is counted there first.
+#[derive(Clone, Debug, Default)]
+struct SlowFigures {
+    /// `inactive_file` (v2) or `total_inactive_file` (v1): usage minus this is the working set.
+    inactive: Option<u64>,
+    high: Option<u64>,
+    limit: Option<u64>,
+    limit_unknown: bool,
+    /// v1 `memory.oom_control`'s `oom_kill` (v2 has it in `memory.events`, read every call).
+    oom_kills: Option<Result<u64, String>>,
+    /// The event counters (high, max, oom) when these figures were read.
+    counters: Option<(u64, u64, u64)>,
+    /// The usage when these figures were read.
+    usage: Option<u64>,
+    problems: Problems,
+}
+
+/// The working set from the usage now and the slow figures: usage minus the `inactive_file`
+/// last read. A fall in usage since that read is credited only at the next one (it may be
+/// page cache dropped, which was never working set), so the estimate errs high (more pressure
+/// than there is) but for file pages the kernel activated since, at most `refresh` ago.
+fn working_set(usage: Option<u64>, slow: &SlowFigures) -> Option<u64> {
+    let usage = match (usage, slow.usage) {
+        (Some(now), Some(then)) => Some(now.max(then)),
+        (now, _) => now,
+    };
+    usage.zip(slow.inactive).map(|(u, i)| u.saturating_sub(i))
+}
+
+/// `kept` while the event counters have not moved since it was read, else `None` (read again).
+fn still_valid(
+    kept: Option<&SlowFigures>,
+    counters: Option<(u64, u64, u64)>,
+) -> Option<&SlowFigures> {
+    kept.filter(|k| counters.is_some() && k.counters == counters)
+}
+
+fn read_v2_slow(
+    max: &Kept,
+    high: &Kept,
+    stat: &Kept,
+    buf: &mut Vec<u8>,
+    counters: Option<(u64, u64, u64)>,
+) -> SlowFigures {
+    let mut f = SlowFigures {
+        counters,
+        ..SlowFigures::default()
+    };
+    let max_v = f
+        .problems
+        .take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
+    let high_v = f.problems.take(
+        high.label,
+        high.parse(buf, |t| parse_v2_limit(high.label, t)),
+    );
+    f.limit_unknown = max_v.is_none() || high_v.is_none();
+    f.high = high_v.flatten();
+    f.limit = min_limit(max_v.flatten(), high_v.flatten());
+    let inactive = stat.parse(buf, |t| {
+        keyed_lines("cgroup memory.stat", t)
+            .and_then(|lines| required("cgroup memory.stat", &lines, "inactive_file"))
+    });
+    f.inactive = f.problems.take(stat.label, inactive);
+    f
+}
+
+fn read_v1_slow(
+    stat: &Kept,
+    limit: &Kept,
+    oom_control: &Kept,
+    buf: &mut Vec<u8>,
+    counters: Option<(u64, u64, u64)>,
+) -> SlowFigures {
+    let mut f = SlowFigures {
+        counters,
+        ..SlowFigures::default()
+    };
+    let stats = stat.parse(buf, |t| {
+        let lines = keyed_lines("cgroup memory.stat", t)?;
+        let inactive = required("cgroup memory.stat", &lines, "total_inactive_file")?;
+        let hierarchical = optional(&lines, "hierarchical_memory_limit")
+            .map(|h| check_v1_limit("cgroup memory.stat hierarchical_memory_limit", h))
+            .transpose()?;
+        Ok((inactive, hierarchical))
+    });
+    let mut hierarchical = None;
+    if let Some((inactive, hier)) = f.problems.take(stat.label, stats) {
+        f.inactive = Some(inactive);
+        hierarchical = hier;
+    }
+    // hierarchical_memory_limit is already the minimum over this cgroup and its ancestors;
+    // memory.limit_in_bytes is read only where memory.stat lacks it.
+    f.limit = match hierarchical {
+        Some(h) => h,
+        None => {
+            let own = f.problems.take(
+                limit.label,
+                limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
+            );
+            f.limit_unknown = own.is_none();
+            own.flatten()
+        }
+    };
+    f.oom_kills = Some(oom_control.parse(buf, |t| {
+        keyed_lines("cgroup memory.oom_control", t)
+            .and_then(|lines| required("cgroup memory.oom_control", &lines, "oom_kill"))
+    }));
+    f
+}
+
+/// Reads the cgroup's own figures and combines them with the v2 ancestors' limit. The cheap
+/// files (usage, event counters) are read on every call; the slow ones come from `kept` while
+/// it is valid (see [`SlowFigures`]), and when they are read now they are returned to be kept.
 ///
 /// `unreadable` is set when the process is known to sit in a memory cgroup but cannot tell how
 /// close to its limit it is: a limit file that cannot be read, or a limit without a readable
 /// usage or working set. The classifier then never says green from the host's figures alone.
-fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> CgroupPart {
+fn read_cgroup(
+    cgroup: &Cgroup,
+    buf: &mut Vec<u8>,
+    ancestors: AncestorLimit,
+    kept: Option<&SlowFigures>,
+) -> (CgroupPart, Option<SlowFigures>) {
     let mut part = CgroupPart::default();
     let mut limit_unknown = false;
+    let mut read_now = None;
     match cgroup {
         Cgroup::V2 {
             current,
@@ -800,23 +1040,6 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> 
                 current.label,
                 current.parse(buf, |t| parse_u64(current.label, t)),
             );
-            let max_v = part
-                .problems
-                .take(max.label, max.parse(buf, |t| parse_v2_limit(max.label, t)));
-            let high_v = part.problems.take(
-                high.label,
-                high.parse(buf, |t| parse_v2_limit(high.label, t)),
-            );
-            limit_unknown = max_v.is_none() || high_v.is_none();
-            part.high = high_v.flatten();
-            part.limit = min_limit(max_v.flatten(), high_v.flatten());
-            let inactive = stat.parse(buf, |t| {
-                keyed_lines("cgroup memory.stat", t)
-                    .and_then(|lines| required("cgroup memory.stat", &lines, "inactive_file"))
-            });
-            if let Some(i) = part.problems.take(stat.label, inactive) {
-                part.working_set = part.usage.map(|u| u.saturating_sub(i));
-            }
             let counters = events.parse(buf, |t| {
                 let lines = keyed_lines("cgroup memory.events", t)?;
                 Ok((
@@ -825,14 +1048,26 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> 
                     required("cgroup memory.events", &lines, "oom")?,
                 ))
             });
-            if let Some((h, m, o)) = part.problems.take(events.label, counters) {
+            let counters = part.problems.take(events.label, counters);
+            if let Some((h, m, o)) = counters {
                 part.events_high = Some(h);
                 part.events_max = Some(m);
                 part.events_oom = Some(o);
                 part.sources.insert(Sources::CGROUP_EVENTS);
             }
-            part.limit = min_limit(part.limit, ancestors.limit);
-            limit_unknown |= ancestors.unreadable;
+            let valid = still_valid(kept, counters);
+            if valid.is_none() {
+                let mut f = read_v2_slow(max, high, stat, buf, counters);
+                f.usage = part.usage;
+                read_now = Some(f);
+            }
+            if let Some(f) = read_now.as_ref().or(valid) {
+                part.high = f.high;
+                part.limit = min_limit(f.limit, ancestors.limit);
+                limit_unknown = f.limit_unknown || ancestors.unreadable;
+                part.working_set = working_set(part.usage, f);
+                part.problems.0.extend(f.problems.0.iter().cloned());
+            }
         }
         Cgroup::V1 {
             usage,
@@ -846,44 +1081,31 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> 
             part.usage = part
                 .problems
                 .take(usage.label, usage.parse(buf, |t| parse_u64(usage.label, t)));
-            let stats = stat.parse(buf, |t| {
-                let lines = keyed_lines("cgroup memory.stat", t)?;
-                let inactive = required("cgroup memory.stat", &lines, "total_inactive_file")?;
-                let hierarchical = optional(&lines, "hierarchical_memory_limit")
-                    .map(|h| check_v1_limit("cgroup memory.stat hierarchical_memory_limit", h))
-                    .transpose()?;
-                Ok((inactive, hierarchical))
-            });
-            let mut hierarchical = None;
-            if let Some((inactive, hier)) = part.problems.take(stat.label, stats) {
-                part.working_set = part.usage.map(|u| u.saturating_sub(inactive));
-                hierarchical = hier;
-            }
-            // hierarchical_memory_limit is already the minimum over this cgroup and its
-            // ancestors; memory.limit_in_bytes is read only where memory.stat lacks it.
-            part.limit = match hierarchical {
-                Some(h) => h,
-                None => {
-                    let own = part.problems.take(
-                        limit.label,
-                        limit.parse(buf, |t| parse_v1_limit(limit.label, t)),
-                    );
-                    limit_unknown = own.is_none();
-                    own.flatten()
-                }
-            };
             let fails = failcnt.parse(buf, |t| parse_u64(failcnt.label, t));
-            let kills = oom_control.parse(buf, |t| {
-                keyed_lines("cgroup memory.oom_control", t)
-                    .and_then(|lines| required("cgroup memory.oom_control", &lines, "oom_kill"))
-            });
-            if let Some((f, k)) = part
-                .problems
-                .take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
-            {
-                part.events_max = Some(f);
-                part.events_oom = Some(k);
-                part.sources.insert(Sources::CGROUP_EVENTS);
+            let counters = fails.as_ref().ok().map(|&f| (0, f, 0));
+            let valid = still_valid(kept, counters);
+            if valid.is_none() {
+                let mut f = read_v1_slow(stat, limit, oom_control, buf, counters);
+                f.usage = part.usage;
+                read_now = Some(f);
+            }
+            if let Some(f) = read_now.as_ref().or(valid) {
+                part.working_set = working_set(part.usage, f);
+                part.limit = f.limit;
+                limit_unknown = f.limit_unknown;
+                part.problems.0.extend(f.problems.0.iter().cloned());
+                let kills = f
+                    .oom_kills
+                    .clone()
+                    .unwrap_or_else(|| Err("not read".into()));
+                if let Some((f, k)) = part
+                    .problems
+                    .take("cgroup events", fails.and_then(|f| Ok((f, kills?))))
+                {
+                    part.events_max = Some(f);
+                    part.events_oom = Some(k);
+                    part.sources.insert(Sources::CGROUP_EVENTS);
+                }
             }
         }
         // No cgroup files (the root cgroup, or none visible): the system figures are the truth.
@@ -891,7 +1113,7 @@ fn read_cgroup(cgroup: &Cgroup, buf: &mut Vec<u8>, ancestors: AncestorLimit) -> 
         Cgroup::Unusable(why) => part.problems.note("cgroup", why),
     }
     part.unreadable = limit_unknown || (part.limit.is_some() && part.working_set.is_none());
-    part
+    (part, read_now)
 }
 
 /// The tightest `memory.max` / `memory.high` among the v2 ancestors; one that cannot be read
@@ -1307,5 +1529,145 @@ mod tests {
             probe.read_at(t0 + Duration::from_secs(2)).cgroup_limit,
             Some(3000)
         );
+    }
+    #[test]
+    fn a_limited_cgroups_memory_stat_is_read_once_per_refresh_or_when_counters_move() {
+        let tree = v2_tree(
+            "slow-v2",
+            &[("cgroup/app/memory.stat", "inactive_file 100\n")],
+        );
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        let s = probe.read_at(t0);
+        assert_eq!(
+            (s.cgroup_usage, s.cgroup_working_set),
+            (Some(980), Some(880))
+        );
+        tree.write("cgroup/app/memory.current", "990\n");
+        tree.write("cgroup/app/memory.stat", "inactive_file 300\n");
+        tree.write("cgroup/app/memory.max", "2000\n");
+        let s = probe.read_at(t0 + Duration::from_millis(500));
+        assert_eq!(s.cgroup_usage, Some(990), "usage is read on every call");
+        assert_eq!(
+            (s.cgroup_working_set, s.cgroup_limit),
+            (Some(890), Some(1000)),
+            "memory.stat and the limit are kept within the refresh"
+        );
+        // A fall in usage (page cache dropped, maybe) is credited at the next memory.stat read.
+        tree.write("cgroup/app/memory.current", "700\n");
+        let s = probe.read_at(t0 + Duration::from_millis(550));
+        assert_eq!(
+            (s.cgroup_usage, s.cgroup_working_set),
+            (Some(700), Some(880))
+        );
+        tree.write("cgroup/app/memory.current", "990\n");
+        // Reclaim at the limit moves the event counters: memory.stat is read again at once.
+        tree.write("cgroup/app/memory.events", "low 0\nhigh 0\nmax 1\noom 0\n");
+        let s = probe.read_at(t0 + Duration::from_millis(600));
+        assert_eq!(
+            (s.cgroup_working_set, s.cgroup_limit),
+            (Some(690), Some(2000))
+        );
+        tree.write("cgroup/app/memory.stat", "inactive_file 400\n");
+        let s = probe.read_at(t0 + Duration::from_millis(1700));
+        assert_eq!(
+            s.cgroup_working_set,
+            Some(590),
+            "read again after the refresh"
+        );
+    }
+
+    #[test]
+    fn a_limited_v1_cgroup_rereads_memory_stat_when_failcnt_moves() {
+        let tree = v1_tree("slow-v1", "4000\n");
+        let mut probe = tree.probe();
+        let t0 = Instant::now();
+        assert_eq!(probe.read_at(t0).cgroup_working_set, Some(900));
+        tree.write("cgroup/memory/job/memory.usage_in_bytes", "1500\n");
+        tree.write("cgroup/memory/job/memory.stat", "total_inactive_file 700\n");
+        tree.write("cgroup/memory/job/memory.oom_control", "oom_kill 1\n");
+        let s = probe.read_at(t0 + Duration::from_millis(100));
+        assert_eq!(
+            (s.cgroup_usage, s.cgroup_working_set),
+            (Some(1500), Some(1400))
+        );
+        assert_eq!(s.cgroup_events_oom, Some(0));
+        tree.write("cgroup/memory/job/memory.failcnt", "3\n");
+        let s = probe.read_at(t0 + Duration::from_millis(200));
+        assert_eq!(
+            (s.cgroup_working_set, s.cgroup_limit),
+            (Some(800), Some(4000))
+        );
+        assert_eq!(
+            (s.cgroup_events_max, s.cgroup_events_oom),
+            (Some(3), Some(1))
+        );
+    }
+
+    #[test]
+    fn meminfo_estimates_follow_free_memory_and_stay_in_range() {
+        let then = parse_meminfo(MEMINFO).unwrap();
+        let free = |free, swap_free| FreeMemory { free, swap_free };
+        let e = estimate_meminfo(&then, free(5000, 400), free(3000, 100));
+        assert_eq!(e.available, Some(8157240 * 1024 - 2000));
+        assert_eq!(e.swap_free, Some(1048574 * 1024 - 300));
+        assert_eq!((e.total, e.swap_total), (then.total, then.swap_total));
+        assert_eq!(e.zswap, then.zswap);
+        // What became free is credited only at the next reading.
+        let e = estimate_meminfo(&then, free(0, 0), free(u64::MAX / 2, u64::MAX / 2));
+        assert_eq!((e.available, e.swap_free), (then.available, then.swap_free));
+        let e = estimate_meminfo(&then, free(u64::MAX / 2, u64::MAX / 2), free(0, 0));
+        assert_eq!((e.available, e.swap_free), (Some(0), Some(0)));
+    }
+
+    static FAKE_FREE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    fn fake_free() -> Option<FreeMemory> {
+        Some(FreeMemory {
+            free: FAKE_FREE.load(std::sync::atomic::Ordering::SeqCst),
+            swap_free: 0,
+        })
+    }
+
+    #[test]
+    fn meminfo_is_read_once_per_refresh_where_free_memory_is_cheap() {
+        let tree = v1_tree("meminfo-cache", "9223372036854771712\n");
+        let mut probe = tree.probe();
+        assert!(
+            probe.free_memory.is_none(),
+            "a fixture meminfo is not the kernel's"
+        );
+        probe.set_free_memory_source(Some(fake_free));
+        FAKE_FREE.store(1 << 30, std::sync::atomic::Ordering::SeqCst);
+        let t0 = Instant::now();
+        let available = probe.read_at(t0).available.unwrap();
+        tree.write("proc/meminfo", &MEMINFO.replace("8157240", "1"));
+        FAKE_FREE.store((1 << 30) - 4096, std::sync::atomic::Ordering::SeqCst);
+        let s = probe.read_at(t0 + Duration::from_millis(500));
+        assert_eq!(
+            s.available,
+            Some(available - 4096),
+            "estimated from free memory"
+        );
+        assert_eq!(s.used, Some(s.total.unwrap() - available + 4096));
+        let s = probe.read_at(t0 + Duration::from_millis(1001));
+        assert_eq!(s.available, Some(1024), "read again after the refresh");
+        probe.set_free_memory_source(None);
+        tree.write("proc/meminfo", MEMINFO);
+        assert_eq!(
+            probe.read_at(t0 + Duration::from_millis(1002)).available,
+            Some(available)
+        );
+    }
+
+    #[test]
+    fn only_the_kernels_procfs_counts_as_procfs() {
+        assert!(is_procfs(&open_regular(Path::new("/proc/meminfo"))));
+        let tree = Tree::new("procfs", &[("proc/meminfo", MEMINFO)]);
+        assert!(!is_procfs(&open_regular(&tree.0.join("proc/meminfo"))));
+        assert!(!is_procfs(&Err("missing".into())));
+        assert!(LinuxProbe::new("/proc", "/sys/fs/cgroup")
+            .free_memory
+            .is_some());
     }
 }

@@ -27,6 +27,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tier_size, m)?)?;
     m.add_function(wrap_pyfunction!(derive_jpeg, m)?)?;
     m.add_function(wrap_pyfunction!(release_image_buffers, m)?)?;
+    register_buffer_cap(m)?;
     m.add(
         "IMAGE_BUFFER_POOL_MAX_BYTES",
         imaging::BUFFER_POOL_MAX_BYTES,
@@ -839,4 +840,38 @@ fn tier_size<'py>(
 #[pyfunction]
 fn release_image_buffers(py: Python<'_>) -> usize {
     py.detach(imaging::release_buffers)
+}
+
+// --- the encoder's buffer cap, which the memory level sets --------------------------------------
+
+fn register_buffer_cap(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(set_image_buffer_cap, m)?)?;
+    m.add_function(wrap_pyfunction!(image_buffer_stats, m)?)?;
+    Ok(())
+}
+
+/// Caps the bytes of tier buffers the encoder keeps between calls (0: none, nor the resizers'
+/// scratch); what is kept beyond the new cap is freed at once. Returns the bytes freed.
+#[pyfunction]
+fn set_image_buffer_cap(py: Python<'_>, cap_bytes: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let cap: usize = args::count(cap_bytes, "cap_bytes", 0, i64::MAX)?;
+    Ok(py.detach(|| imaging::set_buffer_cap(cap)))
+}
+
+/// The encoder's kept buffers: cap_bytes, held_bytes, held_buffers, resizers_held, and the
+/// counts reused, allocated, kept, dropped (over the cap) and released_bytes since start.
+#[pyfunction]
+fn image_buffer_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let (s, resizers) = imaging::buffer_stats();
+    let out = PyDict::new(py);
+    out.set_item("cap_bytes", s.cap_bytes)?;
+    out.set_item("held_bytes", s.held_bytes)?;
+    out.set_item("held_buffers", s.held_buffers)?;
+    out.set_item("resizers_held", resizers)?;
+    out.set_item("reused", s.reused)?;
+    out.set_item("allocated", s.allocated)?;
+    out.set_item("kept", s.kept)?;
+    out.set_item("dropped", s.dropped)?;
+    out.set_item("released_bytes", s.released_bytes)?;
+    Ok(out)
 }

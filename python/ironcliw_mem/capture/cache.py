@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ironcliw_mem._native import ByteCache, release_image_buffers
+from ironcliw_mem._native import ByteCache, image_buffer_stats, set_image_buffer_cap
 from ironcliw_mem.callbacks import weakly
 from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import ActivityState, CaptureQuality, MemoryPressure
-from ironcliw_mem.policy import LevelPolicy, policy_for
+from ironcliw_mem.policy import LevelPolicy, encoder_buffer_cap_mb, policy_for
 from ironcliw_mem.stats import CaptureCacheStats
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ class MultiSpaceCaptureCache:
         if manager is not None:
             manager.register_pressure_callback(self._listener)
             manager.register_activity_callback(self._activity_listener)
+            set_image_buffer_cap(encoder_buffer_cap_mb(manager.current_pressure) * MIB)
         self.apply_budget()
 
     def _stop_following(self) -> None:
@@ -185,10 +186,8 @@ class MultiSpaceCaptureCache:
 
     def _on_pressure_change(self, pressure: MemoryPressure, stats: MemoryStats) -> None:
         evicted = self.apply_budget()
-        released = 0
-        if pressure in (MemoryPressure.YELLOW, MemoryPressure.RED):
-            # The encoder keeps up to 64 MB of resize buffers between calls; give them back.
-            released = release_image_buffers()
+        # What the encoder keeps between calls follows the level; a lower cap frees at once.
+        released = set_image_buffer_cap(encoder_buffer_cap_mb(pressure) * MIB)
         log.info(
             "capture cache budget %d MB at %s pressure (%d entries evicted, %d buffer bytes freed)",
             self._store.max_bytes // MIB,
@@ -443,6 +442,7 @@ class MultiSpaceCaptureCache:
             "bytes": native["bytes"],
             "max_bytes": native["max_bytes"],
             "derived_hits": self.derived_hits,
+            "encoder_buffers": image_buffer_stats(),
             "default_ttl": self.default_ttl,
             "evictions": {
                 "capacity": native["evictions_capacity"],

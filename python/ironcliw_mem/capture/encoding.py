@@ -115,6 +115,47 @@ def derive_tier(
     return EncodedImage(encoded, width, height, content_hash(encoded))
 
 
+def encode_for_screen(
+    encoder: TierEncoder,
+    frame: npt.NDArray[np.uint8],
+    native_size: tuple[int, int],
+    tier: CaptureQuality,
+    *,
+    jpeg_quality: int,
+    subsampling: str,
+    thumbnail_size: tuple[int, int],
+    pixel_format: str | None,
+) -> EncodedImage:
+    """`tier` of a screen of `native_size` from `frame`, which a backend may have taken smaller
+    than the screen (a size hint): the image has the tier's size for the screen, whatever the
+    frame's, so a tier captured small is the same size as one made from the full frame. A frame
+    too small for the tier is a ValueError: it is never scaled up to pass for a larger tier."""
+    height, width = int(frame.shape[0]), int(frame.shape[1])
+    options = {
+        "jpeg_quality": jpeg_quality,
+        "subsampling": subsampling,
+        "thumbnail_size": thumbnail_size,
+        "pixel_format": pixel_format,
+    }
+    if (width, height) == native_size:
+        return encoder.encode(frame, tier, **options)  # type: ignore[arg-type]
+    target = _native.tier_size(tier.value, *native_size, thumbnail_size=thumbnail_size)
+    if width < target[0] or height < target[1]:
+        raise ValueError(
+            f"a {width}x{height} frame cannot make the {tier.value} tier of a "
+            f"{native_size[0]}x{native_size[1]} screen ({target[0]}x{target[1]}) without "
+            "upscaling; the backend returned less than its size hint asked for"
+        )
+    # The frame is the tier itself (the usual case), or the tier's rule gives the same size
+    # from it (a thumbnail box from a nominal-resolution frame): no resize beyond the tier's.
+    for as_tier in (CaptureQuality.FULL, tier):
+        size = _native.tier_size(as_tier.value, width, height, thumbnail_size=thumbnail_size)
+        if size == target:
+            return encoder.encode(frame, as_tier, **options)  # type: ignore[arg-type]
+    resized = _native.downscale(frame, *target, filter=RESAMPLING_FILTER)
+    return encoder.encode(resized, CaptureQuality.FULL, **options)  # type: ignore[arg-type]
+
+
 class TierEncoder(Protocol):
     """What the capture engine and cache call to make JPEG tiers: the seam where the replay
     benchmark puts a model with measured sizes instead of the real encoder."""

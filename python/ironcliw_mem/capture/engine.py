@@ -23,10 +23,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ironcliw_mem.allocator import keep_frames_out_of_the_heap
-from ironcliw_mem.capture.backends import CaptureBackend
+from ironcliw_mem.capture.backends import (
+    CaptureBackend,
+    CapturedFrame,
+    Pixels,
+    SizeHint,
+    frame_and_native_size,
+)
 from ironcliw_mem.capture.bounded import TIMEOUT_SETTING, BoundedCalls
 from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
-from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder, pixel_format_of
+from ironcliw_mem.capture.encoding import (
+    NATIVE_ENCODER,
+    TierEncoder,
+    encode_for_screen,
+    pixel_format_of,
+)
 from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
     PREFETCH_REASONS,
@@ -99,6 +110,7 @@ class MultiSpaceCaptureEngine:
         # The screen the platform offers (macOS, X11), synthetic screens where there is none.
         self.backend: CaptureBackend = backend if backend is not None else select_backend()
         self._owns_backend = backend is None  # one it chose, it closes; one given, its owner does
+        self._backend_takes_size_hint = takes_size_hint(self.backend)
         # The layout of the backend's frames, checked now (a bad one is the backend's bug).
         self.pixel_format = pixel_format_of(self.backend)
         self._backend_calls = BoundedCalls(
@@ -335,12 +347,20 @@ class MultiSpaceCaptureEngine:
         captured_at = self.cache.clock()
         started = time.perf_counter()
         try:
-            frame = await self._backend_calls.call(
-                ("capture", space_id), f"capturing space {space_id}", self.backend.capture, space_id
+            frame, native = frame_and_native_size(
+                await self._backend_calls.call(
+                    ("capture", space_id),
+                    f"capturing space {space_id}",
+                    self._capture_frame,
+                    space_id,
+                    quality,
+                )
             )
             encoded = await asyncio.to_thread(
-                self.cache.encoder.encode,
+                encode_for_screen,
+                self.cache.encoder,
                 frame,
+                native,
                 quality,
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=self.config.image_subsampling,
@@ -350,8 +370,8 @@ class MultiSpaceCaptureEngine:
         except Exception:
             self.capture_failures += 1
             raise
-        native = (int(frame.shape[1]), int(frame.shape[0]))
-        del frame  # the raw frame (~20 MB at 2880x1800) is not kept past the encode
+        # The raw frame (~20 MB at 2880x1800 when taken whole) is not kept past the encode.
+        del frame
         metadata = SpaceCaptureMetadata(
             space_id=space_id,
             capture_time=datetime.now(UTC),
@@ -373,6 +393,14 @@ class MultiSpaceCaptureEngine:
             space_id, encoded.jpeg, metadata, generation=generation, captured_at=captured_at
         )
         return JpegScreenshot(encoded.jpeg), metadata
+
+    def _capture_frame(self, space_id: int, quality: CaptureQuality) -> Pixels | CapturedFrame:
+        """The backend's frame, asked at the size the tier needs where the backend can scale."""
+        if not self._backend_takes_size_hint:
+            return self.backend.capture(space_id)
+        return self.backend.capture(
+            space_id, size_hint=SizeHint(quality, self.config.image_thumbnail_size)
+        )
 
     def _track_performance(
         self, request: SpaceCaptureRequest, space_id: int, seconds: float, cache_hit: bool
@@ -493,3 +521,14 @@ def _skip_reason(policy: LevelPolicy, asked: bool, pressure: MemoryPressure) -> 
     if strategy is not policy.monitoring:
         return f"the user is {policy.activity.value}: only the {strategy.value} space is watched"
     return f"not watched at {pressure.level_name} pressure ({strategy.value} spaces)"
+
+
+def takes_size_hint(backend: CaptureBackend) -> bool:
+    """Whether `backend.capture` accepts `size_hint=` (backends written before it do not)."""
+    try:
+        parameters = inspect.signature(backend.capture).parameters
+    except (TypeError, ValueError):
+        return False
+    return "size_hint" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ironcliw_mem.capture.backends import CaptureError, Pixels
+from ironcliw_mem.capture.backends import CapturedFrame, CaptureError, Pixels, SizeHint
+from ironcliw_mem.levels import CaptureQuality
 
 SCREENCAPTURE = "screencapture"
 YABAI = "yabai"
@@ -67,6 +68,11 @@ MACOS_EXTRA_HINT = (
 )
 
 Runner = Callable[..., "subprocess.CompletedProcess[bytes]"]
+
+
+#: The tiers a capture at a Retina display's nominal resolution (its size in points, half its
+#: pixels each way) can serve: the fast tier is exactly that size, a thumbnail far smaller.
+NOMINAL_TIERS = frozenset({CaptureQuality.FAST, CaptureQuality.THUMBNAIL})
 
 
 class ScreenRecordingDenied(CaptureError):
@@ -284,6 +290,22 @@ def screencapture_display_number(display: DisplayInfo, active_display_ids: Seque
             f"active displays {ids}; displays changed?"
         )
     return ids.index(display.id) + 1
+
+
+def display_pixels(display: DisplayInfo, scale: float) -> tuple[int, int]:
+    """A display's size in pixels at `scale` pixels per point (its backing scale: its native
+    pixels; 1: its nominal resolution)."""
+    return round(display.w * scale), round(display.h * scale)
+
+
+def nominal_is_enough(display: DisplayInfo, backing_scale: float, hint: SizeHint) -> bool:
+    """Whether the display's nominal resolution serves `hint`: a Retina display (there is less
+    to take than its pixels), a fast or thumbnail tier, and its points cover the tier's size."""
+    if backing_scale <= 1 or hint.tier not in NOMINAL_TIERS:
+        return False
+    needed = hint.needed(*display_pixels(display, backing_scale))
+    nominal = display_pixels(display, 1.0)
+    return nominal[0] >= needed[0] and nominal[1] >= needed[1]
 
 
 def focused_space(spaces: Sequence[SpaceInfo]) -> int:
@@ -514,7 +536,11 @@ class MacOSBackend:
 
     # capturing
 
-    def capture(self, space_id: int) -> Pixels:
+    def capture(self, space_id: int, size_hint: SizeHint | None = None) -> Pixels | CapturedFrame:
+        """The space at its display's pixels; with a fast or thumbnail `size_hint` on a Retina
+        display, its windows at the display's nominal resolution (a quarter of the pixels),
+        through Quartz as for spaces off screen. Without yabai (no display geometry) or Quartz
+        the hint is ignored."""
         spaces = self.spaces()
         if spaces is None:
             if space_id != 1:
@@ -528,6 +554,10 @@ class MacOSBackend:
             raise CaptureError(f"space {space_id} does not exist (yabai lists {sorted(by_index)})")
         displays = self.displays(space_id)
         display = display_of_space(space, displays)
+        if size_hint is not None:
+            small = self._capture_nominal(space_id, display, size_hint)
+            if small is not None:
+                return small
         if space.visible or space.focused:
             return self._screencapture(space_id, display=self._display_number(display, displays))
         return self._capture_windows(space_id, display)
@@ -582,7 +612,25 @@ class MacOSBackend:
     def _screencapturekit_module(self) -> Any | None:
         return self._module("ScreenCaptureKit", _import_screencapturekit)
 
-    def _capture_windows(self, space_id: int, display: DisplayInfo) -> Pixels:
+    def _capture_nominal(
+        self, space_id: int, display: DisplayInfo, hint: SizeHint
+    ) -> CapturedFrame | None:
+        """The space at its display's nominal resolution where that serves `hint`, else None."""
+        if hint.tier not in NOMINAL_TIERS:
+            return None
+        quartz = self._quartz_module()
+        if quartz is None:
+            return None
+        scale = _backing_scale(quartz, display.id)
+        if not nominal_is_enough(display, scale, hint):
+            return None
+        frame = self._capture_windows(space_id, display, scale=1.0)
+        return CapturedFrame(frame, display_pixels(display, scale))
+
+    def _capture_windows(
+        self, space_id: int, display: DisplayInfo, scale: float | None = None
+    ) -> Pixels:
+        """The space's windows composed at `scale` pixels per point (None: the display's)."""
         quartz = self._quartz_module()
         if quartz is None:
             raise CaptureError(
@@ -602,7 +650,7 @@ class MacOSBackend:
         if sck is not None:
             imager: WindowImager = _ScreenCaptureKitWindows(sck, quartz, self.timeout)
         elif hasattr(quartz, "CGWindowListCreateImage"):
-            imager = _QuartzWindows(quartz)
+            imager = _QuartzWindows(quartz, nominal=scale == 1.0)
         else:
             raise CaptureError(
                 f"space {space_id} is not on screen, and this Mac offers no way to capture its "
@@ -610,7 +658,7 @@ class MacOSBackend:
                 f"pyobjc-framework-ScreenCaptureKit) is missing and Quartz has no "
                 f"CGWindowListCreateImage (obsoleted in macOS 15): {MACOS_EXTRA_HINT}"
             )
-        return _compose_space(quartz, imager, space_id, display, windows)
+        return _compose_space(quartz, imager, space_id, display, windows, scale)
 
 
 # --- the macOS-only leaf: Quartz and ScreenCaptureKit calls ----------------------------------
@@ -654,10 +702,14 @@ def _cgimage_bgra(quartz: Any, image: Any) -> Pixels:
 
 
 class _QuartzWindows:
-    """`CGWindowListCreateImage` per window, at the resolution of the display it is on."""
+    """`CGWindowListCreateImage` per window, at the resolution of the display it is on, or at
+    its nominal resolution (`nominal`: a quarter of a Retina display's pixels)."""
 
-    def __init__(self, quartz: Any) -> None:
+    def __init__(self, quartz: Any, *, nominal: bool = False) -> None:
         self.quartz = quartz
+        self.options = quartz.kCGWindowImageBoundsIgnoreFraming
+        if nominal:
+            self.options |= quartz.kCGWindowImageNominalResolution
 
     def __call__(self, window: WindowInfo, width: int, height: int) -> Any:
         q = self.quartz
@@ -665,7 +717,7 @@ class _QuartzWindows:
             q.CGRectNull,
             q.kCGWindowListOptionIncludingWindow,
             window.id,
-            q.kCGWindowImageBoundsIgnoreFraming,
+            self.options,
         )
 
 
@@ -733,8 +785,10 @@ def _compose_space(
     space_id: int,
     display: DisplayInfo,
     windows: Sequence[WindowInfo],
+    scale: float | None = None,
 ) -> Pixels:
-    """The space's windows on a canvas of its own display, in that display's pixels."""
+    """The space's windows on a canvas of its own display, in that display's pixels (or at
+    `scale` pixels per point)."""
     if (
         hasattr(quartz, "CGPreflightScreenCaptureAccess")
         and not quartz.CGPreflightScreenCaptureAccess()
@@ -742,8 +796,9 @@ def _compose_space(
         raise ScreenRecordingDenied(
             f"space {space_id}: Screen Recording permission is missing: {PERMISSION_HINT}"
         )
-    scale = _backing_scale(quartz, display.id)
-    size = (round(display.w * scale), round(display.h * scale))
+    if scale is None:
+        scale = _backing_scale(quartz, display.id)
+    size = display_pixels(display, scale)
     images = []
     for window in windows:
         if window.minimized or window.hidden:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ironcliw_mem.capture.backends import CaptureError, Pixels
+from ironcliw_mem.capture.backends import CaptureError, Pixels, SizeHint
 
 if TYPE_CHECKING:
     import mss as mss_module
@@ -334,7 +334,10 @@ class X11Backend:
             self._cardinal("_NET_CURRENT_DESKTOP"), self._cardinal("_NET_NUMBER_OF_DESKTOPS")
         )
 
-    def capture(self, space_id: int) -> Pixels:
+    def capture(self, space_id: int, size_hint: SizeHint | None = None) -> Pixels:
+        # X11 grabs the root window as it is: there is nothing to scale at the source, so the
+        # size hint is ignored and the engine resizes the full frame.
+        del size_hint
         number = self._cardinal("_NET_NUMBER_OF_DESKTOPS")  # read once: a WM may change it
         spaces = ewmh_spaces(number)
         if space_id not in spaces:

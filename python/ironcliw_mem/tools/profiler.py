@@ -31,7 +31,7 @@ import psutil
 from ironcliw_mem import gpu
 from ironcliw_mem._native import ByteCache, release_image_buffers
 from ironcliw_mem.allocator import trim_heap
-from ironcliw_mem.capture.backends import CaptureBackend, CaptureError
+from ironcliw_mem.capture.backends import CaptureBackend, CaptureError, frame_and_native_size
 from ironcliw_mem.capture.encoding import encode_tier
 from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
 from ironcliw_mem.capture.types import SpaceCaptureRequest
@@ -643,7 +643,7 @@ class CacheWorkload:
         config = self.manager.config
         return [
             encode_tier(
-                self.backend.capture(space),
+                frame_and_native_size(self.backend.capture(space))[0],
                 policy.cap_quality(CaptureQuality.OPTIMIZED),
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=config.image_subsampling,
