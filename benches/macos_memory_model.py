@@ -198,6 +198,7 @@ class MacMemory:
         self.anonymous: float | None = None
         self.stored = 0.0  # anonymous bytes held compressed
         self.compressor = 0.0  # the pages the compressor occupies, in bytes
+        self.swapped = 0.0  # compressed bytes that fit nowhere in memory
         self.file_backed = 0.0
         self.free_extra = 0.0  # free bytes above the target, not yet refilled by file cache
         self.inactive = 0.0
@@ -220,17 +221,19 @@ class MacMemory:
         need = min(anonymous, max(0.0, (anonymous - self._fit) / self._keep))
         decayed = self.stored * math.exp(-dt / m.decompress_time_constant_s)
         self.stored = max(need, decayed)
-        self.compressor = self.stored / m.compression_ratio
         resident = anonymous - self.stored
+        # Swap is modelled only where nothing else fits: with every anonymous page compressed,
+        # what the compressor cannot hold beside the kept file pages goes out.
+        compressed = self.stored / m.compression_ratio
+        self.compressor = min(compressed, self._fit - resident)
+        self.swapped = compressed - self.compressor
         # Freed memory stays free until new allocations take it or the file cache refills it.
         extra = max(0.0, self.free_extra + released - grown)
         self.free_extra = max(0.0, extra - m.file_refill_bytes_per_s * dt)
         file_backed = self._room - resident - self.compressor - self.free_extra
-        if file_backed < m.file_min_bytes:
-            # Only possible when everything else is compressed already (swap is not modelled);
-            # the model stops at an empty file cache.
+        if file_backed < m.file_min_bytes:  # the pageout daemon reclaims free pages first
             self.free_extra = max(0.0, self.free_extra - (m.file_min_bytes - file_backed))
-            file_backed = max(0.0, self._room - resident - self.compressor - self.free_extra)
+            file_backed = self._room - resident - self.compressor - self.free_extra
         self.anonymous = anonymous
         self.file_backed = file_backed
         self.inactive = (resident + file_backed) * m.inactive_share

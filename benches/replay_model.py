@@ -37,7 +37,9 @@ field of `DayModel` below and is documented in the README ("Replay benchmark").
 
 Parts meant to be replaced: the other applications' memory is a list in the `Trace`
 (`build_trace` writes it from the model), and the yardstick that judges every configuration is
-any `Yardstick` (`run_day(yardstick=...)`; the package's `Classifier` by default).
+any `Yardstick` (`run_day(yardstick=...)`; the package's `Classifier` by default), and the
+machine the bytes live on is any `MachineModel` (`run_day(machine=...)`; by default used = other
++ footprint; `offload_rules.MacMachine` is the macOS memory model of docs/offload-study.md).
 
 Run it: ``make bench-replay`` or ``python benches/replay_day.py`` (``--help`` for the options).
 """

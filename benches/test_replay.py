@@ -579,6 +579,14 @@ def test_the_compressor_takes_anonymous_pages_only_once_the_file_cache_is_spent(
     heavy = MacMemory(dataclasses.replace(mac, compression_ratio=1.5))
     _settled(heavy, fits + 5 * GIB)
     assert heavy.level == CRITICAL
+    assert heavy.swapped == 0
+    # Far beyond what fits even compressed: the rest is swapped, the queues stay whole.
+    _settled(heavy, 2 * mac.total_bytes)
+    reading = heavy.reading()
+    assert heavy.swapped > 0
+    assert reading.file_backed == pytest.approx(mac.file_min_bytes, abs=MIB)
+    assert 0 <= reading.memorystatus_level < 100
+    assert reading.to_sample(mac.page_bytes).macos_pressure_level == CRITICAL
 
 
 def test_freed_memory_lowers_psutils_percent_until_the_file_cache_refills_it() -> None:
