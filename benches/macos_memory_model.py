@@ -261,3 +261,12 @@ class MacMemory:
             psutil_percent=self.percent,
             kernel_level=self.level,
         )
+
+
+def healthy_plateau(model: MacModel) -> MacReading:
+    """The settled queues of a Mac whose anonymous memory fits uncompressed beside a full file
+    cache: where psutil's percent rests whatever the applications hold (the anchors' state)."""
+    memory = MacMemory(model)
+    fits = model.total_bytes - model.reserved_bytes - model.file_min_bytes
+    memory.advance(model.wired_bytes + (fits - model.wired_bytes) / 2, 1.0)
+    return memory.reading()

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ironcliw_mem.config import MemoryConfig
-from macos_memory_model import GIB, MIB, MacModel
+from macos_memory_model import GIB, MIB, MacModel, healthy_plateau
 from offload_rules import MacMachine, replay_demands
 from replay_model import (
     ORIGINAL,
@@ -227,7 +227,8 @@ def sensitivity(
                 figures = replay_demands(demands, mac, config, extra_bytes=row.extra_bytes)
                 for rule in SENSITIVITY_RULES:
                     counts[(layer, rule)] += triggers_of(figures, rule)
-        table.append({"row": row.label, "days": days.days, "triggers": counts})
+        plateau = healthy_plateau(mac).psutil_percent
+        table.append({"row": row.label, "days": days.days, "triggers": counts, "plateau": plateau})
         if progress is not None:
             progress(f"  sensitivity: {row.label}")
     return table
@@ -237,10 +238,10 @@ def format_sensitivity(table: Sequence[dict[str, Any]], cost: float) -> str:
     lines = [
         "Sensitivity (open loop over each layer's recorded bytes; triggers per day):",
         "",
-        "| row | original: legacy (return) | legacy (episode) | advisor "
+        "| row | healthy psutil % | original: legacy (return) | legacy (episode) | advisor "
         "| package: legacy (return) | legacy (episode) | advisor "
         "| reduction (return) | reduction (episode) | cost/day (episode -> advisor) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in table:
         n = entry["days"]
@@ -253,7 +254,7 @@ def format_sensitivity(table: Sequence[dict[str, Any]], cost: float) -> str:
             cuts.append("n/a" if cut is None else f"{100 * cut:.0f} %")
         before = t[(ORIGINAL, "episode")]
         lines.append(
-            f"| {entry['row']} | {' | '.join(cells)} | {' | '.join(cuts)} "
+            f"| {entry['row']} | {entry['plateau']:.1f} | {' | '.join(cells)} | {' | '.join(cuts)} "
             f"| ${before / n * cost:.2f} -> ${after / n * cost:.2f} |"
         )
     return "\n".join(lines)

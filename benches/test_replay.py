@@ -26,6 +26,7 @@ from macos_memory_model import (
     WARN,
     MacMemory,
     MacModel,
+    healthy_plateau,
     next_kernel_level,
     psutil_percent,
 )
@@ -524,6 +525,7 @@ def test_a_healthy_16_gb_mac_reads_80_to_85_percent_to_psutil_while_the_kernel_s
     reading = memory.reading()
     assert abs(reading.psutil_available - 2.57 * GIB) < 0.15 * GIB
     assert reading.compressor_share < 0.05
+    assert healthy_plateau(MacModel()).psutil_percent == pytest.approx(memory.percent, abs=0.3)
 
 
 def test_psutils_percent_and_the_kernel_share_on_a_recorded_vm_stat() -> None:
