@@ -55,7 +55,7 @@ lint: setup
 	$(BIN)/actionlint -no-color -shellcheck $(BIN)/shellcheck
 
 # Every side-by-side table, one after the other (each script interleaves its own contenders).
-bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import
+bench: bench-cache bench-imaging bench-pressure bench-soak bench-replay bench-import bench-replay-activity
 
 # `import ironcliw_mem` (and one reading) against `import psutil`, fresh interpreters, -X importtime.
 .PHONY: bench-import
@@ -84,6 +84,13 @@ bench-pressure: setup
 # N MB more while the user is active (~925 reaches the reported 1.2 GB); SET="NAME=VALUE ..."
 # changes any field of the model (e.g. SET=burst_bytes=1GB,2.5GB). Model: README.
 # The first day's full figures go to target/replay_day.json (JSON=path to change).
+# The day with the user's breaks and an always-on agent: the activity policy off and on
+# (docs/activity.md). The full result goes to target/replay_activity.json.
+.PHONY: bench-replay-activity
+bench-replay-activity: setup
+	mkdir -p target
+	$(BIN)/python benches/replay_activity.py --json target/replay_activity.json
+
 .PHONY: bench-replay
 bench-replay: setup
 	mkdir -p target

@@ -104,7 +104,11 @@ def nvidia_ml_py_contenders() -> tuple[list[tuple[str, Callable[[], object], int
     try:
         import pynvml
     except ImportError:
-        return [], "nvidia-ml-py is not installed (pip install 'ironcliw-mem[bench]')"
+        return (
+            [],
+            "nvidia-ml-py is not installed (it is in the bench dependency group: "
+            "pip install --group bench, or make setup)",
+        )
     try:
         pynvml.nvmlInit()
         handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]

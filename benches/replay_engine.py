@@ -142,6 +142,7 @@ class MeasuredEncoder:
         jpeg_quality: int,
         subsampling: str,
         thumbnail_size: tuple[int, int],
+        pixel_format: str | None,
     ) -> EncodedImage:
         if not isinstance(frame, ModelFrame):
             raise TypeError(f"the measured encoder takes ModelScreens' frames, got {type(frame)}")

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ironcliw_mem._native import ByteCache
+from ironcliw_mem.activity import ActivityReader
 from ironcliw_mem.capture import (
     JpegScreenshot,
     MultiSpaceCaptureCache,
@@ -784,13 +785,18 @@ class _Package(_Replayer):
         *,
         config: MemoryConfig,
         sizes: SizeTable,
+        activity_reader: ActivityReader | None = None,
     ) -> None:
         super().__init__(name, model, clock, yardstick)
         self.config = config
         self.check_interval_s = float(config.pressure_check_interval)
         self.latest: Sample | None = None
         self.manager = MacOSMemoryManager(
-            config, read_sample=self._read_sample, clock=clock, watch_kernel_events=False
+            config,
+            read_sample=self._read_sample,
+            clock=clock,
+            watch_kernel_events=False,
+            activity_reader=activity_reader,  # the simulated user (replay_activity), or none
         )
         self.screens = ModelScreens(model.spaces, model.screen)
         self.encoder = MeasuredEncoder(sizes)

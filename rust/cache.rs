@@ -53,6 +53,8 @@ pub enum EvictionReason {
     Pressure,
     /// Removed by the caller (`pop`, `del`, `clear`).
     Explicit,
+    /// Freed because the user went away (the activity policy's smaller budget).
+    Activity,
 }
 
 impl EvictionReason {
@@ -62,6 +64,7 @@ impl EvictionReason {
             "ttl" => Some(Self::Ttl),
             "pressure" => Some(Self::Pressure),
             "explicit" => Some(Self::Explicit),
+            "activity" => Some(Self::Activity),
             _ => None,
         }
     }
@@ -101,6 +104,7 @@ pub struct CacheStats {
     pub evictions_ttl: u64,
     pub evictions_pressure: u64,
     pub evictions_explicit: u64,
+    pub evictions_activity: u64,
     pub entries: usize,
     pub bytes: usize,
     pub max_bytes: usize,
@@ -287,6 +291,7 @@ impl<K: Weighted, V: Weighted> LruTtlCache<K, V> {
             EvictionReason::Ttl => &mut self.stats.evictions_ttl,
             EvictionReason::Pressure => &mut self.stats.evictions_pressure,
             EvictionReason::Explicit => &mut self.stats.evictions_explicit,
+            EvictionReason::Activity => &mut self.stats.evictions_activity,
         };
         *counter += 1;
         (node.key, node.value)
@@ -726,9 +731,17 @@ mod tests {
             5
         );
         assert_eq!(cache.stats().evictions_pressure, 5);
+        assert_eq!(
+            cache
+                .core()
+                .evict_to(4 * one, EvictionReason::Activity, 0, &mut sink),
+            1
+        );
+        assert_eq!(cache.stats().evictions_activity, 1);
+        assert_eq!(cache.stats().evictions_pressure, 5);
         assert_eq!(cache.stats().max_bytes, 100_000);
-        assert_eq!(cache.core().resize(2 * one, 0, &mut sink), 3);
-        assert_eq!(cache.stats().evictions_capacity, 3);
+        assert_eq!(cache.core().resize(2 * one, 0, &mut sink), 2);
+        assert_eq!(cache.stats().evictions_capacity, 2);
         assert_eq!(keys(&mut cache, 0), ["k8", "k9"]);
         assert_eq!(sink.len(), 8);
     }

@@ -695,7 +695,9 @@ def test_several_displays_without_quartz_is_an_error_not_a_guess() -> None:
     mac = FakeMac(spaces=_spaces((1, 1, True), (2, 2, True)))
     backend = MacOSBackend(yabai="yabai", run=mac)
     backend._modules["Quartz"] = None  # as on a Mac without pyobjc
-    with pytest.raises(CaptureError, match=r"display 2 of 2.*needs Quartz.*ironcliw-mem\[macos\]"):
+    with pytest.raises(
+        CaptureError, match=r"display 2 of 2.*needs Quartz.*pip install .pyobjc-framework-Quartz"
+    ):
         backend.capture(2)
     assert not any(call[0] == "screencapture" for call in mac.calls)
     # One display: it is the main one, screencapture's 1, no Quartz needed.

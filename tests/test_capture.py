@@ -580,6 +580,7 @@ class SizedEncoder:
         jpeg_quality: int,
         subsampling: str,
         thumbnail_size: tuple[int, int],
+        pixel_format: str | None,
     ) -> EncodedImage:
         self.encodes += 1
         return EncodedImage(bytes(1000 * tier.fidelity), 10, 10, f"encoded {tier.value}")

@@ -188,3 +188,29 @@ def test_stress_releases_on_a_signal_with_the_right_exit_code(signum: int, code:
     assert process.returncode == code, err
     assert "interrupted" in out
     assert "released 8 MB" in out
+
+
+def test_stress_help_says_10_percent_once() -> None:
+    result = run("stress", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "margin of 10 % of the total" in text
+    assert "%%" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args", [["info"], ["info", "--json"], ["status"], ["status", "--json"], []]
+)
+def test_a_closed_pipe_ends_a_command_quietly(args: list[str]) -> None:
+    """`ironcliw-mem ... | head`: the reader has gone before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ironcliw_mem", *args],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""  # no BrokenPipeError traceback, no "Exception ignored"
+    assert result.returncode == 141  # 128 + SIGPIPE, as a shell reports it

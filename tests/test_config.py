@@ -264,6 +264,14 @@ ARABIC_INDIC_300 = "\u0663\u0660\u0660"
         ({"PRESSURE_DOWNGRADE_DWELL": "1_0"}, "PRESSURE_DOWNGRADE_DWELL='1_0'"),
         ({"MONITORED_SPACES": "1,+2"}, "MONITORED_SPACES='1,+2'"),
         ({"IMAGE_THUMBNAIL_SIZE": f"{FULLWIDTH_4}00,300"}, "IMAGE_THUMBNAIL_SIZE="),
+        # The thresholds that are not percentages have sane ceilings too.
+        ({"PRESSURE_DOWNGRADE_DWELL": "1e300"}, "a dwell in seconds and must be <= 86400"),
+        ({"PRESSURE_DOWNGRADE_DWELL": "86401"}, "PRESSURE_DOWNGRADE_DWELL=86401"),
+        (
+            {"PRESSURE_FALLBACK_YELLOW_AVAILABLE_MB": "1e9"},
+            "an amount of MB and must be <= 1048576",
+        ),
+        ({"IRONCLIW_CAPTURE_TIMEOUT_SECONDS": "1e-300"}, "from 0.1 to 600 seconds"),
     ],
 )
 def test_out_of_range_and_non_ascii_numbers_are_config_errors(
@@ -289,6 +297,7 @@ def test_what_a_number_may_look_like_is_said() -> None:
         ({"PRESSURE_CHECK_INTERVAL": ".5"}, ("pressure_check_interval", 0.5)),
         ({"CACHE_DEFAULT_TTL": "86400"}, ("cache_default_ttl", 86400.0)),
         ({"IMAGE_THUMBNAIL_SIZE": "65500x65500"}, ("image_thumbnail_size", (65500, 65500))),
+        ({"IRONCLIW_CAPTURE_TIMEOUT_SECONDS": "600"}, ("capture_timeout_seconds", 600.0)),
     ],
 )
 def test_the_edges_of_each_range_are_accepted(
@@ -296,6 +305,20 @@ def test_the_edges_of_each_range_are_accepted(
 ) -> None:
     name, value = expected
     assert getattr(MemoryConfig(env=env), name) == value
+
+
+def test_threshold_ceilings_are_inclusive_and_say_no_band_rule_was_broken() -> None:
+    config = MemoryConfig(
+        env={
+            "PRESSURE_DOWNGRADE_DWELL": "86400",
+            "PRESSURE_FALLBACK_YELLOW_AVAILABLE_MB": "1048576",
+        }
+    )
+    assert config.thresholds["downgrade_dwell"] == 86400.0
+    assert config.thresholds["fallback_yellow_available_mb"] == 1048576.0
+    with pytest.raises(ConfigError) as caught:
+        MemoryConfig(env={"PRESSURE_DOWNGRADE_DWELL": "1e9"})
+    assert "leave a band" not in str(caught.value)  # a range, not an enter/exit ordering
 
 
 def test_explicit_arguments_have_the_same_ranges() -> None:

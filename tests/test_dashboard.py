@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from ironcliw_mem import MacOSMemoryManager, MemoryConfig, Sample
@@ -61,15 +62,17 @@ async def test_metrics_parse_with_the_prometheus_parser() -> None:
     state = DashboardState()
     state.publish(manager.get_stats_summary(), cache_stats_of(engine))
     await engine.close()
-    parsed = families(state.snapshot.metrics)
+    parsed = families(state.metrics().decode())
     level = parsed["ironcliw_memory_pressure"]
     assert level.type == "gauge"
     assert value(level, level="yellow") == 1.0  # some10 12.5 % >= 10 %
     assert value(level, level="green") == 0.0
-    assert value(parsed["ironcliw_memory_pressure_level_code"]) == 1
-    assert value(parsed["ironcliw_memory_psi_some_avg10_percent"]) == 12.5
-    assert value(parsed["ironcliw_memory_available_bytes"]) == 3 * GIB
-    assert parsed["ironcliw_memory_psi_some_stall_microseconds"].type == "counter"
+    assert value(parsed["ironcliw_memory_pressure_level"]) == 1
+    assert value(parsed["ironcliw_pressure_memory_some_avg10_ratio"], scope="host") == 0.125
+    assert value(parsed["ironcliw_memory_available_bytes"], scope="host") == 3 * GIB
+    waiting = parsed["ironcliw_pressure_memory_waiting_seconds"]  # the parser drops `_total`
+    assert waiting.type == "counter"
+    assert value(waiting, scope="host") == 1234 / 1e6  # the kernel's microseconds, as seconds
     # Yellow watches the active space and its neighbour: 2 captures, then 2 hits.
     assert value(parsed["ironcliw_captures"]) == 2
     assert value(parsed["ironcliw_cache_hits"]) == 2
@@ -79,10 +82,10 @@ async def test_metrics_parse_with_the_prometheus_parser() -> None:
     assert value(parsed["ironcliw_cache_max_bytes"]) == 200 * 1024 * 1024  # yellow budget
     evictions = parsed["ironcliw_cache_evictions"]
     assert {s.labels["reason"] for s in evictions.samples} == {
-        "capacity", "ttl", "pressure", "explicit",
+        "capacity", "ttl", "pressure", "explicit", "activity",
     }  # fmt: skip
     assert value(parsed["ironcliw_process_resident_memory_bytes"]) > 0
-    stats = state.snapshot.stats
+    stats = state.stats()
     assert stats["pressure"] == "warn"
     assert stats["cache"]["entries"] == 2
     assert "memory_pressure" not in stats["cache"]  # not served twice
@@ -181,7 +184,7 @@ def test_serve_answers_stats_metrics_history_and_errors(
     assert {"available_gb", "recommended_cache_mb", "reasons", "signals", "process"} <= set(stats)
     assert stats["cache"]["backend"] == "synthetic"
     with urllib.request.urlopen(url + "metrics", timeout=10) as response:
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST
         parsed = families(response.read().decode())
     level = parsed["ironcliw_memory_pressure"]
     assert sum(s.value for s in level.samples) == 1.0

@@ -71,7 +71,7 @@ async def test_status_shows_each_gpu_or_why_there_is_none() -> None:
 async def test_metrics_carry_gpu_bytes_and_a_level_state_set_per_device() -> None:
     state = DashboardState()
     state.publish(await gpu_summary(), None)
-    parsed = {f.name: f for f in text_string_to_metric_families(state.snapshot.metrics)}
+    parsed = {f.name: f for f in text_string_to_metric_families(state.metrics().decode())}
 
     def value(metric: str, /, **labels: str) -> float:
         matches = [
@@ -95,7 +95,7 @@ async def test_metrics_carry_gpu_bytes_and_a_level_state_set_per_device() -> Non
     assert state.history()[-1]["gpu_mb"] == 1536.0
     no_gpu = DashboardState()
     no_gpu.publish({"level": "green", "gpu": {"available": False, "reason": "x"}}, None)
-    assert "gpu" not in no_gpu.snapshot.metrics
+    assert "gpu" not in no_gpu.metrics().decode()
     assert no_gpu.history()[-1]["gpu_mb"] is None
 
 

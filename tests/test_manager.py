@@ -24,7 +24,7 @@ from ironcliw_mem import (
     Sample,
 )
 from ironcliw_mem import manager as manager_module
-from support import WAIT_LIMIT_S, ManualClock, wait_until
+from support import WAIT_LIMIT_S, ManualClock, OneShotWatcher, wait_until
 
 GIB = 1024**3
 
@@ -346,24 +346,7 @@ async def test_monitor_runs_until_stopped_and_survives_failures() -> None:
 async def test_kernel_event_wakes_the_monitor_before_the_poll(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    class FakeWatcher:
-        mechanism = "fake-trigger"
-
-        def __init__(self) -> None:
-            self.fired = False
-
-        def wait(self, timeout_s: float) -> bool:
-            if not self.fired:
-                time.sleep(0.1)
-                self.fired = True
-                return True
-            time.sleep(min(timeout_s, 0.05))
-            return False
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(manager_module.pressure, "PressureWatcher", FakeWatcher)
+    monkeypatch.setattr(manager_module.pressure, "PressureWatcher", OneShotWatcher)
     readings = ScriptedReadings(GREEN_SAMPLE)
     manager = MacOSMemoryManager(
         MemoryConfig(pressure_check_interval=60.0, env={}), read_sample=readings
@@ -480,6 +463,8 @@ async def test_agent_style_usage(clean_singleton: None) -> None:
         manager.register_pressure_callback(on_pressure)
         stats = manager.get_stats_summary()
         assert stats["pressure"] in {p.value for p in MemoryPressure}
+        assert manager.activity_reading is not None  # the user's activity read before it returns
+        assert stats["activity"]["source"] == manager.activity_reading.source
         await manager.override_pressure(MemoryPressure.GREEN)  # whatever this host reads now
         await manager.override_pressure(MemoryPressure.RED)
         assert manager.current_pressure == MemoryPressure.RED

@@ -316,3 +316,45 @@ def test_running_the_profiler_module_runs_the_full_profile(tmp_path: Path) -> No
     assert "RuntimeWarning" not in run.stderr
     (report,) = tmp_path.glob("memory_profile_*.json")
     check_report_shape(json.loads(report.read_text()))
+
+
+def test_ctrl_c_during_profile_writes_a_partial_report_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT once the vision workload is being sampled: what was measured is written, marked
+    partial; the workload that ran says it was interrupted. Its stderr is a terminal, so the
+    progress line says when sampling has begun."""
+    import pty
+    import select
+    import signal
+    import time
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ironcliw_mem", "profile", "--duration", "120", "--interval",
+         "0.2", "--size", "320x200", "--output-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=terminal, text=True,
+        env={**os.environ, **SMALL_RUN_ENV, "IRONCLIW_CAPTURE_BACKEND": "synthetic"},
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        seen, deadline = b"", time.monotonic() + 60
+        while seen.count(b"RSS") < 3:  # three samples of the vision workload
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            if select.select([controller], [], [], 1)[0]:
+                seen += os.read(controller, 4096)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    assert process.returncode == 130, stdout
+    (path,) = tmp_path.glob("memory_profile_*.json")
+    report = json.loads(path.read_text())
+    assert report["partial"] is True
+    (vision,) = report["benchmarks"]  # the cache workload never started
+    assert vision["name"] == profiler.VISION_WORKLOAD
+    assert vision["success"] is False
+    assert "interrupted after" in vision["notes"]
+    assert len([s for s in report["samples"] if s["component"] == vision["name"]]) >= 3
+    assert f"report: {path}" in stdout

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         MemoryConfig,
     )
     from ironcliw_mem.levels import (
+        ActivityState,
         CaptureQuality,
         MemoryPressure,
         MonitoringStrategy,
@@ -117,6 +118,7 @@ _HOMES = {
     "SyntheticBackend": "ironcliw_mem.capture",
     "ConfigError": "ironcliw_mem.config",
     "MemoryConfig": "ironcliw_mem.config",
+    "ActivityState": "ironcliw_mem.levels",
     "CaptureQuality": "ironcliw_mem.levels",
     "MemoryPressure": "ironcliw_mem.levels",
     "MonitoringStrategy": "ironcliw_mem.levels",
@@ -153,6 +155,7 @@ __all__ = [
     "PIXEL_FORMATS",
     "SUBSAMPLINGS",
     "TIERS",
+    "ActivityState",
     "BenchmarkResult",
     "ByteCache",
     "CaptureMethod",

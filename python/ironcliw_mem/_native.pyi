@@ -53,7 +53,7 @@ class ByteCache:
     def evict_to(
         self,
         target_bytes: int,
-        reason: Literal["pressure", "capacity", "explicit"] = "pressure",
+        reason: Literal["pressure", "capacity", "explicit", "activity"] = "pressure",
     ) -> int: ...
     @property
     def max_bytes(self) -> int: ...

@@ -33,6 +33,15 @@ MAX_CACHE_MB = 1 << 20  # 1 TiB: far above any machine this runs on, far below w
 CHECK_INTERVAL_RANGE = (0.1, 3600.0)  # seconds: below 0.1 s the monitor only spins
 TTL_RANGE = (0.1, 86400.0)  # seconds: a capture older than a day is no cache hit
 RED_HOLD_RANGE = (0.1, 86400.0)
+# seconds a capture backend call (or a request's callback) may take: a real screenshot takes well
+# under a second; above ten minutes a hung one would hold its space that long.
+CAPTURE_TIMEOUT_RANGE = (0.1, 600.0)
+# The user's idle time before idle and away: short values serve tests, a day is the most that
+# still means "at the machine today".
+ACTIVITY_SECONDS_RANGE = (0.1, 86400.0)
+# How much longer the pressure poll waits while the user is away; 1 leaves it as it is, and past
+# 60 a 5 s poll would wait five minutes (kernel pressure events still wake it at once).
+AWAY_POLL_FACTOR_RANGE = (1.0, 60.0)
 MAX_SPACE = 999
 
 # Plain ASCII decimals only: no sign, underscores, non-ASCII digits, "nan" or "inf" (Python's
@@ -109,7 +118,12 @@ def whole_number(low: int, high: int) -> Callable[[object], int]:
 
 def seconds(low: float, high: float) -> Callable[[object], float]:
     """A parser for a number of seconds from `low` to `high`."""
-    accepted = f"a number from {low:g} to {high:g} seconds ({REAL_ACCEPTED})"
+    return real_between(low, high, " seconds")
+
+
+def real_between(low: float, high: float, unit: str = "") -> Callable[[object], float]:
+    """A parser for a real number from `low` to `high` (`unit` names it in the error)."""
+    accepted = f"a number from {low:g} to {high:g}{unit} ({REAL_ACCEPTED})"
 
     def parse(value: object) -> float:
         try:
@@ -282,6 +296,26 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         seconds(*RED_HOLD_RANGE),
     ),
+    Setting(
+        "capture_timeout_seconds",
+        ("IRONCLIW_CAPTURE_TIMEOUT_SECONDS",),
+        10.0,
+        seconds(*CAPTURE_TIMEOUT_RANGE),
+    ),
+    Setting("activity_policy", ("IRONCLIW_ACTIVITY_POLICY",), True, parse_bool),
+    Setting(
+        "idle_after_seconds",
+        ("IDLE_AFTER_SECONDS",),
+        120.0,
+        seconds(*ACTIVITY_SECONDS_RANGE),
+    ),
+    Setting(
+        "away_after_seconds",
+        ("AWAY_AFTER_SECONDS",),
+        900.0,
+        seconds(*ACTIVITY_SECONDS_RANGE),
+    ),
+    Setting("away_poll_factor", ("AWAY_POLL_FACTOR",), 4.0, real_between(*AWAY_POLL_FACTOR_RANGE)),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -319,6 +353,11 @@ class MemoryConfig:
     pressure_override: MemoryPressure | None
     tune_malloc: bool
     offload_red_hold_seconds: float
+    capture_timeout_seconds: float
+    activity_policy: bool
+    idle_after_seconds: float
+    away_after_seconds: float
+    away_poll_factor: float
     thresholds: dict[str, float]
     sources: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -347,6 +386,11 @@ class MemoryConfig:
         pressure_override: MemoryPressure | str | None = None,
         tune_malloc: bool | None = None,
         offload_red_hold_seconds: float | None = None,
+        capture_timeout_seconds: float | None = None,
+        activity_policy: bool | None = None,
+        idle_after_seconds: float | None = None,
+        away_after_seconds: float | None = None,
+        away_poll_factor: float | None = None,
         thresholds: Mapping[str, float] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -373,6 +417,11 @@ class MemoryConfig:
             "pressure_override": pressure_override,
             "tune_malloc": tune_malloc,
             "offload_red_hold_seconds": offload_red_hold_seconds,
+            "capture_timeout_seconds": capture_timeout_seconds,
+            "activity_policy": activity_policy,
+            "idle_after_seconds": idle_after_seconds,
+            "away_after_seconds": away_after_seconds,
+            "away_poll_factor": away_poll_factor,
         }
         environ = os.environ if env is None else env
         problems: list[str] = []
@@ -391,6 +440,7 @@ class MemoryConfig:
         )
         self.sources.update(threshold_sources)
         problems.extend(threshold_problems)
+        problems.extend(_activity_order_problems(self, problems))
         if problems:
             raise ConfigError(problems)
         _warn_about_orderings(self)
@@ -432,6 +482,30 @@ def _display(value: object) -> str:
     if value is None:
         return "(none)"
     return str(value)
+
+
+def _activity_order_problems(config: MemoryConfig, problems: list[str]) -> list[str]:
+    """Away must come after idle: with away first the user would skip the idle state."""
+    labels = {
+        name: _setting_label(config, name) for name in ("idle_after_seconds", "away_after_seconds")
+    }
+    if any(label in problem for problem in problems for label in labels.values()):
+        return []  # one of them is already reported as bad on its own
+    if config.away_after_seconds < config.idle_after_seconds:
+        return [
+            f"{labels['away_after_seconds']}={config.away_after_seconds:g} is below "
+            f"{labels['idle_after_seconds']}={config.idle_after_seconds:g}: the user is away "
+            "only after being idle, so AWAY_AFTER_SECONDS must be >= IDLE_AFTER_SECONDS"
+        ]
+    return []
+
+
+def _setting_label(config: MemoryConfig, name: str) -> str:
+    """How a problem names a setting: its variable, or `argument <name>`."""
+    source = config.sources[name]
+    if source.startswith("env "):
+        return source.removeprefix("env ")
+    return f"argument {name}" if source == "argument" else SETTINGS_BY_NAME[name].env[0]
 
 
 def _warn_about_orderings(config: MemoryConfig) -> None:
@@ -543,8 +617,10 @@ def resolve_thresholds(
         except ValueError as relation:
             # The classifier names the field whose value breaks a rule ("field: must be ...").
             field_name, _, rule = str(relation).partition(": ")
+            relates = any(other in rule for other in THRESHOLD_DEFAULTS if other != field_name)
+            band = " (enter and exit thresholds must leave a band so the level cannot flap)"
             problems.append(
-                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule} "
-                "(enter and exit thresholds must leave a band so the level cannot flap)"
+                f"{threshold_env_name(field_name)}={values.get(field_name)}: {rule}"
+                + (band if relates else "")
             )
     return values, sources, problems

@@ -102,3 +102,21 @@ class MonitoringStrategy(enum.Enum):
     ALL_SPACES = "all"
     ACTIVE_AND_ADJACENT = "active+adjacent"
     ACTIVE_ONLY = "active"
+
+
+class ActivityState(enum.Enum):
+    """The user's presence at the machine, from the time since the last input event.
+
+    `UNKNOWN` (nothing could be read) acts as `ACTIVE`: the package never assumes the user is
+    away.
+    """
+
+    ACTIVE = "active"
+    IDLE = "idle"
+    AWAY = "away"
+    UNKNOWN = "unknown"
+
+    @property
+    def present(self) -> bool:
+        """True for the states that act as a user at the keyboard (active, unknown)."""
+        return self in (ActivityState.ACTIVE, ActivityState.UNKNOWN)

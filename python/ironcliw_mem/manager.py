@@ -9,33 +9,50 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from ironcliw_mem import pressure
+from ironcliw_mem.activity import (
+    ACTIVITY_POLL_SECONDS,
+    ActivityReader,
+    ActivityReading,
+    classify_activity,
+    seconds_until_next_read,
+    select_activity_reader,
+)
 from ironcliw_mem.callbacks import call_isolated
 from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.gpu import GpuMonitor, GpuReading
-from ironcliw_mem.levels import MemoryPressure
+from ironcliw_mem.levels import ActivityState, MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for, should_monitor_all_spaces
 from ironcliw_mem.process_memory import ProcessFootprint
 
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-# How long the watcher thread blocks in the kernel per call; it bounds how long stopping takes.
-WATCHER_SLICE_SECONDS = 1.0
+# How long the watcher thread blocks in the kernel per call. Stopping does not wait for it (closing
+# the watcher ends a wait at once, through its cancel pipe), so it only sets how often an idle
+# thread wakes for nothing: rarely, so that a machine whose user is away is left to sleep.
+WATCHER_SLICE_SECONDS = 60.0
+# How long stopping waits for the thread to end after the close woke it.
+WATCHER_JOIN_SECONDS = 2.0
 
 _S = TypeVar("_S")
+_L = TypeVar("_L")
 PressureCallback = Callable[[MemoryPressure, "MemoryStats"], Awaitable[None] | None]
 # `cb(level, device_stats)`: one device's dict as get_stats_summary()["gpu"] lists it.
 GpuPressureCallback = Callable[[MemoryPressure, dict[str, Any]], Awaitable[None] | None]
+# `cb(state, info)`: info as get_stats_summary()["activity"] shows it.
+ActivityCallback = Callable[[ActivityState, dict[str, Any]], Awaitable[None] | None]
 
 
 @dataclass
@@ -110,22 +127,23 @@ def stats_from_sample(
     )
 
 
-class PressureListeners(Generic[_S]):
-    """Callbacks notified once per level change, in registration order, each isolated; `_S` is
-    what they get with the level (`MemoryStats`, or a GPU device's stats)."""
+class PressureListeners(Generic[_L, _S]):
+    """Callbacks notified once per level change, in registration order, each isolated; `_L` is
+    the level (a `MemoryPressure`, an `ActivityState`), `_S` what they get with it
+    (`MemoryStats`, a GPU device's stats, the activity's info)."""
 
     def __init__(self) -> None:
-        self._callbacks: list[Callable[[MemoryPressure, _S], Awaitable[None] | None]] = []
-        self._pending: collections.deque[tuple[MemoryPressure, _S]] = collections.deque()
+        self._callbacks: list[Callable[[_L, _S], Awaitable[None] | None]] = []
+        self._pending: collections.deque[tuple[_L, _S]] = collections.deque()
         self._delivery: asyncio.Task[None] | None = None
 
-    def register(self, callback: Callable[[MemoryPressure, _S], Awaitable[None] | None]) -> None:
+    def register(self, callback: Callable[[_L, _S], Awaitable[None] | None]) -> None:
         if not callable(callback):
             raise TypeError(f"a pressure callback must be callable, got {type(callback).__name__}")
         if callback not in self._callbacks:
             self._callbacks.append(callback)
 
-    def unregister(self, callback: Callable[[MemoryPressure, _S], Awaitable[None] | None]) -> bool:
+    def unregister(self, callback: Callable[[_L, _S], Awaitable[None] | None]) -> bool:
         try:
             self._callbacks.remove(callback)
         except ValueError:
@@ -135,7 +153,7 @@ class PressureListeners(Generic[_S]):
     def __len__(self) -> int:
         return len(self._callbacks)
 
-    async def publish(self, level: MemoryPressure, stats: _S) -> None:
+    async def publish(self, level: _L, stats: _S) -> None:
         """Queues a change and waits until the queue has been delivered, in order.
 
         Delivery runs in its own task: cancelling a caller (a timeout around `check_pressure`,
@@ -195,7 +213,7 @@ class _WatcherThread:
         if self._watcher is not None:
             self._watcher.close()  # also ends a wait in progress on the thread
         if self._thread is not None:
-            self._thread.join(timeout=2 * WATCHER_SLICE_SECONDS)
+            self._thread.join(timeout=WATCHER_JOIN_SECONDS)
 
 
 class MacOSMemoryManager:
@@ -213,18 +231,20 @@ class MacOSMemoryManager:
         clock: Callable[[], float] = time.monotonic,
         watch_kernel_events: bool = True,
         read_gpu: Callable[[], GpuReading] | None = None,
+        activity_reader: ActivityReader | None = None,
     ) -> None:
         self.config = config if config is not None else MemoryConfig()
         self._read_sample = read_sample or pressure.read_sample
         self._clock = clock
         self._classifier = pressure.Classifier(pressure.Thresholds(**self.config.thresholds))
-        self._listeners = PressureListeners[MemoryStats]()
+        self._listeners = PressureListeners[MemoryPressure, MemoryStats]()
         self._gpu = GpuMonitor(pressure.Thresholds(**self.config.thresholds), read_gpu)
-        self._gpu_listeners = PressureListeners[dict[str, Any]]()
+        self._gpu_listeners = PressureListeners[MemoryPressure, dict[str, Any]]()
         self._footprint = ProcessFootprint()
         self._override: MemoryPressure | None = self.config.pressure_override
         self._watch_kernel_events = watch_kernel_events
         self._check_lock: asyncio.Lock | None = None
+        self._probe_executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._monitor_task: asyncio.Task[None] | None = None
         self._watcher: _WatcherThread | None = None
         self._wake: asyncio.Event | None = None
@@ -234,6 +254,17 @@ class MacOSMemoryManager:
         self.last_stats: MemoryStats | None = None
         self.checks = 0
         self.kernel_wakeups = 0
+        # The user's activity: the platform's reader unless one is given (chosen when first
+        # needed, so a manager that never monitors opens no X connection).
+        self._activity_reader = activity_reader
+        self._owns_activity_reader = activity_reader is None
+        self._activity_listeners = PressureListeners[ActivityState, dict[str, Any]]()
+        self._activity_task: asyncio.Task[None] | None = None
+        self._activity_lock: asyncio.Lock | None = None
+        self._woken_for_activity = False
+        self.current_activity = ActivityState.UNKNOWN
+        self.activity_reading: ActivityReading | None = None
+        self.activity_changes = 0
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -256,6 +287,14 @@ class MacOSMemoryManager:
 
     def unregister_gpu_pressure_callback(self, callback: GpuPressureCallback) -> bool:
         return self._gpu_listeners.unregister(callback)
+
+    def register_activity_callback(self, callback: ActivityCallback) -> None:
+        """`callback(state, info)` runs once per change of the user's activity state; it may be
+        async. `info` is what `get_stats_summary()["activity"]` shows."""
+        self._activity_listeners.register(callback)
+
+    def unregister_activity_callback(self, callback: ActivityCallback) -> bool:
+        return self._activity_listeners.unregister(callback)
 
     @property
     def gpu_devices(self) -> list[dict[str, Any]]:
@@ -282,8 +321,8 @@ class MacOSMemoryManager:
         if self._check_lock is None:
             self._check_lock = asyncio.Lock()
         async with self._check_lock:
-            sample, footprint = await asyncio.to_thread(self._measure)
-            gpu_reading = await asyncio.to_thread(self._gpu.read)
+            sample, footprint = await self._off_the_loop(self._measure)
+            gpu_reading = await self._off_the_loop(self._gpu.read)
             now = self._clock()
             gpu_changes = self._gpu.update(gpu_reading, now)
             verdict = self._classifier.update(sample, now)
@@ -309,6 +348,19 @@ class MacOSMemoryManager:
             await self._gpu_listeners.publish(gpu_level, device)
         return level
 
+    async def _off_the_loop(self, read: Callable[[], _S]) -> _S:
+        """Runs a probe read in the manager's own thread, never in the loop's default pool:
+        captures and whatever else the program runs there (a hung capture backend included)
+        cannot make a pressure check wait behind them."""
+        executor = self._probe_executor
+        if executor is None:
+            executor = self._probe_executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="ironcliw-probe"
+            )
+            # The thread ends with the manager, which tests and tools make many of.
+            weakref.finalize(self, executor.shutdown, wait=False)
+        return await asyncio.get_running_loop().run_in_executor(executor, read)
+
     async def override_pressure(self, level: MemoryPressure | str | None) -> MemoryPressure:
         """Forces a level (for tests and demos) until called with None; applies it at once."""
         self._override = level if level is None else _as_pressure(level)
@@ -318,7 +370,126 @@ class MacOSMemoryManager:
     def pressure_override(self) -> MemoryPressure | None:
         return self._override
 
-    # --- monitoring --------------------------------------------------------------------------
+    # --- the user's activity -----------------------------------------------------------------
+
+    @property
+    def activity_reader(self) -> ActivityReader:
+        if self._activity_reader is None:
+            self._activity_reader = select_activity_reader()
+        return self._activity_reader
+
+    async def check_activity(self) -> ActivityState:
+        """Reads the user's activity now (off the event loop) and notifies activity listeners
+        if the state changed. Concurrent calls are serialised, so one change is announced once."""
+        if self._activity_lock is None:
+            self._activity_lock = asyncio.Lock()
+        async with self._activity_lock:
+            reader = self.activity_reader
+            try:
+                reading = await asyncio.to_thread(reader.read)
+            except Exception as exc:  # a reader must not end monitoring: unknown, with why
+                reading = ActivityReading(None, None, None, reader.source, f"failed: {exc}")
+            state = classify_activity(
+                reading, self.config.idle_after_seconds, self.config.away_after_seconds
+            )
+            previous = self.current_activity
+            self.current_activity = state
+            self.activity_reading = reading
+        if state is not previous:
+            self.activity_changes += 1
+            log.info("user activity %s -> %s (%s)", previous.value, state.value, reading)
+            if previous is ActivityState.AWAY and self._wake is not None:
+                # Back from away: the stretched pressure poll takes a reading now.
+                self._woken_for_activity = True
+                self._wake.set()
+            await self._activity_listeners.publish(state, self.activity_summary())
+        return state
+
+    def activity_summary(self) -> dict[str, Any]:
+        """{"state", "idle_seconds", "frontmost_pid", "source"} (+ the lock and any problem)."""
+        reading = self.activity_reading
+        summary: dict[str, Any] = {
+            "state": self.current_activity.value,
+            "idle_seconds": None,
+            "frontmost_pid": None,
+            "source": "none" if reading is None else reading.source,
+        }
+        if reading is not None:
+            details = reading.to_dict()
+            summary.update(
+                idle_seconds=details["idle_seconds"],
+                frontmost_pid=details["frontmost_pid"],
+                screen_locked=details["screen_locked"],
+            )
+            if reading.problem:
+                summary["problem"] = reading.problem
+        return summary
+
+    @property
+    def pressure_poll_interval(self) -> float:
+        """Seconds between pressure readings: PRESSURE_CHECK_INTERVAL, times AWAY_POLL_FACTOR
+        while the user is away (timers coalesce; kernel pressure events still wake it)."""
+        interval = self.config.pressure_check_interval
+        if self.current_activity is ActivityState.AWAY and self.config.activity_policy:
+            interval *= self.config.away_poll_factor
+        return interval
+
+    async def _follow_activity(self) -> None:
+        """Reads the activity when it can next change: at the idle threshold while active; on
+        input (XInput2 raw events) or every ACTIVITY_POLL_SECONDS while idle or away."""
+        reader = self.activity_reader
+        fd = reader.input_fd()
+        events = fd is not None
+        loop = asyncio.get_running_loop()
+        input_seen = asyncio.Event()
+
+        def on_input(fd: int) -> None:
+            nonlocal events
+            try:
+                if reader.drain_input():
+                    input_seen.set()
+            except Exception:
+                log.exception("reading input events failed; polling the idle time instead")
+                loop.remove_reader(fd)
+                events = False
+                input_seen.set()  # the wait for input would never end: read again now
+
+        if fd is not None:
+            loop.add_reader(fd, on_input, fd)
+        try:
+            while True:
+                state = await self.check_activity()
+                reading = self.activity_reading
+                if reading is None or reading.source == "none":
+                    return  # nothing will ever be read: unknown, acting as active
+                wait = seconds_until_next_read(
+                    reading,
+                    state,
+                    self.config.idle_after_seconds,
+                    self.config.away_after_seconds,
+                    input_events=events,
+                )
+                armed = events and state in (ActivityState.IDLE, ActivityState.AWAY)
+                input_seen.clear()
+                try:
+                    reader.arm_input(armed)
+                except Exception:
+                    log.exception("arming input events failed; polling the idle time instead")
+                    armed = events = False
+                    wait = ACTIVITY_POLL_SECONDS
+                if armed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(input_seen.wait(), timeout=wait)
+                else:
+                    # Unknown (a reader that failed) retries at the pressure poll's pace.
+                    await asyncio.sleep(
+                        self.config.pressure_check_interval if wait is None else wait
+                    )
+        finally:
+            if fd is not None:
+                loop.remove_reader(fd)
+                with contextlib.suppress(Exception):
+                    reader.arm_input(False)
 
     async def start_monitoring(self) -> None:
         """Starts the background monitor; it runs until `stop_monitoring()`."""
@@ -329,14 +500,23 @@ class MacOSMemoryManager:
         if self._watch_kernel_events:
             self._watcher = _WatcherThread(asyncio.get_running_loop(), self._wake)
         self._monitor_task = asyncio.create_task(self._monitor(), name="ironcliw-memory-monitor")
+        self._activity_task = asyncio.create_task(
+            self._follow_activity(), name="ironcliw-activity-monitor"
+        )
 
     async def stop_monitoring(self) -> None:
-        task, self._monitor_task = self._monitor_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._monitor_task, self._activity_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._monitor_task = self._activity_task = None
         self._stop_watcher()
+        reader = self._activity_reader
+        if reader is not None and self._owns_activity_reader:
+            # One the manager chose (an X connection): closed, and chosen again on a restart.
+            self._activity_reader = None
+            reader.close()
 
     def _stop_watcher(self) -> None:
         # Closing wakes the blocked thread at once, so this does not wait on the kernel.
@@ -362,12 +542,12 @@ class MacOSMemoryManager:
                     # Nothing may end monitoring: log it and try again next period.
                     log.exception("memory pressure check failed")
                 try:
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self.config.pressure_check_interval
-                    )
-                    self.kernel_wakeups += 1
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.pressure_poll_interval)
+                    if not self._woken_for_activity:
+                        self.kernel_wakeups += 1
                 except TimeoutError:
                     pass
+                self._woken_for_activity = False
                 self._wake.clear()
         finally:
             # Also when the task is cancelled because its event loop is closing (asyncio.run
@@ -378,7 +558,7 @@ class MacOSMemoryManager:
 
     @property
     def policy(self) -> LevelPolicy:
-        return policy_for(self.config, self.current_pressure)
+        return policy_for(self.config, self.current_pressure, self.current_activity)
 
     def get_recommended_cache_size(self) -> int:
         """Cache budget in MB for the current level."""
@@ -408,6 +588,8 @@ class MacOSMemoryManager:
             "event_mechanism": self.event_mechanism,
             "checks": self.checks,
             "gpu": self._gpu.summary(),
+            "activity": self.activity_summary(),
+            "pressure_poll_interval": self.pressure_poll_interval,
         }
         stats = self.last_stats
         if stats is None:
@@ -455,10 +637,13 @@ def get_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager
 
 
 async def initialize_memory_manager(config: MemoryConfig | None = None) -> MacOSMemoryManager:
-    """The process-wide manager, after its first reading and with monitoring started."""
+    """The process-wide manager, after its first readings (pressure and the user's activity) and
+    with monitoring started."""
     manager = get_memory_manager(config)
     if manager.last_stats is None:
         await manager.check_pressure()
+    if manager.activity_reading is None:
+        await manager.check_activity()
     await manager.start_monitoring()
     return manager
 

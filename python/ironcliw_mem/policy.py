@@ -1,24 +1,28 @@
 """What each level means for the cache, the capture and the spaces watched.
 
-Pure logic: a `MemoryConfig` and a level in, a `LevelPolicy` out; the policy, the spaces and the
-active space in, the spaces to watch out. Nothing here reads the system.
+Pure logic: a `MemoryConfig`, a memory level and the user's activity in, a `LevelPolicy` out
+(the pressure's policy and the activity's, the stricter of the two field by field); the policy,
+the spaces and the active space in, the spaces to watch out. Nothing here reads the system.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ironcliw_mem.levels import CaptureQuality, MemoryPressure, MonitoringStrategy
+from ironcliw_mem.levels import ActivityState, CaptureQuality, MemoryPressure, MonitoringStrategy
 
 if TYPE_CHECKING:
     from ironcliw_mem.config import MemoryConfig
 
 __all__ = [
+    "ActivityPolicy",
+    "ActivityState",
     "CaptureQuality",
     "LevelPolicy",
     "MemoryPressure",
     "MonitoringStrategy",
+    "activity_policy",
     "adjacent_spaces",
     "policy_for",
     "should_monitor_all_spaces",
@@ -36,6 +40,13 @@ class LevelPolicy:
     jpeg_quality: int
     monitoring: MonitoringStrategy
     adaptive: bool
+    # What the user's activity adds (policy_for fills them; these defaults add nothing): the
+    # spaces watched without being asked (`watching`, never wider than `monitoring`), whether to
+    # prefetch, whether to capture anything not asked for.
+    activity: ActivityState = ActivityState.UNKNOWN
+    watching: MonitoringStrategy = MonitoringStrategy.ALL_SPACES
+    prefetch: bool = True
+    unasked_captures: bool = True
 
     @property
     def cache_budget_bytes(self) -> int:
@@ -53,13 +64,80 @@ class LevelPolicy:
             "jpeg_quality": self.jpeg_quality,
             "monitoring": self.monitoring.value,
             "adaptive": self.adaptive,
+            "activity": self.activity.value,
+            "watching": self.watching.value,
+            "prefetch": self.prefetch,
+            "unasked_captures": self.unasked_captures,
         }
 
 
-def policy_for(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPolicy:
-    """The policy for a level. Adaptive management off gives one fixed policy at every level;
-    `None` (no memory manager attached) gives the unmanaged one: nothing capped, the base JPEG
-    quality, all spaces, the fixed CACHE_MAX_SIZE_MB budget."""
+@dataclass(frozen=True)
+class ActivityPolicy:
+    """What the user's activity asks of the agent, apart from memory pressure."""
+
+    activity: ActivityState
+    cache_budget_mb: int | None  # None: no cap of its own
+    watching: MonitoringStrategy
+    prefetch: bool
+    unasked_captures: bool
+
+
+def activity_policy(config: MemoryConfig, activity: ActivityState | None) -> ActivityPolicy:
+    """Active or unknown: nothing changes (never assume the user is away). Idle: the active space
+    is the only one watched, nothing prefetched. Away: also the red budget, and nothing captured
+    unless asked. IRONCLIW_ACTIVITY_POLICY=false keeps every state as active."""
+    state = ActivityState.UNKNOWN if activity is None else activity
+    if state.present or not config.activity_policy:
+        return ActivityPolicy(state, None, MonitoringStrategy.ALL_SPACES, True, True)
+    if state is ActivityState.IDLE:
+        return ActivityPolicy(state, None, MonitoringStrategy.ACTIVE_ONLY, False, True)
+    return ActivityPolicy(
+        state, config.cache_size_red, MonitoringStrategy.ACTIVE_ONLY, False, False
+    )
+
+
+# Narrowest last: the stricter of two strategies is the one that watches fewer spaces.
+_WATCH_ORDER = (
+    MonitoringStrategy.ALL_SPACES,
+    MonitoringStrategy.ACTIVE_AND_ADJACENT,
+    MonitoringStrategy.ACTIVE_ONLY,
+)
+
+
+def _narrower(a: MonitoringStrategy, b: MonitoringStrategy) -> MonitoringStrategy:
+    return max(a, b, key=_WATCH_ORDER.index)
+
+
+def _stricter(pressure: LevelPolicy, activity: ActivityPolicy) -> LevelPolicy:
+    """Field by field, whichever of the two asks for less."""
+    budget = pressure.cache_budget_mb
+    if activity.cache_budget_mb is not None:
+        budget = min(budget, activity.cache_budget_mb)
+    return replace(
+        pressure,
+        cache_budget_mb=budget,
+        activity=activity.activity,
+        watching=_narrower(pressure.watching, activity.watching),
+        prefetch=pressure.prefetch and activity.prefetch,
+        unasked_captures=pressure.unasked_captures and activity.unasked_captures,
+    )
+
+
+def policy_for(
+    config: MemoryConfig,
+    pressure: MemoryPressure | None,
+    activity: ActivityState | None = None,
+) -> LevelPolicy:
+    """The policy for a level and the user's activity: the stricter of the pressure's policy and
+    the activity's (`activity_policy`), field by field.
+
+    For the pressure: adaptive management off gives one fixed policy at every level; `None` (no
+    memory manager attached) gives the unmanaged one: nothing capped, the base JPEG quality, all
+    spaces, the fixed CACHE_MAX_SIZE_MB budget."""
+    return _stricter(_pressure_policy(config, pressure), activity_policy(config, activity))
+
+
+def _pressure_policy(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPolicy:
     if pressure is None:
         return LevelPolicy(
             pressure=MemoryPressure.UNKNOWN,
@@ -69,6 +147,8 @@ def policy_for(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPo
             monitoring=MonitoringStrategy.ALL_SPACES,
             adaptive=False,
         )
+    # Nothing is prefetched under red pressure, whether or not the policy adapts to it.
+    prefetch = pressure is not MemoryPressure.RED
     if not config.enable_adaptive_management:
         return LevelPolicy(
             pressure=pressure,
@@ -77,9 +157,11 @@ def policy_for(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPo
             jpeg_quality=config.image_compression_quality,
             monitoring=MonitoringStrategy.ALL_SPACES,
             adaptive=False,
+            prefetch=prefetch,
         )
     # Unknown is treated as yellow (the agent's original rule), never as green.
     acting_as = MemoryPressure.YELLOW if pressure is MemoryPressure.UNKNOWN else pressure
+    monitoring = _monitoring(config, acting_as)
     return LevelPolicy(
         pressure=pressure,
         cache_budget_mb=_cache_budget_mb(config, pressure),
@@ -89,8 +171,10 @@ def policy_for(config: MemoryConfig, pressure: MemoryPressure | None) -> LevelPo
             MemoryPressure.RED: config.quality_red,
         }[acting_as],
         jpeg_quality=_jpeg_quality(config, acting_as),
-        monitoring=_monitoring(config, acting_as),
+        monitoring=monitoring,
         adaptive=True,
+        watching=monitoring,
+        prefetch=prefetch,
     )
 
 
@@ -145,14 +229,21 @@ def adjacent_spaces(spaces: list[int], active: int) -> list[int]:
 
 
 def spaces_to_watch(
-    policy: LevelPolicy, spaces: list[int], active: int, monitored_spaces: list[int]
+    policy: LevelPolicy,
+    spaces: list[int],
+    active: int,
+    monitored_spaces: list[int],
+    *,
+    asked: bool = False,
 ) -> list[int]:
     """The spaces the policy lets the agent watch: all of them, the active space and its
-    neighbours, or the active space only (by `policy.monitoring`); always within
-    `monitored_spaces` when it is not empty (MONITORED_SPACES), in its order."""
+    neighbours, or the active space only; always within `monitored_spaces` when it is not empty
+    (MONITORED_SPACES), in its order. By `policy.watching` (pressure and activity), or for a
+    capture the agent was asked for (`asked`) by `policy.monitoring` (pressure alone: an idle
+    user's question is still answered in full)."""
     if monitored_spaces:
         spaces = [s for s in monitored_spaces if s in spaces]
-    strategy = policy.monitoring
+    strategy = policy.monitoring if asked else policy.watching
     if strategy is MonitoringStrategy.ALL_SPACES:
         return spaces
     if strategy is MonitoringStrategy.ACTIVE_AND_ADJACENT:

@@ -19,6 +19,12 @@ use std::fmt;
 
 use super::{HeadroomScope, Level, Sample, Sources};
 
+/// The most a dwell may be: longer than a day, a level would outlast the pressure all day.
+pub const MAX_DOWNGRADE_DWELL_SECONDS: f64 = 86_400.0;
+/// The most a fallback floor of available memory may be (1 TiB): above it every machine this
+/// runs on would read as under pressure for good.
+pub const MAX_FALLBACK_AVAILABLE_MB: f64 = 1_048_576.0;
+
 /// Every tunable of the classifier. Percentages are 0-100; `downgrade_dwell` is in seconds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Thresholds {
@@ -193,14 +199,17 @@ impl Thresholds {
                     message: format!("must be a finite number >= 0, got {value}"),
                 });
             }
-            let is_percent = !matches!(
-                field,
-                "downgrade_dwell" | "fallback_yellow_available_mb" | "fallback_red_available_mb"
-            );
-            if is_percent && value > 100.0 {
+            let (limit, kind) = match field {
+                "downgrade_dwell" => (MAX_DOWNGRADE_DWELL_SECONDS, "a dwell in seconds"),
+                "fallback_yellow_available_mb" | "fallback_red_available_mb" => {
+                    (MAX_FALLBACK_AVAILABLE_MB, "an amount of MB")
+                }
+                _ => (100.0, "a percentage"),
+            };
+            if value > limit {
                 return Err(ThresholdError {
                     field,
-                    message: format!("is a percentage and must be <= 100, got {value}"),
+                    message: format!("is {kind} and must be <= {limit}, got {value}"),
                 });
             }
         }
@@ -1242,6 +1251,11 @@ mod tests {
         assert_eq!(
             with("gpu_nvidia_yellow_enter", 96.0),
             "gpu_nvidia_yellow_enter"
+        );
+        assert_eq!(with("downgrade_dwell", 86_401.0), "downgrade_dwell");
+        assert_eq!(
+            with("fallback_yellow_available_mb", 2e6),
+            "fallback_yellow_available_mb"
         );
         let mut t = Thresholds::default();
         assert!(!t.set("nope", 1.0));

@@ -484,7 +484,7 @@ impl ByteCache {
     }
 
     /// Frees entries until `bytes <= target_bytes`, keeping the budget. `reason` is one of
-    /// "pressure", "capacity", "explicit" and picks the counter. Returns entries evicted.
+    /// "pressure", "capacity", "explicit", "activity" and picks the counter. Returns entries evicted.
     #[pyo3(
         signature = (target_bytes, reason=None),
         text_signature = "($self, target_bytes, reason='pressure')"
@@ -501,7 +501,7 @@ impl ByteCache {
         let reason = match EvictionReason::parse(reason) {
             Some(EvictionReason::Ttl) | None => {
                 return Err(PyValueError::new_err(format!(
-                    "reason must be one of 'pressure', 'capacity', 'explicit', got {reason:?}"
+                    "reason must be one of 'pressure', 'capacity', 'explicit', 'activity', got {reason:?}"
                 )))
             }
             Some(r) => r,
@@ -540,6 +540,7 @@ impl ByteCache {
         dict.set_item("evictions_ttl", stats.evictions_ttl)?;
         dict.set_item("evictions_pressure", stats.evictions_pressure)?;
         dict.set_item("evictions_explicit", stats.evictions_explicit)?;
+        dict.set_item("evictions_activity", stats.evictions_activity)?;
         dict.set_item("entries", stats.entries)?;
         dict.set_item("bytes", stats.bytes)?;
         dict.set_item("max_bytes", stats.max_bytes)?;

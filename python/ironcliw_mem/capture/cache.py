@@ -1,7 +1,8 @@
 """`MultiSpaceCaptureCache`: JPEG tiers per (space, quality) in the native byte cache.
 
 The budget follows the memory manager: a pressure callback resizes the cache the moment the level
-changes (evicting at once, counted as pressure evictions), and a background sweep releases
+changes (evicting at once, counted as pressure evictions), an activity callback the moment the
+user goes away or comes back (counted as activity evictions), and a background sweep releases
 expired entries without waiting for a lookup. A request for a lower tier is served from a cached
 higher tier by downscaling; never the other way round.
 
@@ -26,7 +27,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from ironcliw_mem.callbacks import weakly
 from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
 from ironcliw_mem.capture.types import JpegScreenshot, SpaceCaptureMetadata
 from ironcliw_mem.config import MemoryConfig
-from ironcliw_mem.levels import CaptureQuality, MemoryPressure
+from ironcliw_mem.levels import ActivityState, CaptureQuality, MemoryPressure
 from ironcliw_mem.policy import LevelPolicy, policy_for
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ class MultiSpaceCaptureCache:
         # The manager is a process singleton: it must not keep a dropped cache (and its JPEGs)
         # alive, so it holds this listener, which holds the cache weakly.
         self._listener = weakly(self._on_pressure_change)
+        self._activity_listener = weakly(self._on_activity_change)
         self.hit_count = 0
         self.miss_count = 0
         self.derived_hits = 0
@@ -145,7 +147,9 @@ class MultiSpaceCaptureCache:
     @property
     def policy(self) -> LevelPolicy:
         manager = self._memory_manager
-        return policy_for(self.config, manager.current_pressure if manager else None)
+        if manager is None:
+            return policy_for(self.config, None)
+        return policy_for(self.config, manager.current_pressure, manager.current_activity)
 
     def effective_budget_mb(self) -> int:
         if self._memory_manager is not None and self.dynamic_sizing:
@@ -154,21 +158,27 @@ class MultiSpaceCaptureCache:
 
     def set_memory_manager(self, manager: MacOSMemoryManager | None) -> None:
         """Follows `manager`'s level from now on: the budget is applied now and on every change."""
-        if self._memory_manager is not None:
-            self._memory_manager.unregister_pressure_callback(self._listener)
+        self._stop_following()
         self._memory_manager = manager
         if manager is not None:
             manager.register_pressure_callback(self._listener)
+            manager.register_activity_callback(self._activity_listener)
         self.apply_budget()
 
-    def apply_budget(self) -> int:
+    def _stop_following(self) -> None:
+        if self._memory_manager is not None:
+            self._memory_manager.unregister_pressure_callback(self._listener)
+            self._memory_manager.unregister_activity_callback(self._activity_listener)
+
+    def apply_budget(self, reason: Literal["pressure", "activity"] = "pressure") -> int:
         """Resizes to the effective budget now; returns the entries evicted."""
         budget = self.effective_budget_mb() * MIB
         if budget == self._store.max_bytes:
             return 0
         self.budget_changes += 1
-        # Shrinking because of pressure is counted as such, then the budget itself moves.
-        evicted = self._store.evict_to(budget, reason="pressure")
+        # Shrinking because of pressure (or the user's absence) is counted as such, then the
+        # budget itself moves.
+        evicted = self._store.evict_to(budget, reason=reason)
         evicted += self._store.resize(budget)
         return evicted
 
@@ -184,6 +194,15 @@ class MultiSpaceCaptureCache:
             pressure.value,
             evicted,
             released,
+        )
+
+    def _on_activity_change(self, activity: ActivityState, info: dict[str, Any]) -> None:
+        evicted = self.apply_budget(reason="activity")
+        log.info(
+            "capture cache budget %d MB with the user %s (%d entries evicted)",
+            self._store.max_bytes // MIB,
+            activity.value,
+            evicted,
         )
 
     # --- entries -----------------------------------------------------------------------------
@@ -304,6 +323,7 @@ class MultiSpaceCaptureCache:
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=self.config.image_subsampling,
                 thumbnail_size=self.config.image_thumbnail_size,
+                pixel_format=None,  # an array given to put: 4 channels BGRA, 3 RGB
             )
             jpeg = encoded.jpeg
             metadata = dataclasses.replace(
@@ -334,6 +354,7 @@ class MultiSpaceCaptureCache:
         captured_at: float,
         ttl: float | None = None,
     ) -> bool:
+        self._ensure_sweeper()  # it ends while the cache is empty
         return self._store.set(key, _pack_entry(jpeg, metadata, captured_at), ttl)
 
     def generation(self, space_id: int) -> tuple[int, int]:
@@ -387,9 +408,8 @@ class MultiSpaceCaptureCache:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-        if self._memory_manager is not None:
-            self._memory_manager.unregister_pressure_callback(self._listener)
-            self._memory_manager = None
+        self._stop_following()
+        self._memory_manager = None
 
     # --- reporting ---------------------------------------------------------------------------
 
@@ -424,7 +444,7 @@ class MultiSpaceCaptureCache:
             "default_ttl": self.default_ttl,
             "evictions": {
                 reason: native[f"evictions_{reason}"]
-                for reason in ("capacity", "ttl", "pressure", "explicit")
+                for reason in ("capacity", "ttl", "pressure", "explicit", "activity")
             },
         }
 
@@ -432,14 +452,20 @@ class MultiSpaceCaptureCache:
 async def _sweep_while_alive(
     cache_ref: weakref.ref[MultiSpaceCaptureCache], interval: float
 ) -> None:
-    """Sweeps expired entries every `interval` seconds; holds the cache weakly, ends with it."""
+    """Sweeps expired entries every `interval` seconds; holds the cache weakly, ends with it.
+
+    It also ends once the cache is empty (nothing left to expire), so an idle agent, its user
+    away, keeps no timer for it; the next entry stored starts it again."""
     while True:
         await asyncio.sleep(interval)
         cache = cache_ref()
         if cache is None:
             return
         cache.expire()
+        empty = len(cache._store) == 0
         del cache
+        if empty:
+            return
 
 
 def _wall_age_seconds(captured: datetime) -> float:

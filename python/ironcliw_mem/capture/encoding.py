@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,37 @@ def content_hash(jpeg: Buffer) -> str:
     return hashlib.blake2b(jpeg, digest_size=16).hexdigest()
 
 
+def pixel_format_of(backend: object) -> str | None:
+    """The layout a backend says its frames have, checked against what the encoder reads; None
+    for a backend that does not say (then 4 channels are read as BGRA, 3 as RGB)."""
+    declared = getattr(backend, "pixel_format", None)
+    if declared is None:
+        return None
+    if not isinstance(declared, str) or declared.upper() not in _native.PIXEL_FORMATS:
+        raise ValueError(
+            f"capture backend {getattr(backend, 'name', type(backend).__name__)!r} declares "
+            f"pixel_format={declared!r}; accepted: {', '.join(_native.PIXEL_FORMATS)}"
+        )
+    return declared.upper()
+
+
+def as_frame(
+    frame: npt.NDArray[np.uint8] | _native.Frame, pixel_format: str | None
+) -> npt.NDArray[np.uint8] | _native.Frame:
+    """`frame` with its layout attached: an array becomes a `Frame` of `pixel_format` (used in
+    place, not copied); a `Frame` already carries its own, which must not contradict it."""
+    if pixel_format is None:
+        return frame
+    layout = cast("_native.PixelFormatName", pixel_format.upper())
+    if isinstance(frame, _native.Frame):
+        if frame.pixel_format != layout:
+            raise ValueError(
+                f"the frame is {frame.pixel_format} but the backend declares {pixel_format}"
+            )
+        return frame
+    return _native.Frame(cast("Buffer", frame), pixel_format=layout)  # an array is a buffer
+
+
 def encode_tier(
     frame: npt.NDArray[np.uint8] | _native.Frame,
     tier: CaptureQuality,
@@ -43,10 +74,12 @@ def encode_tier(
     jpeg_quality: int,
     subsampling: str,
     thumbnail_size: tuple[int, int],
+    pixel_format: str | None = None,
 ) -> EncodedImage:
-    """One tier of a captured frame (BGRA/RGB array or `Frame`)."""
+    """One tier of a captured frame (an array or `Frame`). `pixel_format` is the array's layout
+    (one of `PIXEL_FORMATS`); without it 4 channels are read as BGRA and 3 as RGB."""
     encoded = _native.encode_tiers(
-        frame,
+        as_frame(frame, pixel_format),
         tiers=[tier.value],
         quality=jpeg_quality,
         subsampling=subsampling,  # type: ignore[arg-type]
@@ -94,8 +127,10 @@ class TierEncoder(Protocol):
         jpeg_quality: int,
         subsampling: str,
         thumbnail_size: tuple[int, int],
+        pixel_format: str | None,
     ) -> EncodedImage:
-        """One tier of a captured frame (blocking; called from a worker thread)."""
+        """One tier of a captured frame (blocking; called from a worker thread); `pixel_format`
+        is the layout the backend declares (None: 4 channels BGRA, 3 RGB)."""
         ...
 
     def derive(

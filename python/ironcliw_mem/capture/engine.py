@@ -5,6 +5,10 @@ in parallel); two concurrent requests for the same space and tier share one capt
 in one space is reported in `errors` and does not fail the others. The engine reads time and
 encodes through its cache (`clock=`, `encoder=`), so a capture's age and its tiers follow the
 same clock and encoder as the cache's entries.
+
+The backend is someone else's code: every call into it is bounded by CAPTURE_TIMEOUT_SECONDS
+(`capture/bounded.py`), whatever it raises is reported in the result, never raised from
+`capture_all_spaces`, and so is a failing or hanging request callback (`callback_error`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ironcliw_mem.allocator import keep_frames_out_of_the_heap
 from ironcliw_mem.capture.backends import CaptureBackend
+from ironcliw_mem.capture.bounded import TIMEOUT_SETTING, BoundedCalls
 from ironcliw_mem.capture.cache import MultiSpaceCaptureCache
-from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder
+from ironcliw_mem.capture.encoding import NATIVE_ENCODER, TierEncoder, pixel_format_of
 from ironcliw_mem.capture.select import backend_reason, select_backend
 from ironcliw_mem.capture.types import (
     PREFETCH_REASONS,
+    UNASKED_REASONS,
     CaptureMethod,
     JpegScreenshot,
     SpaceCaptureMetadata,
@@ -92,6 +98,11 @@ class MultiSpaceCaptureEngine:
         # The screen the platform offers (macOS, X11), synthetic screens where there is none.
         self.backend: CaptureBackend = backend if backend is not None else select_backend()
         self._owns_backend = backend is None  # one it chose, it closes; one given, its owner does
+        # The layout of the backend's frames, checked now (a bad one is the backend's bug).
+        self.pixel_format = pixel_format_of(self.backend)
+        self._backend_calls = BoundedCalls(
+            config.capture_timeout_seconds, name=str(getattr(self.backend, "name", "custom"))
+        )
         if cache is None:
             cache = MultiSpaceCaptureCache(
                 max_size_mb=cache_size_mb,
@@ -108,6 +119,8 @@ class MultiSpaceCaptureEngine:
         self.monitoring_active = False
         self._in_flight: dict[tuple[int, CaptureQuality], asyncio.Task[Captured]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # Request callbacks cancelled after their time, held until they end (they may not).
+        self._abandoned_callbacks: set[asyncio.Future[Any]] = set()
         self.captures_made = 0
         self.capture_failures = 0
         self.shared_captures = 0
@@ -124,28 +137,44 @@ class MultiSpaceCaptureEngine:
     @property
     def policy(self) -> LevelPolicy:
         manager = self.memory_manager
-        return policy_for(self.config, manager.current_pressure if manager else None)
+        if manager is None:
+            return policy_for(self.config, None)
+        return policy_for(self.config, manager.current_pressure, manager.current_activity)
 
     def get_quality_for_pressure(self, requested_quality: CaptureQuality) -> CaptureQuality:
         """The requested tier, lowered to the level's tier; never raised. By fidelity."""
         return self.policy.cap_quality(CaptureQuality.parse(requested_quality))
 
     async def enumerate_spaces(self) -> list[int]:
-        return sorted(await asyncio.to_thread(self.backend.list_spaces))
+        return sorted(
+            await self._backend_calls.call(
+                "list_spaces", "listing the spaces", self.backend.list_spaces, share=True
+            )
+        )
 
     async def get_current_space(self) -> int:
-        self.current_space_id = await asyncio.to_thread(self.backend.current_space)
+        self.current_space_id = await self._backend_calls.call(
+            "current_space",
+            "asking for the current space",
+            self.backend.current_space,
+            share=True,
+        )
         return self.current_space_id
 
     async def get_spaces_to_monitor(self) -> list[int]:
         """The spaces the policy lets us watch: all (green), the active space and its neighbours
-        (yellow), the active space only (red); always within MONITORED_SPACES when it is set."""
+        (yellow), the active space only (red, or the user idle or away); always within
+        MONITORED_SPACES when it is set."""
         return self._spaces_to_monitor(
             await self.enumerate_spaces(), await self.get_current_space()
         )
 
-    def _spaces_to_monitor(self, spaces: list[int], active: int) -> list[int]:
-        return spaces_to_watch(self.policy, spaces, active, self.config.monitored_spaces)
+    def _spaces_to_monitor(
+        self, spaces: list[int], active: int, *, asked: bool = False
+    ) -> list[int]:
+        return spaces_to_watch(
+            self.policy, spaces, active, self.config.monitored_spaces, asked=asked
+        )
 
     # --- capture -----------------------------------------------------------------------------
 
@@ -168,10 +197,21 @@ class MultiSpaceCaptureEngine:
         if self.optimizer is not None:
             request = await self.optimizer.optimize_capture_request(request)
         quality = self.get_quality_for_pressure(request.quality)
-        active = await self.get_current_space()
+        try:
+            active = await self.get_current_space()
+        except Exception as exc:
+            message = (
+                f"capture backend {self.backend.name!r} could not say the current space: "
+                f"{type(exc).__name__}: {exc}"
+            )
+            return SpaceCaptureResult({}, {}, False, time.perf_counter() - started, {-1: message})
         if self.optimizer is not None:
             self.optimizer.track_active_space(active)
-        allowed = set(self._spaces_to_monitor(info["spaces"], active))
+        policy = self.policy
+        asked = request.reason not in UNASKED_REASONS
+        allowed = set(self._spaces_to_monitor(info["spaces"], active, asked=asked))
+        if not asked and not policy.unasked_captures:
+            allowed = set()  # the user is away: nothing is captured unless asked
         result = SpaceCaptureResult(
             {}, {}, False, 0.0, quality=quality, pressure=self.pressure.value
         )
@@ -185,10 +225,7 @@ class MultiSpaceCaptureEngine:
             elif space_id in allowed:
                 wanted.append(space_id)
             else:
-                result.skipped[space_id] = (
-                    f"not watched at {self.pressure.level_name} pressure "
-                    f"({self.policy.monitoring.value} spaces)"
-                )
+                result.skipped[space_id] = _skip_reason(policy, asked, self.pressure)
         to_capture: list[int] = []
         for space_id in wanted:
             cached = (
@@ -227,10 +264,41 @@ class MultiSpaceCaptureEngine:
         result.success = bool(result.screenshots)
         result.total_duration = time.perf_counter() - started
         if request.callback is not None:
-            outcome = request.callback(result.screenshots, result.metadata)
-            if inspect.isawaitable(outcome):
-                await outcome
+            result.callback_error = await self._call_back(request.callback, result)
         return result
+
+    async def _call_back(
+        self, callback: Callable[..., Any], result: SpaceCaptureResult
+    ) -> str | None:
+        """Runs the request's callback; what went wrong (it raised, or an awaitable one did not
+        finish within the capture timeout and was cancelled), or None. The result stands either
+        way. A synchronous callback runs on the event loop and cannot be interrupted."""
+        try:
+            outcome = callback(result.screenshots, result.metadata)
+            if not inspect.isawaitable(outcome):
+                return None
+            waiting = asyncio.ensure_future(outcome)
+            done, _ = await asyncio.wait({waiting}, timeout=self._backend_calls.timeout)
+            if waiting not in done:
+                waiting.cancel()  # not awaited: a callback that ignores cancelling would hang us
+                self._abandoned_callbacks.add(waiting)
+                waiting.add_done_callback(self._callback_abandoned)
+                message = (
+                    f"callback {callback!r} did not finish within "
+                    f"{self._backend_calls.timeout:g} s ({TIMEOUT_SETTING}); it was cancelled"
+                )
+                log.warning("%s", message)
+                return message
+            waiting.result()
+        except Exception as exc:
+            log.exception("capture callback %r failed; the result stands", callback)
+            return f"callback {callback!r} raised {type(exc).__name__}: {exc}"
+        return None
+
+    def _callback_abandoned(self, task: asyncio.Future[Any]) -> None:
+        self._abandoned_callbacks.discard(task)
+        if not task.cancelled():
+            task.exception()  # already reported as timed out; not logged again
 
     async def _capture_shared(
         self, space_id: int, quality: CaptureQuality, active: bool
@@ -266,7 +334,9 @@ class MultiSpaceCaptureEngine:
         captured_at = self.cache.clock()
         started = time.perf_counter()
         try:
-            frame = await asyncio.to_thread(self.backend.capture, space_id)
+            frame = await self._backend_calls.call(
+                ("capture", space_id), f"capturing space {space_id}", self.backend.capture, space_id
+            )
             encoded = await asyncio.to_thread(
                 self.cache.encoder.encode,
                 frame,
@@ -274,6 +344,7 @@ class MultiSpaceCaptureEngine:
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=self.config.image_subsampling,
                 thumbnail_size=self.config.image_thumbnail_size,
+                pixel_format=self.pixel_format,
             )
         except Exception:
             self.capture_failures += 1
@@ -323,10 +394,11 @@ class MultiSpaceCaptureEngine:
     ) -> asyncio.Task[SpaceCaptureResult] | None:
         """Starts a background capture of `space_ids` (as the original, it does not wait).
 
-        Nothing is prefetched under red pressure; the policy bounds spaces and tier as for any
-        request. Returns the task, for callers that do want to wait.
+        Nothing is prefetched under red pressure nor while the user is idle or away
+        (`policy.prefetch`); the policy bounds spaces and tier as for any request. Returns the
+        task, for callers that do want to wait.
         """
-        if self.pressure is MemoryPressure.RED or not space_ids:
+        if not self.policy.prefetch or not space_ids:
             return None
         request = SpaceCaptureRequest(
             space_ids=list(space_ids),
@@ -386,7 +458,10 @@ class MultiSpaceCaptureEngine:
         await self.cache.close()
         close_backend = getattr(self.backend, "close", None)
         if self._owns_backend and callable(close_backend):
-            await asyncio.to_thread(close_backend)
+            try:
+                await self._backend_calls.call("close", "closing the backend", close_backend)
+            except Exception:
+                log.exception("closing capture backend %r failed", self.backend.name)
 
     def get_cache_stats(self) -> dict[str, Any]:
         stats = self.cache.get_stats()
@@ -397,6 +472,9 @@ class MultiSpaceCaptureEngine:
                 "captures_made": self.captures_made,
                 "capture_failures": self.capture_failures,
                 "shared_captures": self.shared_captures,
+                "capture_timeouts": self._backend_calls.timeouts,
+                "refused_while_stuck": self._backend_calls.refused,
+                "backend_calls_running": self._backend_calls.running(),
                 "bytes_encoded": self.bytes_encoded,
                 "policy": self.policy.to_dict(),
             }
@@ -404,3 +482,13 @@ class MultiSpaceCaptureEngine:
         if self.memory_manager is not None:
             stats["memory_pressure"] = self.memory_manager.get_stats_summary()
         return stats
+
+
+def _skip_reason(policy: LevelPolicy, asked: bool, pressure: MemoryPressure) -> str:
+    """Why a space of a request is left out, naming the rule that did it."""
+    if not asked and not policy.unasked_captures:
+        return f"the user is {policy.activity.value}: nothing is captured unless asked"
+    strategy = policy.monitoring if asked else policy.watching
+    if strategy is not policy.monitoring:
+        return f"the user is {policy.activity.value}: only the {strategy.value} space is watched"
+    return f"not watched at {pressure.level_name} pressure ({strategy.value} spaces)"

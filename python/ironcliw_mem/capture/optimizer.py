@@ -263,6 +263,8 @@ class MultiSpaceOptimizer:
         engine = self.capture_engine
         if engine is None:
             return []
+        if not engine.policy.prefetch:  # red pressure, or the user idle or away
+            return []
         current = await engine.get_current_space()
         allowed = await engine.get_spaces_to_monitor()
         candidates = self.prefetch_candidates(current, allowed, engine.pressure)

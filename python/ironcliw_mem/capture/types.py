@@ -17,6 +17,9 @@ from ironcliw_mem.levels import CaptureQuality
 
 # Request reasons that mean "the package warming its cache", not the user's or agent's interest.
 PREFETCH_REASONS = frozenset({"prefetch", "predictive_prefetch"})
+# Requests the agent makes on its own (prefetches, its periodic look at the screen): not served
+# while the user is away. Any other reason is taken as asked for, and is always served.
+UNASKED_REASONS = PREFETCH_REASONS | {"monitoring", "background"}
 
 
 class CaptureMethod(enum.Enum):
@@ -112,3 +115,5 @@ class SpaceCaptureResult:
     skipped: dict[int, str] = field(default_factory=dict)
     quality: CaptureQuality | None = None
     pressure: str | None = None
+    # Why the request's callback failed (it raised, or did not finish in time); the result stands.
+    callback_error: str | None = None

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ironcliw_mem import _native, gpu
+from ironcliw_mem.activity import report as activity_report
 from ironcliw_mem.config import ConfigError, MemoryConfig
 
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 128 + 13  # SIGPIPE, as a shell reports a process a closed pipe ended
 
 MIB = 1024 * 1024
 GIB = 1024**3
@@ -158,6 +160,7 @@ def _fmt_gb(value: Any) -> str:
 async def _one_reading() -> dict[str, Any]:
     manager = _make_manager()
     await manager.check_pressure()
+    await manager.check_activity()
     summary: dict[str, Any] = manager.get_stats_summary()
     return summary
 
@@ -194,6 +197,7 @@ def format_status(summary: dict[str, Any]) -> str:
             shown.append(f"{label} {value}")
     lines.append("signals: " + (", ".join(shown) or "none readable"))
     lines.extend(gpu.status_lines(summary.get("gpu")))
+    lines.append(activity_report.status_line(summary.get("activity")))
     lines.append(
         f"recommended: cache {summary['recommended_cache_mb']} MB,"
         f" quality {summary['recommended_quality']} (JPEG {summary['recommended_jpeg_quality']}),"
@@ -247,6 +251,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     backend, reason = _make_backend(args)
     manager = _make_manager()
     progress = progress_printer(sys.stderr)
+    measured = profiler.MemoryProfiler(manager, progress=progress)
 
     async def run() -> profiler.MemoryProfiler:
         await manager.check_pressure()
@@ -263,11 +268,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
                     else args.allowance_mb
                 ),
                 progress=progress,
+                profiler=measured,
             )
         finally:
             await manager.stop_monitoring()
 
-    result = asyncio.run(run())
+    interrupted = False
+    try:
+        result = asyncio.run(run())
+    except KeyboardInterrupt:
+        # What was measured until Ctrl-C is written, marked partial; the exit code says so.
+        interrupted, result = True, measured
     if progress is not None:
         sys.stderr.write("\n")
     result.run_config.update(
@@ -278,6 +289,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         }
     )
     report = result.generate_report()
+    report["partial"] = interrupted
     # Named now, not at the start: two runs started in the same second both saw a free name.
     path = profiler.claim_report_path(args.output_dir)
     plot_note: str
@@ -299,6 +311,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print(profiler.format_summary(report))
     print(f"report: {path}")
     print(plot_note)
+    if interrupted:
+        print("ironcliw-mem profile: interrupted; the report is partial", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return EXIT_OK if report["summary"]["priority_3_target_met"] else EXIT_FAILED_CHECK
 
 
@@ -569,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ironcliw-mem",
         description="Memory-pressure layer for screen-vision agents. Without a command: info.",
         epilog="Exit codes: 0 ok; 1 a check or target failed; 2 bad arguments or configuration;"
-        " 130 interrupted (Ctrl-C; SIGTERM stops stress and serve cleanly with 0).",
+        " 130 interrupted (Ctrl-C; SIGTERM stops stress and serve cleanly with 0; an interrupted"
+        " profile still writes its report, marked partial); 141 stdout was closed (| head).",
     )
     parser.add_argument("--version", action="version", version=_native.__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -624,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stress",
         help="create memory pressure step by step, print the level, release on exit",
         description="Allocates and touches memory in steps up to a safety cap (default half of"
-        " the memory available to this process, never closer than a margin of 10 %% of the"
+        " the memory available to this process, never closer than a margin of 10 % of the"
         " total, at least 256 MB, to all of it), printing the level after each step; holds,"
         " then releases everything, also on Ctrl-C or SIGTERM.",
     )
@@ -677,15 +693,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`... | head`): exit quietly, as `cat` does. Python would
+    otherwise print a traceback, and another error when it flushes stdout at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _run(arguments: list[str]) -> int:
     parser = build_parser()
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(arguments)
-    if args.command is None:
-        args = parser.parse_args(["info", *arguments])
+    try:
+        args = parser.parse_args(arguments)
+        if args.command is None:
+            args = parser.parse_args(["info", *arguments])
+    except SystemExit as done:  # --help, --version, a usage error: flushed here, not at exit
+        sys.stdout.flush()
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe could not be caught
+        return code
     except (ConfigError, UsageError) as exc:
         print(f"ironcliw-mem {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,33 +1,57 @@
-"""A small live dashboard over HTTP: `/stats`, `/metrics` (Prometheus text), `/history`, `/`.
+"""The live dashboard: the page, `/stats`, `/history`, `/healthz` and `/metrics`.
 
-The server is the standard library's `ThreadingHTTPServer` on 127.0.0.1: four read-only
-endpoints need no framework, and the package gains no dependency. Request threads never touch
-the memory manager or the engine: a sampler task on the asyncio loop that owns them takes a
-reading every `DASHBOARD_SAMPLE_INTERVAL_S` and publishes an immutable snapshot, which the
-request threads serve.
+One implementation of the routes (`respond`) behind two front doors: the standalone server here
+(the standard library's HTTP server on 127.0.0.1, bounded and with deadlines, for
+`ironcliw-mem serve`) and the ASGI application in `dashboard_asgi` (mounted in the agent's own
+FastAPI/Starlette app). Neither door touches the memory manager or the engine: a sampler task on
+the asyncio loop that owns them takes a reading every `DASHBOARD_SAMPLE_INTERVAL_S` and publishes
+a snapshot, which the doors serve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import math
+import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 from ironcliw_mem import gpu
+from ironcliw_mem.tools.dashboard_page import PAGE
+from ironcliw_mem.tools.metrics import (
+    PREFIX,
+    MemoryCollector,
+    Stats,
+    cache_stats_of,
+    read_footprint,
+)
 
 if TYPE_CHECKING:
     from ironcliw_mem.capture.engine import MultiSpaceCaptureEngine
     from ironcliw_mem.manager import MacOSMemoryManager
+
+__all__ = [
+    "DashboardServer",
+    "DashboardState",
+    "Response",
+    "cache_stats_of",
+    "respond",
+    "sample_forever",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,218 +64,35 @@ DASHBOARD_SAMPLE_INTERVAL_S = 1.0
 HISTORY_POINTS = 600  # ten minutes at one point a second
 # /healthz fails when no reading arrived for this many sample intervals.
 STALE_AFTER_INTERVALS = 3
-LEVEL_CODES = {"green": 0, "yellow": 1, "red": 2, "unknown": -1}
-METRIC_PREFIX = "ironcliw_"
-
-# Sample signals and stats exported: key -> (metric name, type, help). Bytes stay bytes
-# (Prometheus base units); PSI averages and headroom are percent, as the probe gives them.
-SIGNAL_METRICS: dict[str, tuple[str, str, str]] = {
-    "total": (
-        "memory_total_bytes",
-        "gauge",
-        "Memory this process can use (the cgroup limit if lower)",
-    ),
-    "used": ("memory_used_bytes", "gauge", "Memory in use by applications"),
-    "wired": ("memory_wired_bytes", "gauge", "Wired memory (macOS)"),
-    "compressed": ("memory_compressed_bytes", "gauge", "Memory held by the compressor (macOS)"),
-    "swap_total": ("memory_swap_total_bytes", "gauge", "Swap space"),
-    "swap_used": ("memory_swap_used_bytes", "gauge", "Swap in use"),
-    "psi_some_avg10": ("memory_psi_some_avg10_percent", "gauge", "PSI memory some avg10"),
-    "psi_some_avg60": ("memory_psi_some_avg60_percent", "gauge", "PSI memory some avg60"),
-    "psi_full_avg10": ("memory_psi_full_avg10_percent", "gauge", "PSI memory full avg10"),
-    "psi_full_avg60": ("memory_psi_full_avg60_percent", "gauge", "PSI memory full avg60"),
-    "cgroup_limit": ("cgroup_memory_limit_bytes", "gauge", "The memory cgroup's limit"),
-    "cgroup_high": ("cgroup_memory_high_bytes", "gauge", "The memory cgroup's high mark"),
-    "cgroup_usage": ("cgroup_memory_usage_bytes", "gauge", "The memory cgroup's usage"),
-    "cgroup_working_set": ("cgroup_memory_working_set_bytes", "gauge", "Usage minus inactive file"),
-    "macos_pressure_level": (
-        "macos_pressure_level",
-        "gauge",
-        "kern.memorystatus_vm_pressure_level",
-    ),
-    "memorystatus_level": (
-        "macos_memorystatus_level",
-        "gauge",
-        "kern.memorystatus_level (percent free)",
-    ),
-    "headroom": (
-        "memory_headroom_percent",
-        "gauge",
-        "Headroom H: min of system and cgroup, percent",
-    ),
-    "compressor_share": (
-        "memory_compressor_share_percent",
-        "gauge",
-        "Compressor share (macOS), percent",
-    ),
-    "available": (
-        "memory_available_bytes",
-        "gauge",
-        "Memory available (MemAvailable / macOS free+reclaimable)",
-    ),
-    "psi_some_total": (
-        "memory_psi_some_stall_microseconds",
-        "counter",
-        "PSI memory some total stall",
-    ),
-    "psi_full_total": (
-        "memory_psi_full_stall_microseconds",
-        "counter",
-        "PSI memory full total stall",
-    ),
-    "cgroup_events_high": ("cgroup_memory_events_high", "counter", "cgroup memory.events high"),
-    "cgroup_events_max": ("cgroup_memory_events_max", "counter", "cgroup memory.events max"),
-    "cgroup_events_oom": ("cgroup_memory_events_oom", "counter", "cgroup memory.events oom"),
-}
-CACHE_METRICS: dict[str, tuple[str, str, str]] = {
-    "bytes": ("cache_bytes", "gauge", "Bytes held by the capture cache"),
-    "max_bytes": ("cache_max_bytes", "gauge", "The capture cache's budget"),
-    "entries": ("cache_entries", "gauge", "Entries in the capture cache"),
-    "hit_count": ("cache_hits", "counter", "Capture cache hits"),
-    "miss_count": ("cache_misses", "counter", "Capture cache misses"),
-    "captures_made": ("captures", "counter", "Spaces captured"),
-    "capture_failures": ("capture_failures", "counter", "Captures that failed"),
-    "bytes_encoded": ("capture_encoded_bytes", "counter", "JPEG bytes encoded"),
-}
-
-EVICTION_REASONS = ("capacity", "ttl", "pressure", "explicit")
+PATHS = ("/", "/stats", "/history", "/metrics", "/healthz")
+READ_METHODS = ("GET", "HEAD")
 
 
-# --- Prometheus text format ----------------------------------------------------------------------
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _number(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-@dataclass
-class MetricFamily:
-    name: str
-    kind: str  # "gauge" or "counter"
-    help: str
-    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
-
-    def add(self, value: float, **labels: str) -> MetricFamily:
-        self.samples.append((labels, value))
-        return self
-
-    def also(self, samples: Iterable[tuple[dict[str, str], float]]) -> MetricFamily:
-        self.samples.extend(samples)
-        return self
-
-    def render(self) -> str:
-        # In the 0.0.4 text format a counter's HELP/TYPE name is the sample name, `_total` included.
-        sample_name = METRIC_PREFIX + self.name + ("_total" if self.kind == "counter" else "")
-        lines = [f"# HELP {sample_name} {self.help}", f"# TYPE {sample_name} {self.kind}"]
-        for labels, value in self.samples:
-            label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            lines.append(
-                f"{sample_name}{{{label_text}}} {_number(value)}"
-                if label_text
-                else f"{sample_name} {_number(value)}"
-            )
-        return "\n".join(lines)
-
-
-def render_metrics(families: Iterable[MetricFamily]) -> str:
-    """The Prometheus text exposition format (version 0.0.4)."""
-    return "\n".join(f.render() for f in families if f.samples) + "\n"
-
-
-def table_families(
-    table: dict[str, tuple[str, str, str]], values: dict[str, Any]
-) -> list[MetricFamily]:
-    """One family per key of `table` whose value is a number (absent signals are left out)."""
-    families = []
-    for key, (name, kind, help_text) in table.items():
-        value = values.get(key)
-        if isinstance(value, int | float):
-            families.append(MetricFamily(name, kind, help_text).add(value))
-    return families
-
-
-def metric_families(summary: dict[str, Any], cache: dict[str, Any] | None) -> list[MetricFamily]:
-    """The manager's stats summary and the engine's cache stats as metric families."""
-    level = summary.get("level", "unknown")
-    families = [
-        MetricFamily("memory_pressure", "gauge", "1 for the current pressure level, else 0").also(
-            [({"level": name}, float(name == level)) for name in LEVEL_CODES]
-        ),
-        MetricFamily(
-            "memory_pressure_level_code",
-            "gauge",
-            "Pressure level: 0 green, 1 yellow, 2 red, -1 unknown",
-        ).add(LEVEL_CODES.get(level, -1)),
-        MetricFamily("memory_pressure_forced", "gauge", "1 when the level is overridden").add(
-            bool(summary.get("forced"))
-        ),
-        MetricFamily("memory_checks", "counter", "Pressure readings taken").add(
-            summary.get("checks", 0)
-        ),
-        MetricFamily(
-            "recommended_cache_bytes", "gauge", "Cache budget the current level allows"
-        ).add(summary.get("recommended_cache_mb", 0) * MIB),
-    ]
-    families += table_families(SIGNAL_METRICS, summary.get("signals") or {})
-    for name, kind, help_text, samples in gpu.metric_rows(summary.get("gpu")):
-        families.append(MetricFamily(name, kind, help_text).also(samples))
-    process = summary.get("process") or {}
-    if process.get("rss_mb") is not None:
-        families.append(
-            MetricFamily("process_resident_memory_bytes", "gauge", "Resident set size").add(
-                round(process["rss_mb"] * MIB)
-            )
-        )
-    if process.get("uss_mb") is not None:
-        families.append(
-            MetricFamily("process_unique_memory_bytes", "gauge", "Unique set size").add(
-                round(process["uss_mb"] * MIB)
-            )
-        )
-    if cache is not None:
-        families += table_families(CACHE_METRICS, cache)
-        evictions = cache.get("evictions", {})
-        families.append(
-            MetricFamily("cache_evictions", "counter", "Capture cache evictions by reason").also(
-                [({"reason": r}, evictions.get(r, 0)) for r in EVICTION_REASONS]
-            )
-        )
-    return families
-
-
-# --- the state the request threads serve ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    stats: dict[str, Any]
-    metrics: str
+# --- the state the doors serve -------------------------------------------------------------------
 
 
 class DashboardState:
-    """The latest snapshot and the history, shared by the sampler and the request threads."""
+    """The latest snapshot and the history, shared by the sampler and the request handlers."""
 
     def __init__(
-        self, points: int = HISTORY_POINTS, sample_interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S
+        self,
+        points: int = HISTORY_POINTS,
+        sample_interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        # Wall-clock time is for the timestamps people read (the page's time axis); freshness
+        # is measured on the monotonic clock.
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._snapshot = Snapshot({"pressure": "unknown", "reasons": ["no reading yet"]}, "\n")
+        self._summary: dict[str, Any] = {"pressure": "unknown", "reasons": ["no reading yet"]}
+        self._cache: dict[str, Any] | None = None
         self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=points)
         self.sample_interval_s = sample_interval_s
         self._published_at: float | None = None  # monotonic
         self.sample_errors = 0
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(MemoryCollector(stats=self.latest))
+        self.registry.register(_FreshnessCollector(self))
 
     def record_failure(self) -> None:
         with self._lock:
@@ -267,192 +108,298 @@ class DashboardState:
         """Readings keep arriving: the last is at most three sample intervals old."""
         return self.age_seconds() <= STALE_AFTER_INTERVALS * self.sample_interval_s
 
-    def freshness_metrics(self) -> str:
-        """Rendered per request, unlike the snapshot: they must move when sampling stops."""
-        age = self.age_seconds()
-        return render_metrics(
-            [
-                MetricFamily(
-                    "dashboard_sample_age_seconds", "gauge", "Seconds since the last reading"
-                ).add(age if math.isfinite(age) else -1),
-                MetricFamily("dashboard_sample_errors", "counter", "Readings that failed").add(
-                    self.sample_errors
-                ),
-            ]
-        )
-
-    def publish(self, summary: dict[str, Any], cache: dict[str, Any] | None) -> None:
-        stats = dict(summary)
-        if cache is not None:
-            stats["cache"] = cache
-        metrics = render_metrics(metric_families(summary, cache))
+    def publish(
+        self,
+        summary: dict[str, Any],
+        cache: dict[str, Any] | None,
+        footprint: tuple[float, float | None] | None = None,
+    ) -> None:
+        """A new reading. `footprint` is this process's (RSS MB, USS MB) measured with it; the
+        summary's USS is refreshed only every 30 s and would draw as a staircase."""
         process = summary.get("process") or {}
+        rss_mb, uss_mb = footprint or (process.get("rss_mb"), process.get("uss_mb"))
+        budget_mb = summary.get("recommended_cache_mb")
+        if cache is not None and isinstance(cache.get("max_bytes"), int | float):
+            budget_mb = cache["max_bytes"] / MIB
         point = {
-            "t": time.time(),
+            "t": self._wall_clock(),
             "level": summary.get("level", "unknown"),
-            "rss_mb": process.get("rss_mb"),
-            "uss_mb": process.get("uss_mb"),
+            "rss_mb": rss_mb,
+            "uss_mb": uss_mb,
             "cache_mb": cache["bytes"] / MIB if cache is not None else None,
+            "budget_mb": budget_mb,
             "available_gb": summary.get("available_gb"),
             "gpu_mb": gpu.process_and_used_mb(summary["gpu"])[0]
             if isinstance(summary.get("gpu"), list)
             else None,
         }
         with self._lock:
-            self._snapshot = Snapshot(stats, metrics)
+            self._summary, self._cache = summary, cache
             self._history.append(point)
             self._published_at = time.monotonic()
 
-    @property
-    def snapshot(self) -> Snapshot:
+    def latest(self) -> Stats:
         with self._lock:
-            return self._snapshot
+            return self._summary, self._cache
+
+    def stats(self) -> dict[str, Any]:
+        summary, cache = self.latest()
+        stats = dict(summary)
+        if cache is not None:
+            stats["cache"] = cache
+        stats["sample_interval_s"] = self.sample_interval_s
+        stats["served_at"] = (
+            self._wall_clock()
+        )  # the page measures staleness on this clock, not its own
+        return stats
+
+    def metrics(self) -> bytes:
+        """The Prometheus text of the latest snapshot, rendered per request: its freshness
+        figures must move when sampling stops."""
+        return generate_latest(self.registry)
 
     def history(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._history)
 
 
-def cache_stats_of(engine: MultiSpaceCaptureEngine | None) -> dict[str, Any] | None:
-    if engine is None:
-        return None
-    stats = engine.get_cache_stats()
-    stats.pop("memory_pressure", None)  # the summary is served beside it already
-    return stats
+class _FreshnessCollector(Collector):
+    def __init__(self, state: DashboardState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterable[Metric]:
+        age = self._state.age_seconds()
+        yield GaugeMetricFamily(
+            PREFIX + "dashboard_sample_age_seconds",
+            "Seconds since the dashboard's last reading (-1 before the first)",
+            value=age if math.isfinite(age) else -1,
+        )
+        yield CounterMetricFamily(
+            PREFIX + "dashboard_sample_errors_total",
+            "Dashboard readings that failed",
+            value=self._state.sample_errors,
+        )
 
 
 async def sample_forever(
     state: DashboardState,
     manager: MacOSMemoryManager,
     engine: MultiSpaceCaptureEngine | None = None,
-    interval_s: float = DASHBOARD_SAMPLE_INTERVAL_S,
+    interval_s: float | None = None,
 ) -> None:
-    """Takes a reading every `interval_s` and publishes it; runs until cancelled."""
+    """Takes a reading every `interval_s` (default: the state's) and publishes it, with this
+    process's RSS and USS measured now; runs until cancelled."""
     while True:
         try:
             await manager.check_pressure()
-            state.publish(manager.get_stats_summary(), cache_stats_of(engine))
+            footprint = await asyncio.to_thread(read_footprint)
+            state.publish(manager.get_stats_summary(), cache_stats_of(engine), footprint)
         except Exception:
             state.record_failure()
             log.exception("dashboard sample failed; trying again")
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(state.sample_interval_s if interval_s is None else interval_s)
 
 
-# --- HTTP ----------------------------------------------------------------------------------------
+# --- the routes: one implementation for both doors -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    status: HTTPStatus
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(status: HTTPStatus, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    return Response(status, "application/json", json.dumps(payload, default=str).encode(), headers)
+
+
+def respond(state: DashboardState, method: str, path: str) -> Response:
+    """The answer to `method path` (the query string already removed). A HEAD gets the GET's
+    answer; the door sends its headers without the body."""
+    if method not in READ_METHODS:
+        return _json(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            {"error": f"method {method} not allowed: only GET and HEAD"},
+            (("Allow", "GET, HEAD"),),
+        )
+    if path == "/":
+        return Response(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode())
+    if path == "/stats":
+        return _json(HTTPStatus.OK, state.stats())
+    if path == "/history":
+        return _json(HTTPStatus.OK, {"points": state.history()})
+    if path == "/metrics":
+        return Response(HTTPStatus.OK, CONTENT_TYPE_LATEST, state.metrics())
+    if path == "/healthz":
+        healthy = state.healthy()
+        return _json(
+            HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
+            {
+                "ok": healthy,
+                "sample_age_s": round(min(state.age_seconds(), 1e9), 3),
+                "sample_errors": state.sample_errors,
+            },
+        )
+    return _json(HTTPStatus.NOT_FOUND, {"error": f"no such path: {path}", "paths": list(PATHS)})
+
+
+# --- the standalone door: the standard library's server, bounded -------------------------------
+
+# Threads (and so connections being served) at once; one more is answered 503 and closed at once.
+MAX_CONNECTIONS = 32
+# A connection must have sent its whole request head within this many seconds of connecting (or
+# of its previous request): an idle client and one trickling a byte every few seconds alike.
+REQUEST_DEADLINE_S = 10.0
+# Each single read or write may wait at most this long.
+SOCKET_TIMEOUT_S = 5.0
+REAPER_PERIOD_S = 0.25
+
+
+class _Reaper:
+    """Closes the connections whose deadline has passed. One thread for every connection: a
+    per-read timeout alone lets a client that sends a byte just before each timeout stay for
+    ever."""
+
+    def __init__(self) -> None:
+        self._deadlines: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ironcliw-dashboard-reaper")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def arm(self, connection: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._deadlines[connection] = time.monotonic() + seconds
+
+    def disarm(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(REAPER_PERIOD_S):
+            now = time.monotonic()
+            with self._lock:
+                due = [c for c, deadline in self._deadlines.items() if deadline <= now]
+                for connection in due:
+                    del self._deadlines[connection]
+            for connection in due:
+                # Wakes the handler's blocked read; the handler closes the socket.
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _Handler(BaseHTTPRequestHandler):
-    timeout = 10  # seconds: an idle connection must not hold a thread for ever
+    timeout = SOCKET_TIMEOUT_S
     server: DashboardHTTPServer
     server_version = "ironcliw-mem"
 
-    def do_GET(self) -> None:
-        self._respond(include_body=True)
+    def handle_one_request(self) -> None:
+        self.server.reaper.arm(self.connection, REQUEST_DEADLINE_S)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.reaper.disarm(self.connection)
 
-    def do_HEAD(self) -> None:
-        self._respond(include_body=False)
+    def __getattr__(self, name: str) -> Any:
+        # Every method the request line may name (FOO as much as PUT) goes through the routes,
+        # which answer the documented JSON 405 rather than the standard library's HTML 501.
+        if name.startswith("do_"):
+            return self._answer
+        raise AttributeError(name)
 
-    def _respond(self, include_body: bool) -> None:
-        state = self.server.state
+    def _answer(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/":
-            self._send(HTTPStatus.OK, "text/html; charset=utf-8", PAGE.encode(), include_body)
-        elif path == "/stats":
-            self._json(HTTPStatus.OK, state.snapshot.stats, include_body)
-        elif path == "/history":
-            self._json(HTTPStatus.OK, {"points": state.history()}, include_body)
-        elif path == "/metrics":
-            body = (state.snapshot.metrics + state.freshness_metrics()).encode()
-            self._send(
-                HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", body, include_body
-            )
-        elif path == "/healthz":
-            healthy = state.healthy()
-            self._json(
-                HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE,
-                {
-                    "ok": healthy,
-                    "sample_age_s": round(min(state.age_seconds(), 1e9), 3),
-                    "sample_errors": state.sample_errors,
-                },
-                include_body,
-            )
-        else:
-            self._json(
-                HTTPStatus.NOT_FOUND,
-                {
-                    "error": f"no such path: {path}",
-                    "paths": ["/", "/stats", "/history", "/metrics", "/healthz"],
-                },
-                include_body,
-            )
-
-    def _not_allowed(self) -> None:
-        self._json(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            {"error": "only GET and HEAD"},
-            True,
-            extra={"Allow": "GET, HEAD"},
-        )
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
-
-    def _json(
-        self,
-        status: HTTPStatus,
-        payload: Any,
-        include_body: bool,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        body = json.dumps(payload, default=str).encode()
-        self._send(status, "application/json", body, include_body, extra)
-
-    def _send(
-        self,
-        status: HTTPStatus,
-        content_type: str,
-        body: bytes,
-        include_body: bool,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        response = respond(self.server.state, self.command, path)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Cache-Control", "no-store")
-        for name, value in (extra or {}).items():
+        for name, value in response.headers:
             self.send_header(name, value)
         self.end_headers()
-        if include_body:
-            self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
+
+
+BUSY_RESPONSE = (
+    b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 47\r\n\r\n"
+    b'{"error": "too many connections, retry later"}\n'
+)
 
 
 class DashboardHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # the default 5 refuses a browser plus a scraper or two
 
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: DashboardState,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.state = state
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.reaper = _Reaper()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._turn_away(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _turn_away(self, request: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            request.settimeout(0)  # never wait on a client we have no thread for
+            request.send(BUSY_RESPONSE)
+        self.shutdown_request(request)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that goes away mid-answer is routine, not a traceback on stderr.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            log.debug("client %s went away", client_address)
+        # A client that goes away or is timed out mid-answer is routine, not a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            log.debug("client %s went away or timed out", client_address)
             return
         super().handle_error(request, client_address)
 
-    def __init__(self, address: tuple[str, int], state: DashboardState) -> None:
-        self.state = state
-        super().__init__(address, _Handler)
+    def server_close(self) -> None:
+        super().server_close()
+        self.reaper.stop()
 
 
 class DashboardServer:
-    """The HTTP server in a thread of its own; `port=0` picks a free port (see `.port`)."""
+    """The standalone server in a thread of its own; `port=0` picks a free port (see `.port`)."""
 
     def __init__(
-        self, state: DashboardState, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+        self,
+        state: DashboardState,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.state = state
-        self.httpd = DashboardHTTPServer((host, port), state)
+        self.httpd = DashboardHTTPServer((host, port), state, max_connections)
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name="ironcliw-dashboard", daemon=True
         )
@@ -478,125 +425,3 @@ class DashboardServer:
             self.httpd.shutdown()
             self._thread.join()
         self.httpd.server_close()
-
-
-# --- the page ------------------------------------------------------------------------------------
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>ironcliw-mem</title>
-<style>
-  body { font: 14px system-ui, sans-serif; margin: 16px 24px; background: #f6f7f9; color: #1d2330; }
-  h1 { font-size: 20px; margin: 0 0 12px; }
-  .row { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 12px; }
-  .card { background: #fff; border-radius: 8px; padding: 10px 14px;
-          box-shadow: 0 1px 3px #0002; min-width: 130px; }
-  .card b { display: block; font-size: 20px; margin-top: 2px; }
-  #level, #gpu { color: #fff; }
-  .lv-green { background: #2e7d32 !important; } .lv-yellow { background: #f9a825 !important; }
-  .lv-red { background: #c62828 !important; } .lv-unknown { background: #757575 !important; }
-  canvas { background: #fff; border-radius: 8px; box-shadow: 0 1px 3px #0002;
-           width: 100%; height: 340px; }
-  #reasons { color: #444; margin: 8px 0; }
-  .legend span { margin-right: 14px; }
-  .sw { display: inline-block; width: 12px; height: 3px; margin-right: 4px; }
-</style>
-</head>
-<body>
-<h1>ironcliw-mem &mdash; memory pressure</h1>
-<div class="row">
-  <div class="card lv-unknown" id="level">level<b id="level-text">&hellip;</b></div>
-  <div class="card">available<b id="available">&ndash;</b></div>
-  <div class="card">process RSS<b id="rss">&ndash;</b></div>
-  <div class="card">cache<b id="cache">&ndash;</b></div>
-  <div class="card">budget / quality<b id="budget">&ndash;</b></div>
-  <div class="card">captures<b id="captures">&ndash;</b></div>
-  <div class="card lv-unknown" id="gpu" hidden>GPU<b id="gpu-text"></b></div>
-</div>
-<div id="reasons"></div>
-<canvas id="chart" width="1100" height="340"></canvas>
-<div class="legend">
-  <span><i class="sw" style="background:#1f3b73"></i>RSS MB</span>
-  <span><i class="sw" style="background:#8e24aa"></i>USS MB</span>
-  <span><i class="sw" style="background:#00838f"></i>cache MB</span>
-  <span id="gpu-legend" hidden><i class="sw" style="background:#e65100"></i>GPU MB (process)</span>
-  <span>bands: level (green / yellow / red / grey = unknown)</span>
-</div>
-<script>
-"use strict";
-const BAND = {green: "#4caf5033", yellow: "#ffc10744", red: "#f4433644", unknown: "#9e9e9e33"};
-const SERIES = [["rss_mb", "#1f3b73"], ["uss_mb", "#8e24aa"], ["cache_mb", "#00838f"],
-                ["gpu_mb", "#e65100"]];
-function text(id, value) { document.getElementById(id).textContent = value; }
-function mb(v) { return v == null ? "\\u2013" : v.toFixed(1) + " MB"; }
-function draw(points) {
-  const c = document.getElementById("chart"), g = c.getContext("2d");
-  const W = c.width, H = c.height, L = 56, R = 12, T = 12, B = 28;
-  g.clearRect(0, 0, W, H);
-  if (points.length === 0) { g.fillText("waiting for readings\\u2026", L, H / 2); return; }
-  const t0 = points[0].t, t1 = Math.max(points[points.length - 1].t, t0 + 1);
-  let ymax = 1;
-  for (const p of points) {
-    for (const k of SERIES.map(s => s[0])) if (p[k] != null) ymax = Math.max(ymax, p[k]);
-  }
-  ymax *= 1.1;
-  const x = t => L + (t - t0) / (t1 - t0) * (W - L - R), y = v => H - B - v / ymax * (H - T - B);
-  points.forEach((p, i) => {
-    const next = i + 1 < points.length ? points[i + 1].t : p.t + 1;
-    g.fillStyle = BAND[p.level] || BAND.unknown;
-    g.fillRect(x(p.t), T, Math.max(1, x(Math.min(next, t1)) - x(p.t)), H - T - B);
-  });
-  g.strokeStyle = "#ccc"; g.fillStyle = "#555"; g.lineWidth = 1; g.font = "11px sans-serif";
-  for (let i = 0; i <= 4; i++) {
-    const v = ymax * i / 4; g.beginPath(); g.moveTo(L, y(v)); g.lineTo(W - R, y(v)); g.stroke();
-    g.fillText(v.toFixed(0), 8, y(v) + 4);
-  }
-  g.fillText(((t1 - t0)).toFixed(0) + " s", W - R - 30, H - 8);
-  for (const [k, colour] of SERIES) {
-    g.strokeStyle = colour; g.lineWidth = 2; g.beginPath(); let on = false;
-    for (const p of points) {
-      if (p[k] == null) { on = false; continue; }
-      if (on) g.lineTo(x(p.t), y(p[k])); else { g.moveTo(x(p.t), y(p[k])); on = true; }
-    }
-    g.stroke();
-  }
-}
-function show(s) {
-  const level = s.level || "unknown", card = document.getElementById("level");
-  card.className = "card lv-" + level;
-  document.getElementById("level-text").textContent = level + (s.forced ? " (forced)" : "");
-  const gb = s.available_gb;
-  text("available", gb == null ? "\\u2013" : gb.toFixed(2) + " GB");
-  document.getElementById("rss").textContent = mb(s.process ? s.process.rss_mb : null);
-  const c = s.cache;
-  text("cache", c ? mb(c.bytes / 1048576) + " / " + c.entries : "\\u2013");
-  document.getElementById("captures").textContent = c ? String(c.captures_made) : "\\u2013";
-  text("budget", s.recommended_cache_mb + " MB / " + s.recommended_quality);
-  showGpu(s.gpu);
-  const why = (s.reasons || []).join("; ") || "none (no signal past a threshold)";
-  text("reasons", "reasons: " + why);
-}
-function showGpu(devices) {
-  const card = document.getElementById("gpu"), has = Array.isArray(devices) && devices.length > 0;
-  card.hidden = !has;
-  document.getElementById("gpu-legend").hidden = !has;
-  if (!has) return;
-  const worst = ["red", "yellow", "green"].find(l => devices.some(d => d.level === l)) || "unknown";
-  card.className = "card lv-" + worst;
-  text("gpu-text", devices.map(d => d.level + " " + (d.used_bytes / 2 ** 30).toFixed(1) + " / " +
-    (d.total_bytes / 2 ** 30).toFixed(1) + " GB").join(", "));
-}
-async function tick() {
-  try {
-    const get = path => fetch(path).then(r => r.json());
-    const [stats, hist] = await Promise.all([get("/stats"), get("/history")]);
-    show(stats); draw(hist.points);
-  } catch (e) { document.getElementById("reasons").textContent = "dashboard unreachable: " + e; }
-}
-tick(); setInterval(tick, 1000);
-</script>
-</body>
-</html>
-"""

@@ -15,15 +15,20 @@ LEVEL_COLOURS = {
     "red": "#f44336",
     "unknown": "#9e9e9e",
 }
-# (sample key, label, colour, line width, line style)
+# (sample key, label, colour, line width, line style, z-order). RSS and USS often lie on top of
+# each other: RSS a wide pale line underneath, USS a narrow dashed dark one above it, so both show.
 SERIES = (
-    ("rss_mb", "RSS", "#1f3b73", 2.0, "-"),
-    ("uss_mb", "USS", "#6a1b9a", 1.5, "-"),
-    ("cache_mb", "cache", "#00838f", 1.5, "--"),
-    ("gpu_process_mb", "GPU (this process)", "#e65100", 1.5, "-."),
+    ("rss_mb", "RSS", "#7b9bd1", 4.0, "-", 2),
+    ("uss_mb", "USS", "#4a148c", 1.6, (0, (4, 2)), 3),
+    ("cache_mb", "cache", "#00838f", 1.5, "-", 2),
+    ("gpu_process_mb", "GPU (this process)", "#e65100", 1.5, "-.", 2),
 )
+BUDGET_COLOUR = "#bf360c"
+TARGET_COLOUR = "#b71c1c"
+HEADROOM = 1.08  # the y axis reaches past the highest line and the target
 BAND_ALPHA = 0.18
 LAST_BAND_S = 0.05
+MIN_LABELLED_BAND = 0.06  # a run of one level this share of the plot wide gets its name
 FIGURE_SIZE_IN = (11.0, 5.5)
 FIGURE_DPI = 100
 
@@ -64,9 +69,11 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
                 alpha=BAND_ALPHA,
                 linewidth=0,
             )
-        for key, label, colour, width, style in SERIES:
+        highest = 0.0
+        for key, label, colour, width, style, order in SERIES:
             values = [s.get(key) for s in samples]  # reports before GPU sampling lack gpu_*
             if any(v is not None for v in values):
+                highest = max([highest, *(v for v in values if v is not None)])
                 ax.plot(
                     times,
                     [float("nan") if v is None else v for v in values],
@@ -74,7 +81,32 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
                     color=colour,
                     linewidth=width,
                     linestyle=style,
+                    zorder=order,
                 )
+        budgets = [s.get("budget_mb") for s in samples]
+        if any(b is not None for b in budgets):
+            highest = max([highest, *(b for b in budgets if b is not None)])
+            ax.plot(
+                times,
+                [float("nan") if b is None else b for b in budgets],
+                label="cache budget",
+                color=BUDGET_COLOUR,
+                linewidth=1.4,
+                linestyle="--",
+                drawstyle="steps-post",
+                zorder=2,
+            )
+        target = (report.get("config") or {}).get("absolute_target_mb")
+        if target:
+            highest = max(highest, target)
+            ax.axhline(
+                target,
+                color=TARGET_COLOUR,
+                linewidth=1.4,
+                linestyle=":",
+                label=f"target: peak RSS <= {target:.0f} MB",
+                zorder=2,
+            )
         baseline = report.get("baseline", {}).get("rss_mb")
         if baseline:
             ax.axhline(
@@ -125,7 +157,8 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
         )
         ax.set_xlabel("seconds")
         ax.set_ylabel("MB")
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, max(highest, 1.0) * HEADROOM)
+        _label_bands(ax, times, samples)
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,3 +166,25 @@ def plot_profile(report: dict[str, Any], path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return out
+
+
+def _label_bands(ax: Any, times: list[float], samples: list[dict[str, Any]]) -> None:
+    """Names each run of one level at the foot of its band, where the run is wide enough."""
+    span = (times[-1] - times[0]) or 1.0
+    start = 0
+    for i in range(1, len(samples) + 1):
+        if i < len(samples) and samples[i]["level"] == samples[start]["level"]:
+            continue
+        end = times[i] if i < len(samples) else times[-1]
+        if (end - times[start]) / span >= MIN_LABELLED_BAND:
+            ax.annotate(  # at the run's foot, left: clear of the workload names on top
+                samples[start]["level"],
+                (times[start], 0.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(4, 4),
+                textcoords="offset points",
+                ha="left",
+                fontsize=9,
+                color="#1d2330",
+            )
+        start = i

@@ -277,6 +277,7 @@ class MemoryProfiler:
         samples: list[ProfileSample] = []
         error: str | None = None
         began = self._clock()
+        interrupted = False
         task: asyncio.Future[Any] | None = None
         try:
             task = asyncio.ensure_future(component_func())
@@ -296,6 +297,10 @@ class MemoryProfiler:
                     ticks += 1
                     next_at = began + min(ticks * sample_interval, duration_seconds)
                     await asyncio.wait({task}, timeout=max(0.0, next_at - self._clock()))
+            except asyncio.CancelledError:
+                # Ctrl-C (or the caller) cancelled the run: what was sampled so far is still a
+                # measurement; it is recorded, marked, and the cancellation goes on below.
+                interrupted = True
             finally:
                 if not task.done():
                     task.cancel()
@@ -303,10 +308,14 @@ class MemoryProfiler:
             failure = None if task.cancelled() else task.exception()
             if failure is not None:
                 error = f"{type(failure).__name__}: {failure}"
+            if interrupted:
+                error = f"interrupted after {self._clock() - began:.1f} s"
         elapsed = self._clock() - began
         end = await asyncio.to_thread(self.take_snapshot, [name])
         notes: list[str] = []
-        if error is not None:
+        if interrupted:
+            notes.append(f"{error}: measured until then")
+        elif error is not None:
             notes.append(f"workload raised {error}")
         # A workload measured only at its start (it returned at once) has not been measured.
         enough_samples = len(samples) >= (2 if duration_seconds >= sample_interval else 1)
@@ -345,6 +354,8 @@ class MemoryProfiler:
             error=error,
         )
         self.benchmarks.append(result)
+        if interrupted:
+            raise asyncio.CancelledError
         return result
 
     # --- the report --------------------------------------------------------------------------
@@ -637,6 +648,7 @@ class CacheWorkload:
                 jpeg_quality=policy.jpeg_quality,
                 subsampling=config.image_subsampling,
                 thumbnail_size=config.image_thumbnail_size,
+                pixel_format=self.backend.pixel_format,
             ).jpeg
             for space in self.backend.list_spaces()
         ]
@@ -733,12 +745,15 @@ async def run_full_benchmark(
     sample_interval_s: float = DEFAULT_SAMPLE_INTERVAL_S,
     allowance_mb: float = DEFAULT_ALLOWANCE_MB,
     progress: ProgressHook | None = None,
+    profiler: MemoryProfiler | None = None,
 ) -> MemoryProfiler:
     """The baseline, then the vision and cache workloads for `duration_s` each.
 
-    `manager` should have taken its first reading (and is best monitoring).
+    `manager` should have taken its first reading (and is best monitoring). Pass `profiler` to
+    keep what was measured when the run is cancelled (Ctrl-C): the workload that was running
+    is in its `benchmarks`, marked interrupted.
     """
-    profiler = MemoryProfiler(manager, progress=progress)
+    profiler = profiler if profiler is not None else MemoryProfiler(manager, progress=progress)
     profiler.allowance_mb = allowance_mb
     profiler.run_config.update(
         {"duration_s": duration_s, "sample_interval_s": sample_interval_s, "backend": backend.name}
