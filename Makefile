@@ -110,6 +110,12 @@ bench-replay: setup
 		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB)) \
 		$(foreach assignment,$(SET),--set '$(assignment)')
 
+# The agent's legacy offload rule against OffloadAdvisor on the macOS memory model, with the
+# sensitivity table (docs/offload-study.md).
+.PHONY: bench-offload
+bench-offload: setup
+	$(BIN)/python benches/offload_study.py --days $(or $(DAYS),7)
+
 # Wheels: zig links the extension against glibc 2.17 symbols from this newer host, so they are
 # manylinux2014 (RHEL 7+, Ubuntu 20.04, Amazon Linux 2); maturin targets a CPython that is not
 # installed from its own sysconfig data. scripts/check_wheels.py checks tags, contents and

@@ -8,7 +8,10 @@ episodes).
 
 Usage: python benches/replay_day.py [--seed S] [--days N] [--json FILE] [--agent-baseline-mb MB]
        [--original-unexplained-mb MB] [--set NAME=VALUE ...] [--hours H] [--screen WxH]
-       [--jpeg-size-factor F] [--config NAME ...] [--quiet]   (--help for each)
+       [--jpeg-size-factor F] [--config NAME ...] [--quiet] [--no-macos]   (--help for each)
+
+After the table it replays the same days on the macOS memory model and prints the offload
+rules side by side (`offload_study`; ``--no-macos`` skips it).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ironcliw_mem.config import MemoryConfig
+from offload_study import format_rules, mac_days
 from replay_model import (
     CONFIGURATIONS,
     HOUR,
@@ -142,6 +146,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=1, help="also sum this many days")
     parser.add_argument("--json", metavar="FILE", help="write the first day's full result")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--no-macos",
+        action="store_true",
+        help="skip the offload rules on the macOS memory model (docs/offload-study.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -170,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         totals, no_vision = several_days(result, model, args.days, configurations)
         print()
         print(format_days(totals, no_vision, args.days, model.offload_cost_usd))
+    if not args.no_macos:
+        on_the_mac = mac_days(model, args.days, progress=progress)
+        print()
+        print(format_rules(on_the_mac, model.offload_cost_usd))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(result.to_dict(), out, indent=2)

@@ -37,7 +37,9 @@ field of `DayModel` below and is documented in docs/replay.md.
 
 Parts meant to be replaced: the other applications' memory is a list in the `Trace`
 (`build_trace` writes it from the model), and the yardstick that judges every configuration is
-any `Yardstick` (`run_day(yardstick=...)`; the package's `Classifier` by default).
+any `Yardstick` (`run_day(yardstick=...)`; the package's `Classifier` by default), and the
+machine the bytes live on is any `MachineModel` (`run_day(machine=...)`; by default used = other
++ footprint; `offload_rules.MacMachine` is the macOS memory model of docs/offload-study.md).
 
 Run it: ``make bench-replay`` or ``python benches/replay_day.py`` (``--help`` for the options).
 """
@@ -906,10 +908,43 @@ def _sample(model: DayModel, other: int, footprint: int) -> Sample:
     )
 
 
+class MachineModel(Protocol):
+    """The machine the bytes live on: it turns a tick's memory into the sample that every
+    reader of that configuration sees (the yardstick and the package's manager alike)."""
+
+    async def sample(self, tick: int, other: int, footprint: int, now: float, dt: float) -> Sample:
+        """The sample of tick `tick`, with `other` + `footprint` bytes asked for."""
+        ...
+
+    def figures(self) -> dict[str, Any]:
+        """What the machine measured over the run (added to the result as "machine")."""
+        ...
+
+
+MachineFactory = Callable[[], MachineModel]
+
+
+class _PlainMachine:
+    """The default machine: used = other + footprint on a machine of `total_bytes`."""
+
+    def __init__(self, model: DayModel) -> None:
+        self.model = model
+
+    async def sample(self, tick: int, other: int, footprint: int, now: float, dt: float) -> Sample:
+        return _sample(self.model, other, footprint)
+
+    def figures(self) -> dict[str, Any]:
+        return {}
+
+
 async def _replay(
-    trace: Trace, replayer: _Replayer, progress: Callable[[str], None] | None
+    trace: Trace,
+    replayer: _Replayer,
+    progress: Callable[[str], None] | None,
+    machine: MachineModel | None = None,
 ) -> dict[str, Any]:
     model = trace.model
+    machine = machine or _PlainMachine(model)
     clock = replayer.clock
     dt = float(model.tick_s)
     interval = replayer.check_interval_s
@@ -925,7 +960,7 @@ async def _replay(
         replayer.meter.record_parts(dt, parts)
         vision = sum(parts.values())
         footprint = model.agent_baseline_bytes + vision
-        sample = _sample(model, trace.other_bytes[t], footprint)
+        sample = await machine.sample(t, trace.other_bytes[t], footprint, clock.now, dt)
         level = replayer.classifier.update(sample, clock.now).level
         if level != previous_level and previous_level != "unknown":
             replayer.meter.level_changes += 1
@@ -939,7 +974,10 @@ async def _replay(
         if progress is not None and t and t % (6 * HOUR) == 0:
             progress(f"  {replayer.name}: {t * dt / HOUR:.0f} h simulated")
     await replayer.close()
-    return replayer.result()
+    result = replayer.result()
+    if measured := machine.figures():
+        result["machine"] = measured
+    return result
 
 
 @dataclass
@@ -969,15 +1007,19 @@ class ReplayResult:
 
 
 def offloads_without_vision(
-    trace: Trace, thresholds: Thresholds | None = None, yardstick: YardstickFactory | None = None
+    trace: Trace,
+    thresholds: Thresholds | None = None,
+    yardstick: YardstickFactory | None = None,
+    machine: MachineFactory | None = None,
 ) -> dict[str, Any]:
     """The truthful yardstick over the trace with no vision bytes at all (the agent's baseline
     and the other applications only), replayed like any configuration: the offload triggers of
     a vision layer that holds nothing."""
     make = yardstick or _classifier_of(thresholds or Thresholds())
     replayer = _NoVision("no vision bytes", trace.model, _SimClock(), make())
-    figures = asyncio.run(_replay(trace, replayer, None))
-    return {key: figures[key] for key in ("offload_triggers", "offload_ticks", "seconds_by_level")}
+    figures = asyncio.run(_replay(trace, replayer, None, machine and machine()))
+    keys = ("offload_triggers", "offload_ticks", "seconds_by_level", "machine")
+    return {key: figures[key] for key in keys if key in figures}
 
 
 YardstickFactory = Callable[[], Yardstick]
@@ -988,12 +1030,15 @@ def _classifier_of(thresholds: Thresholds) -> YardstickFactory:
 
 
 def summarise_trace(
-    trace: Trace, thresholds: Thresholds | None = None, yardstick: YardstickFactory | None = None
+    trace: Trace,
+    thresholds: Thresholds | None = None,
+    yardstick: YardstickFactory | None = None,
+    machine: MachineFactory | None = None,
 ) -> dict[str, Any]:
     model = trace.model
     without_vision = [o + model.agent_baseline_bytes for o in trace.other_bytes]
     return {
-        "without_vision": offloads_without_vision(trace, thresholds, yardstick),
+        "without_vision": offloads_without_vision(trace, thresholds, yardstick, machine),
         "ticks": model.ticks,
         "active_seconds": sum(trace.active) * model.tick_s,
         "requests": trace.request_counts(),
@@ -1014,10 +1059,12 @@ def run_day(
     progress: Callable[[str], None] | None = None,
     trace: Trace | None = None,
     yardstick: YardstickFactory | None = None,
+    machine: MachineFactory | None = None,
 ) -> ReplayResult:
     """Builds the trace (or replays `trace`) for each configuration; deterministic for a seed.
     `yardstick` makes the truthful judge of each run (default: a `Classifier` with the config's
-    thresholds)."""
+    thresholds); `machine` makes the machine each run's bytes live on (default: used = other +
+    footprint; `offload_rules.MacMachine`: the macOS memory model)."""
     model = model or DayModel()
     # The package's defaults, without the environment, so that a run is reproducible anywhere.
     config = config or MemoryConfig(env={})
@@ -1041,13 +1088,13 @@ def run_day(
             )
         else:
             raise ValueError(f"unknown configuration {name!r}; known: {', '.join(CONFIGURATIONS)}")
-        results[name] = asyncio.run(_replay(trace, replayer, progress))
+        results[name] = asyncio.run(_replay(trace, replayer, progress, machine and machine()))
     size_table = {
         f"space{s}/{q.value}/q{jq}": size for (s, q, jq), size in sorted(sizes.items(), key=str)
     }
     return ReplayResult(
         model,
-        summarise_trace(trace, thresholds, make_yardstick),
+        summarise_trace(trace, thresholds, make_yardstick, machine),
         results,
         size_table,
         time.perf_counter() - started,

@@ -20,6 +20,18 @@ from ironcliw_mem.config import MemoryConfig
 from ironcliw_mem.levels import CaptureQuality, MemoryPressure
 from ironcliw_mem.policy import policy_for
 from ironcliw_mem.pressure import Classifier, Thresholds
+from macos_memory_model import (
+    CRITICAL,
+    NORMAL,
+    WARN,
+    MacMemory,
+    MacModel,
+    healthy_plateau,
+    next_kernel_level,
+    psutil_percent,
+)
+from offload_rules import LegacyOffloadRule, MacMachine, replay_demands
+from offload_study import SENSITIVITY, format_rules, mac_days, sensitivity
 from replay_day import main
 from replay_model import (
     GIB,
@@ -232,6 +244,11 @@ def test_report_and_cli(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> No
     assert json.loads(out.read_text())["model"]["original_unexplained_bytes"] == 64 * MIB
     assert "offload triggers" in printed
     assert out.exists()
+    # Both offload rules on the macOS memory model, for both vision layers.
+    for layer in (ORIGINAL, PACKAGE):
+        assert f"| {layer} | legacy rule, re-armed on its return rule (base) |" in printed
+        assert f"| {layer} | OffloadAdvisor (kernel level, red 30 s) |" in printed
+    assert "Headline, legacy re-armed 'return'" in printed
 
 
 def test_report_mentions_every_configuration(hour: ReplayResult) -> None:
@@ -479,3 +496,202 @@ def test_the_yardstick_and_the_trace_are_replaceable_parts() -> None:
     calm = run_day(model, trace=quiet)
     assert all(f["seconds_by_level"]["red"] == 0 for f in calm.configurations.values())
     assert calm.trace_summary["peak_other_bytes"] == 0
+
+
+# --- the macOS memory model and the two offload rules (docs/offload-study.md) ---------------
+
+
+def _settled(memory: MacMemory, demand: float, seconds: int = 1) -> None:
+    for _ in range(seconds):
+        memory.advance(demand, 1.0)
+
+
+def test_a_healthy_16_gb_mac_reads_80_to_85_percent_to_psutil_while_the_kernel_says_normal() -> (
+    None
+):
+    # The anchors: psutil #1277 (a healthy 16 GB M2: 83.9 %, 2.57 GiB available) and the
+    # legacy cost document ("82 % RAM + 2.8GB available + ... normal pressure"). The healthy
+    # day: the default model without bursts, user active (apps 5.5-6.5 GB) and away alike.
+    model = dataclasses.replace(DayModel(), hours=24, bursts_per_hour=0)
+    trace = build_trace(model)
+    memory = MacMemory()
+    percents = []
+    for other in trace.other_bytes:
+        memory.advance(other + model.agent_baseline_bytes, 1.0)
+        percents.append(memory.percent)
+        assert memory.level == NORMAL
+    assert min(percents) >= 80
+    assert max(percents) <= 85
+    reading = memory.reading()
+    assert abs(reading.psutil_available - 2.57 * GIB) < 0.15 * GIB
+    assert reading.compressor_share < 0.05
+    assert healthy_plateau(MacModel()).psutil_percent == pytest.approx(memory.percent, abs=0.3)
+
+
+def test_psutils_percent_and_the_kernel_share_on_a_recorded_vm_stat() -> None:
+    # HMCL-dev/HMCL #4876: a full vm_stat of a 24 GB Apple-Silicon Mac (16 KiB pages): inactive
+    # 443760, free 3857 + speculative 1075 pages, 181483 wired, compressor 442179 pages. psutil
+    # reads (total - (inactive + free + speculative)) / total; the kernel's share is the
+    # compressor over active + inactive + free + speculative + compressor: 33 %, normal.
+    page = 16384
+    total = 24 * GIB
+    assert psutil_percent(total, 443760 * page, (3857 + 1075) * page) == 71.5
+    share = 442179 / (446206 + 443760 + 3857 + 1075 + 442179)
+    assert next_kernel_level(NORMAL, share, MacModel()) == NORMAL
+
+
+@pytest.mark.parametrize(
+    ("level", "share", "expected"),
+    [
+        (NORMAL, 0.49, NORMAL),
+        (NORMAL, 0.51, WARN),  # vm_pageout.c L10039: N < 0.5 A
+        (NORMAL, 0.67, CRITICAL),  # L10051: N < 1.2 A / 3.5, checked first
+        (WARN, 0.41, WARN),
+        (WARN, 0.39, NORMAL),  # L10067: N > 0.6 A
+        (WARN, 0.66, CRITICAL),
+        (CRITICAL, 0.61, CRITICAL),
+        (CRITICAL, 0.59, WARN),  # L10079: N > 1.4 A / 3.5
+        (CRITICAL, 0.39, NORMAL),
+    ],
+)
+def test_the_kernel_level_follows_xnus_compressor_thresholds(
+    level: int, share: float, expected: int
+) -> None:
+    assert next_kernel_level(level, share, MacModel()) == expected
+
+
+def test_the_compressor_takes_anonymous_pages_only_once_the_file_cache_is_spent() -> None:
+    mac = MacModel()
+    memory = MacMemory(mac)
+    room = mac.total_bytes - mac.wired_bytes - mac.reserved_bytes
+    fits = mac.wired_bytes + room - mac.file_min_bytes  # demand that fits uncompressed
+    _settled(memory, fits - 1 * GIB)
+    assert memory.stored == 0
+    assert memory.file_backed > mac.file_min_bytes
+    _settled(memory, fits + 2 * GIB)
+    reading = memory.reading()
+    assert reading.compressed_stored > 0
+    # Compressed as little as fits: resident + compressor pages + kept file pages = the room.
+    assert abs(reading.file_backed - mac.file_min_bytes) < MIB
+    used = reading.anonymous_resident + reading.compressor + reading.file_backed
+    assert abs(used - room) < MIB
+    assert reading.compressed_stored / reading.compressor == pytest.approx(mac.compression_ratio)
+    assert memory.level == NORMAL  # 2 GiB over is far from half of available memory
+    # Poorly compressible memory far over: the compressor's share passes xnu's thresholds.
+    heavy = MacMemory(dataclasses.replace(mac, compression_ratio=1.5))
+    _settled(heavy, fits + 5 * GIB)
+    assert heavy.level == CRITICAL
+    assert heavy.swapped == 0
+    # Far beyond what fits even compressed: the rest is swapped, the queues stay whole.
+    _settled(heavy, 2 * mac.total_bytes)
+    reading = heavy.reading()
+    assert heavy.swapped > 0
+    assert reading.file_backed == pytest.approx(mac.file_min_bytes, abs=MIB)
+    assert 0 <= reading.memorystatus_level < 100
+    assert reading.to_sample(mac.page_bytes).macos_pressure_level == CRITICAL
+
+
+def test_freed_memory_lowers_psutils_percent_until_the_file_cache_refills_it() -> None:
+    mac = MacModel()
+    memory = MacMemory(mac)
+    _settled(memory, 10 * GIB)
+    plateau = memory.percent
+    _settled(memory, 9 * GIB)
+    # 1 GiB free: psutil counts it all as available, where it counted a share of it before.
+    drop = (1 - mac.inactive_share) * GIB / mac.total_bytes * 100
+    assert plateau - memory.percent == pytest.approx(drop, abs=0.2)
+    refill_s = int(GIB / mac.file_refill_bytes_per_s)
+    _settled(memory, 9 * GIB, refill_s - 10)
+    assert memory.percent < plateau
+    _settled(memory, 9 * GIB, 20)
+    assert memory.percent == plateau
+    assert memory.level == NORMAL
+
+
+def _legacy(percents: list[float], rearm: str = "return") -> LegacyOffloadRule:
+    rule = LegacyOffloadRule(rearm=rearm)
+    for percent in percents:
+        rule.sample(percent)
+    return rule
+
+
+def test_the_legacy_rule_is_jarviss_percent_rule() -> None:
+    # Emergency, critical: on the percent alone, from the first sample.
+    assert _legacy([95.0]).reasons == {"EMERGENCY (emergency path)": 1}
+    assert _legacy([85.0]).reasons == {"CRITICAL": 1}
+    assert _legacy([84.9]).triggers == 0
+    # Warning with a rising trend: (newest - oldest of the last 5) / 5 > 0.01.
+    assert _legacy([70.0, 71.0, 72.0, 74.0, 75.1]).reasons == {"PROACTIVE": 1}
+    assert _legacy([70.0, 71.0, 72.0, 74.0, 74.9]).triggers == 0
+    # Predictive: percent + 10 x trend >= 85 at any level: 81 % after a 2-point rise.
+    assert _legacy([79.0, 79.0, 80.0, 80.5, 81.0]).reasons == {"PREDICTIVE": 1}
+    assert _legacy([79.1, 79.0, 80.0, 80.5, 81.0]).triggers == 0
+    # No trend and no prediction before five samples.
+    assert _legacy([60.0, 70.0, 80.0, 84.0]).triggers == 0
+
+
+def test_the_legacy_rule_re_arms_by_its_assumption() -> None:
+    high, low = [86.0] * 3, [50.0] * 5
+    assert _legacy([*high, *low, *high]).triggers == 2  # back under 60 % and not rising
+    assert _legacy([*high, *[70.0] * 400, *high]).triggers == 1  # never under 60 %
+    assert _legacy([*high, *low, *high], rearm="never").triggers == 1
+    # "episode": a 30 min VM (360 loop passes), then the rule must have stopped asking.
+    assert _legacy([*high, *[70.0] * 300, *high], rearm="episode").triggers == 1
+    assert _legacy([*high, *[70.0] * 400, *high], rearm="episode").triggers == 2
+    with pytest.raises(ValueError, match="rearm must be one of return, episode, never"):
+        LegacyOffloadRule(rearm="sometimes")
+
+
+def test_the_rule_count_counts_what_the_real_offload_advisor_counts() -> None:
+    # Red episodes: poorly compressible memory swinging far over what the Mac holds.
+    mac = MacModel(compression_ratio=1.5)
+    config = MemoryConfig(env={})
+    demands = [int((16 + 6 * (t // 200 % 2)) * GIB) for t in range(1600)]
+
+    async def run(real: bool) -> dict[str, Any]:
+        machine = MacMachine(mac, config, real_advisor=real)
+        for tick, demand in enumerate(demands):
+            await machine.sample(tick, demand, 0, float(tick), 1.0)
+        return machine.figures()
+
+    real = asyncio.run(run(True))
+    rules = asyncio.run(run(False))
+    assert real["advisor_triggers"] >= 2
+    assert rules["advisor_trigger_ticks"] == real["advisor_trigger_ticks"]
+    assert (
+        replay_demands(demands, mac, config)["advisor_trigger_ticks"]
+        == (real["advisor_trigger_ticks"])
+    )
+
+
+def test_the_replay_runs_both_rules_on_the_mac_for_every_layer() -> None:
+    model = dataclasses.replace(HOUR_MODEL, hours=0.5)
+    days = mac_days(model, 1, record=True)
+    again = mac_days(model, 1)
+    for stream in (ORIGINAL, PACKAGE, "no vision bytes"):
+        figures = days.figures[stream][0]
+        assert figures == again.figures[stream][0]  # deterministic for a seed
+        assert sum(figures["seconds_by_kernel_level"].values()) == model.ticks
+        assert len(days.demands[stream][0]) == model.ticks
+    # The package's engine follows the Mac's kernel level: its cache budget is green's
+    # whenever the kernel says normal, so it asks for no more than the original.
+    assert sum(days.demands[PACKAGE][0]) <= sum(days.demands[ORIGINAL][0])
+    text = format_rules(days, 0.04)
+    assert "| original | OffloadAdvisor (kernel level, red 30 s) |" in text
+    table = sensitivity(days, SENSITIVITY[:2])
+    assert [entry["row"] for entry in table] == [row.label for row in SENSITIVITY[:2]]
+    base = table[0]["triggers"]
+    for layer in (ORIGINAL, PACKAGE):
+        for rule in ("return", "episode", "advisor"):
+            assert base[(layer, rule)] == sum(days.triggers(layer, rule))
+
+
+def test_the_mac_model_names_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="inactive_share must be between 0 and 1"):
+        MacModel(inactive_share=1.5)
+    with pytest.raises(ValueError, match="compression_ratio must be > 1"):
+        MacModel(compression_ratio=1.0)
+    with pytest.raises(ValueError, match="wired_bytes must be a finite number >= 0"):
+        MacModel(wired_bytes=-1)
+    with pytest.raises(ValueError, match="must fit in total"):
+        MacModel(wired_bytes=15 * GIB)
