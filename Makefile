@@ -130,11 +130,12 @@ wheels: setup
 	$(ZIG_BUILD) $(foreach version,$(WHEEL_PYTHONS),--interpreter python$(version))
 	$(BIN)/python scripts/check_wheels.py dist
 
-# CI: the one wheel this machine can run (setup's CPython), built, checked and smoke-tested.
+# CI: the one wheel this machine can run (setup's CPython), built, checked and smoke-tested,
+# and an agent's script type-checked (mypy --strict) against it.
 wheel: setup
 	rm -rf dist
 	$(ZIG_BUILD) --interpreter $(BIN)/python
-	$(BIN)/python scripts/check_wheels.py --require-smoke dist
+	$(BIN)/python scripts/check_wheels.py --require-smoke --typecheck dist
 
 clean:
 	rm -rf $(VENV) target dist

@@ -158,8 +158,39 @@ def run(command: list[str], cwd: str | None = None) -> str:
     return str(done.stdout)
 
 
-def smoke_test(wheel: Path, interpreter: str) -> str:
-    """Install into a clean venv, outside the source tree; the smoke script's JSON + status."""
+#: An agent's script that must pass `mypy --strict` against the installed wheel, and one with
+#: mistakes marked `# error:` that the typed stats must catch, line for line (tests/test_typing.py
+#: runs the same two against the development install).
+TYPING_SCRIPTS = HERE.parent / "tests" / "typing"
+
+
+def typecheck_against(venv: Path, scratch: str) -> str:
+    """mypy --strict on the agent's scripts with only the installed wheel to see."""
+    python = str(venv / "bin" / "python")
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    run([*pip, "mypy>=1.10"])
+    mistakes = TYPING_SCRIPTS / "agent_mistakes.py"
+    script = TYPING_SCRIPTS / "agent_script.py"
+    done = subprocess.run(
+        [python, "-m", "mypy", "--strict", "--no-incremental", str(script), str(mistakes)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=scratch,
+    )
+    found: dict[str, set[int]] = {}
+    for match in re.finditer(r"^(.*?\.py):(\d+): error:", done.stdout, re.M):
+        found.setdefault(Path(match[1]).name, set()).add(int(match[2]))
+    lines = mistakes.read_text().splitlines()
+    marked = {n for n, line in enumerate(lines, start=1) if "# error:" in line}
+    if found.get(script.name) or found.get(mistakes.name, set()) != marked:
+        raise CheckFailed(f"mypy --strict against the wheel: {done.stdout[-1500:]}")
+    return f"mypy --strict: {script.name} clean, all {len(marked)} marked mistakes caught"
+
+
+def smoke_test(wheel: Path, interpreter: str, typecheck: bool = False) -> str:
+    """Install into a clean venv, outside the source tree; the smoke script's JSON + status
+    (and, with `typecheck`, the agent's scripts under mypy --strict against the wheel)."""
     with tempfile.TemporaryDirectory(prefix="ironcliw-wheel-") as scratch:
         venv = Path(scratch) / "venv"
         run([interpreter, "-m", "venv", str(venv)])
@@ -173,6 +204,8 @@ def smoke_test(wheel: Path, interpreter: str) -> str:
         if status.get("level") not in ("green", "yellow", "red"):
             raise CheckFailed(f"ironcliw-mem status --json gave no level: {status}")
         smoke["status_level"] = status["level"]
+        if typecheck:
+            smoke["typing"] = typecheck_against(venv, scratch)
         return json.dumps(smoke)
 
 
@@ -183,6 +216,11 @@ def main() -> int:
         "--require-smoke",
         action="store_true",
         help="fail unless at least one wheel was installed and smoke-tested here",
+    )
+    parser.add_argument(
+        "--typecheck",
+        action="store_true",
+        help="also run mypy --strict on an agent's scripts against each smoke-tested wheel",
     )
     args = parser.parse_args()
     files = sorted(args.dist.glob("*.whl")) + sorted(args.dist.glob("*.tar.gz"))
@@ -203,7 +241,8 @@ def main() -> int:
                 line += f"  auditwheel {check_manylinux(path)}"
             interpreter = find_interpreter(tags[0].split("-")[0])
             if interpreter and runs_here(tags[0]):
-                line += f"\n      smoke ({interpreter}): {smoke_test(path, interpreter)}"
+                smoked_json = smoke_test(path, interpreter, args.typecheck)
+                line += f"\n      smoke ({interpreter}): {smoked_json}"
                 smoked += 1
             else:
                 line += "\n      no such interpreter or platform here: tags and contents only"
