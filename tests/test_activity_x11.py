@@ -33,11 +33,14 @@ from Xlib.display import Display
 from Xlib.ext import xtest
 
 IDLE_AFTER_S = 1.0
-AWAY_AFTER_S = 2.0
+# Two seconds of idle between the thresholds: the idle time is read about once a second, so a
+# one-second window could be stepped over (active -> away) by a reading that comes late on a
+# loaded machine.
+AWAY_AFTER_S = 3.0
 # Long enough that a return noticed "within a second" cannot have been the pressure poll's doing
 # (30 s, stretched to 120 s while away).
 PRESSURE_POLL_S = 30.0
-# The promise: input brings the state back to active within a second.
+# The promise: input brings the state back to active within a second.
 RETURN_WITHIN_S = 1.0
 _positions = itertools.cycle(range(10, 300, 7))
 
