@@ -38,8 +38,11 @@ test: setup test-rust test-python
 test-rust:
 	cargo test --quiet
 
+# tests/, then the benchmarks' own tests (the replay's model and anchors, the benches run once
+# at a small size) with timing off: a timing is a benchmark's figure, never a test's verdict.
 test-python:
 	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q benches --benchmark-disable
 
 lint: setup
 	cargo fmt --check
@@ -95,13 +98,6 @@ bench-pressure: setup
 # N MB more while the user is active (~925 reaches the reported 1.2 GB); SET="NAME=VALUE ..."
 # changes any field of the model (e.g. SET=burst_bytes=1GB,2.5GB). Model: docs/replay.md.
 # The first day's full figures go to target/replay_day.json (JSON=path to change).
-# The day with the user's breaks and an always-on agent: the activity policy off and on
-# (docs/activity.md). The full result goes to target/replay_activity.json.
-.PHONY: bench-replay-activity
-bench-replay-activity: setup
-	mkdir -p target
-	$(BIN)/python benches/replay_activity.py --json target/replay_activity.json
-
 .PHONY: bench-replay
 bench-replay: setup
 	mkdir -p target
@@ -109,6 +105,13 @@ bench-replay: setup
 		$(if $(BASELINE_MB),--agent-baseline-mb $(BASELINE_MB)) \
 		$(if $(UNEXPLAINED_MB),--original-unexplained-mb $(UNEXPLAINED_MB)) \
 		$(foreach assignment,$(SET),--set '$(assignment)')
+
+# The day with the user's breaks and an always-on agent: the activity policy off and on
+# (docs/activity.md). The full result goes to target/replay_activity.json.
+.PHONY: bench-replay-activity
+bench-replay-activity: setup
+	mkdir -p target
+	$(BIN)/python benches/replay_activity.py --json target/replay_activity.json
 
 # The agent's legacy offload rule against OffloadAdvisor on the macOS memory model, with the
 # sensitivity table (docs/offload-study.md).

@@ -8,8 +8,9 @@ the end of its round (hung) is kept busy by 3 concurrent requests for its 9 spac
 and a prefetch would. Meanwhile a pressure reading is taken `--checks` times, one after the
 other, two ways:
 
-- the anchor, "shared pool": the arrangement before issue 12, rebuilt here: the captures and the
-  reading both go through the loop's default pool (`asyncio.to_thread`);
+- the anchor, "shared pool": the arrangement before the manager had a probe thread of its own,
+  rebuilt here: the captures and the reading both go through the loop's default pool
+  (`asyncio.to_thread`);
 - "manager": today's engine capturing (each backend call in its own bounded thread) and
   `manager.check_pressure()` reading in the manager's own probe thread.
 

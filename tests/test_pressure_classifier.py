@@ -29,7 +29,7 @@ DEFAULTS = {
     "macos_compressor_critical_exit": 60.0,
     "fallback_yellow_available_mb": 1000.0,
     "fallback_red_available_mb": 400.0,
-    # The GPU levels: NVIDIA used/total 80/95 %, Metal allocated/recommended 80/100 %,
+    # The design's GPU levels: NVIDIA used/total 80/95 %, Metal allocated/recommended 80/100 %,
     # each left 5 points lower.
     "gpu_nvidia_yellow_enter": 80.0,
     "gpu_nvidia_yellow_exit": 75.0,

@@ -28,6 +28,8 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[int]]
         timeout=600,
         check=False,
     )
+    assert run.returncode in (0, 1), run.stderr  # 2: mypy could not run at all
+    assert "No module named" not in run.stderr, run.stderr
     assert "Cannot find implementation or library stub" not in run.stdout, run.stdout
     errors: dict[str, set[int]] = {}
     for match in re.finditer(r"^(.*?\.py):(\d+): error:", run.stdout, re.M):

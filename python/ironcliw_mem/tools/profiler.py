@@ -8,7 +8,7 @@ peak with a baseline *measured* in this process (the original compared with a ha
 1200 MB), and an empty profile meets no target.
 
 `run_full_benchmark` is what `ironcliw-mem profile` runs: a baseline, then the multi-space vision
-workload and a cache workload, then the JSON report (and the plot, see `ironcliw_mem.plot`).
+workload and a cache workload, then the JSON report (and the plot, see `ironcliw_mem.tools.plot`).
 """
 
 from __future__ import annotations
