@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +34,7 @@ from replay_model import (
     measure_model_sizes,
     reduction,
     run_day,
+    write_json,
 )
 
 NO_VISION = "no vision bytes"
@@ -287,9 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for entry in table
             ],
         }
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
+        write_json(args.json, data)
     return 0
 
 

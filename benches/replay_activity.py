@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import sys
@@ -53,6 +52,7 @@ from replay_model import (
     finite_float,
     measure_model_sizes,
     model_from_args,
+    write_json,
 )
 
 WITHOUT = "activity policy off"
@@ -379,9 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_activity_day(model, presence, progress=progress)
     print(format_activity_report(result))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result.to_dict(), out, indent=2)
-            out.write("\n")
+        write_json(args.json, result.to_dict())
         print(f"\nJSON written to {args.json}")
     return 0
 

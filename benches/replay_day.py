@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,7 @@ from replay_model import (
     model_from_args,
     reduction,
     run_day,
+    write_json,
 )
 
 
@@ -184,9 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(format_rules(on_the_mac, model.offload_cost_usd))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(result.to_dict(), out, indent=2)
-            out.write("\n")
+        write_json(args.json, result.to_dict())
         print(f"\nJSON written to {args.json}")
     return 0
 

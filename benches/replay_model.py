@@ -51,6 +51,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import math
 import random
 import time
@@ -1330,3 +1331,10 @@ def model_from_args(args: argparse.Namespace, **fields: Any) -> DayModel:
         **fields,
     )
     return override_model(model, args.set)
+
+
+def write_json(path: str, data: object) -> None:
+    """A bench's full figures as indented JSON (the `--json FILE` of the replay benches)."""
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2)
+        out.write("\n")
